@@ -1,0 +1,27 @@
+"""Settings for the pipelines and the CLI: one class, read from the environment (prefix ``CHURN_``)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where things live. Every field can be set as ``CHURN_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CHURN_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Folder for generated data and the warehouse.")
+    warehouse: Path = Field(
+        Path("data/warehouse.duckdb"), description="The embedded DuckDB warehouse file (raw tables, features)."
+    )
+    seed: int = Field(7, description="Seed of the demo's generated dataset.")
+    demo_accounts: int = Field(3000, description="Accounts in the demo's generated dataset.")
+    demo_months: int = Field(24, description="Months of history in the demo's generated dataset.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, created on first use (never at import time)."""
+    return Settings()
