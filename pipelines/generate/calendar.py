@@ -7,9 +7,9 @@ import numpy as np
 from pandas.tseries.holiday import USFederalHolidayCalendar
 
 # Months kept before the window (accounts that already exist when the data starts) and after it
-# (the oracle simulates up to 4 months past the last snapshot).
+# (the oracle simulates up to 4 months past the last snapshot, and an annual renewal lies 12 beyond).
 PAST_MONTHS = 48
-FUTURE_MONTHS = 6
+FUTURE_MONTHS = 18
 WEEKDAY_FACTOR = np.array([1.0, 1.05, 1.05, 1.0, 0.85, 0.12, 0.08])  # Monday .. Sunday
 
 
