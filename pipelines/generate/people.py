@@ -1,0 +1,81 @@
+"""Accounts (firmographics, owner, touch model) and contacts (champions who come and go, admins, users)."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipelines.generate.chunk import Chunk, nullable_times, pick
+from pipelines.generate.latent import NO_DAY
+from pipelines.generate.params import INDUSTRIES, REGIONS, SEGMENTS, TOUCH_MODELS
+
+FIRST = ("Blue", "North", "Bright", "Iron", "Silver", "Green", "Swift", "Clear", "True", "Summit", "Harbor", "Cedar",
+         "Atlas", "Nova", "Prime", "Vertex", "Pioneer", "Granite", "Maple", "Orbit")  # fmt: skip
+SECOND = ("Labs", "Works", "Systems", "Health", "Logistics", "Foods", "Capital", "Retail", "Media", "Robotics",
+          "Analytics", "Partners", "Energy", "Studio", "Networks", "Supply", "Learning", "Motors")  # fmt: skip
+SUFFIX = ("Inc", "LLC", "Ltd", "GmbH", "Group", "Co")
+HIGH_TOUCH_CSMS = ("Ana Ruiz", "Ben Carter", "Chloe Martin", "Dev Patel", "Emma Schulz", "Farid Haddad")
+POOLED_CSMS = ("Grace Kim", "Hugo Silva", "Iris Novak")
+
+
+def accounts(c: Chunk) -> pa.Table:
+    rng = c.rng("accounts")
+    a = c.hist.static
+    n = c.n
+    name = pa.array([
+        f"{FIRST[i]} {SECOND[j]} {SUFFIX[k]}"
+        for i, j, k in zip(rng.integers(0, len(FIRST), n), rng.integers(0, len(SECOND), n), rng.integers(0, len(SUFFIX), n), strict=True)
+    ])  # fmt: skip
+    touch = np.where(a.seg == 2, 2, np.where(a.seg == 1, np.where(rng.random(n) < 0.3, 2, 1), 0))
+    high = rng.integers(0, len(HIGH_TOUCH_CSMS), n)
+    pooled = rng.integers(0, len(POOLED_CSMS), n)
+    owners = (*HIGH_TOUCH_CSMS, *POOLED_CSMS, "Digital CS")
+    owner = np.where(touch == 2, high, np.where(touch == 1, len(HIGH_TOUCH_CSMS) + pooled, len(owners) - 1))
+    return pa.table({
+        "account_id": c.account_ids,
+        "created_at": c.times(a.created),
+        "name": name,
+        "segment": pick(SEGMENTS, a.seg),
+        "industry": pick(INDUSTRIES, rng.choice(len(INDUSTRIES), n)),
+        "region": pick(REGIONS, a.region),
+        "csm_owner": pick(owners, owner),
+        "touch_model": pick(TOUCH_MODELS, touch),
+    })  # fmt: skip
+
+
+def contacts(c: Chunk) -> pa.Table:
+    """Champions in succession (each leaves on the day the latent process says, a new one arrives later),
+    one or two admins, and a few users."""
+    rng = c.rng("contacts")
+    a, lg = c.hist.static, c.hist.logs
+    n_days = c.cal.n_days
+    # Champions alternate: found (or there at sign-up), left, found, left ... so the k-th arrival pairs with the
+    # k-th departure of the same account.
+    fr, fm = np.nonzero(lg["champion_found"] > NO_DAY)
+    lr, lm = np.nonzero(lg["champion_left"] > NO_DAY)
+    first = np.flatnonzero(a.champion0)
+    arrivals = pd.DataFrame({"row": np.r_[first, fr], "start": np.r_[a.created[first], lg["champion_found"][fr, fm]]})
+    departures = pd.DataFrame({"row": lr, "end": lg["champion_left"][lr, lm]})
+    for df, col in ((arrivals, "start"), (departures, "end")):
+        df.sort_values(["row", col], inplace=True)
+        df["k"] = df.groupby("row").cumcount()
+    champ = arrivals.merge(departures, on=["row", "k"], how="left")
+    champ["end"] = champ["end"].fillna(NO_DAY).astype(np.int64)
+    # Admins (two at enterprises) and up to three users, present from sign-up.
+    admins = np.repeat(np.arange(c.n), np.where(a.seg == 2, 2, 1))
+    users = np.repeat(np.arange(c.n), np.minimum(a.seats0, 3))
+    user_start = a.created[users] + rng.integers(0, 60, len(users))
+    row = np.r_[champ["row"].to_numpy(), admins, users]
+    start = np.r_[champ["start"].to_numpy(), a.created[admins], user_start]
+    end = np.r_[champ["end"].to_numpy(), np.full(len(admins) + len(users), NO_DAY)]
+    role = np.r_[np.zeros(len(champ), np.int64), np.ones(len(admins), np.int64), np.full(len(users), 2)]
+    keep = start < n_days
+    order = np.lexsort((role[keep], start[keep], row[keep]))
+    row, start, end, role = (x[keep][order] for x in (row, start, end, role))
+    gone = (end > NO_DAY) & (end < n_days)
+    return pa.table({
+        "contact_id": c.child_ids(row, "c"),
+        "account_id": c.ids(row),
+        "role": pick(("champion", "admin", "user"), role),
+        "created_at": c.times(start),
+        "left_at": nullable_times(c, end, gone),
+    })  # fmt: skip
