@@ -17,7 +17,7 @@ class Settings(BaseSettings):
         Path("data/warehouse.duckdb"), description="The embedded DuckDB warehouse file (raw tables, features)."
     )
     seed: int = Field(7, description="Seed of the demo's generated dataset.")
-    demo_accounts: int = Field(3000, description="Accounts in the demo's generated dataset.")
+    demo_accounts: int = Field(10_000, description="Accounts in the demo's generated dataset.")
     demo_months: int = Field(24, description="Months of history in the demo's generated dataset.")
 
 

@@ -1,0 +1,143 @@
+"""The ``churn`` command line: generate data, ingest it, run the demo."""
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.demo import STAGES, DemoContext
+from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
+from pipelines.generate.simulate import Oracle
+from pipelines.ingest import IngestError, IngestReport, ingest
+from pipelines.settings import get_settings
+from pipelines.summary import Rates
+
+app = typer.Typer(help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True)
+console = Console()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    )  # fmt: skip
+
+
+@app.command("generate")
+def generate_cmd(
+    out: Annotated[Path, typer.Option(help="Folder to write the tables into.")] = Path("data/generated"),
+    accounts: Annotated[int, typer.Option(min=1, help="Number of accounts.")] = 3000,
+    months: Annotated[int, typer.Option(min=4, help="Months of data.")] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
+    start: Annotated[str, typer.Option(help="First day of the data (YYYY-MM-01).")] = DEFAULT_START.isoformat(),
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    oracle_paths: Annotated[int, typer.Option(min=0, help="Simulated futures per account and snapshot (0: no oracle).")] = 100,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+) -> None:
+    """Generate a realistic B2B SaaS customer base with ground truth (latent health, oracle probabilities)."""
+    if fmt not in ("parquet", "csv"):
+        raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
+    try:
+        first = date.fromisoformat(start)
+    except ValueError as e:
+        raise typer.BadParameter(f"--start must be a date like 2024-01-01, got {start!r}") from e
+    with _progress() as bar:
+        task = bar.add_task("generate", total=accounts)
+        report = generate(
+            out, accounts=accounts, months=months, seed=seed, start=first, fmt=fmt,  # type: ignore[arg-type]
+            oracle=Oracle(paths=oracle_paths), workers=workers, on_progress=lambda n: bar.advance(task, n),
+        )  # fmt: skip
+    _print_generate(report)
+
+
+@app.command("ingest")
+def ingest_cmd(
+    source: Annotated[str, typer.Argument(help="A folder of CSV/Parquet files, or postgresql://... URL.")],
+    mapping: Annotated[Path | None, typer.Option(help="TOML file mapping your tables and columns.")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+) -> None:
+    """Validate SOURCE against the data contract and load it into the warehouse; bad rows go to quarantine."""
+    target = warehouse or get_settings().warehouse
+    try:
+        with _progress() as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(table: str, rows: int) -> None:
+                if table not in tasks:
+                    tasks[table] = bar.add_task(f"ingest {table}", total=None)
+                bar.update(tasks[table], completed=rows)
+
+            report = ingest(source, target, mapping=mapping, on_progress=progress)
+    except IngestError as e:
+        console.print(f"[red]ingest failed:[/red] {e}")
+        raise typer.Exit(1) from e
+    _print_ingest(report)
+
+
+@app.command("demo")
+def demo_cmd(
+    accounts: Annotated[int | None, typer.Option(min=1, help="Accounts to generate.")] = None,
+    months: Annotated[int | None, typer.Option(min=4, help="Months of data.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Run the whole pipeline on generated data: generate, ingest, summarize."""
+    s = get_settings()
+    ctx = DemoContext(
+        data_dir=s.data_dir, warehouse=s.warehouse, accounts=accounts or s.demo_accounts,
+        months=months or s.demo_months, seed=s.seed if seed is None else seed,
+    )  # fmt: skip
+    with _progress() as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        ctx.on_progress = progress
+        for i, stage in enumerate(STAGES, 1):
+            console.print(f"[bold cyan]{i}/{len(STAGES)} {stage.name}[/bold cyan]: {stage.description}")
+            try:
+                stage.run(ctx)
+            except IngestError as e:
+                console.print(f"[red]{stage.name} failed:[/red] {e}")
+                raise typer.Exit(1) from e
+    _print_generate(ctx.results["generate"])
+    _print_ingest(ctx.results["ingest"])
+    _print_rates(ctx.results["rates"])
+    console.print(f"Warehouse: [bold]{ctx.warehouse}[/bold] (tables in schema raw)")
+
+
+def _print_generate(r: GenerateReport) -> None:
+    events = r.rows.get("usage_events", 0)
+    console.print(
+        f"Generated {r.rows.get('accounts', 0):,} accounts and {events:,} usage events into {r.out} "
+        f"in {r.seconds:.1f} s ({events / max(r.seconds, 1e-9):,.0f} events/s)"
+    )
+
+
+def _print_ingest(r: IngestReport) -> None:
+    t = Table(title=f"Ingested {r.source} in {r.seconds:.1f} s")
+    for col in ("table", "input rows", "accepted", "quarantined", "reasons"):
+        t.add_column(col, justify="left" if col in ("table", "reasons") else "right")
+    for name, c in r.tables.items():
+        reasons = ", ".join(f"{k}: {v}" for k, v in r.reasons.get(name, {}).items())
+        t.add_row(name, f"{c.input_rows:,}", f"{c.accepted:,}", f"{c.quarantined:,}", reasons)
+    console.print(t)
+
+
+def _print_rates(rates: list[Rates]) -> None:
+    t = Table(title="Within 90 days of a monthly snapshot")
+    for col in ("segment", "snapshots", "churn rate", "expansion rate"):
+        t.add_column(col, justify="left" if col == "segment" else "right")
+    for r in rates:
+        t.add_row(r.segment, f"{r.snapshots:,}", f"{r.churn_rate:.1%}", f"{r.expansion_rate:.1%}")
+    console.print(t)
+
+
+if __name__ == "__main__":
+    app()

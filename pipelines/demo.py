@@ -1,0 +1,81 @@
+"""The demo pipeline: a list of stages, each a small step that reads and extends a shared context.
+
+Later stages (features, training, scoring, serving) are appended here as the product grows.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.generate.run import GenerateReport, generate
+from pipelines.ingest import IngestReport, ingest
+from pipelines.summary import Rates, rates, table_rows
+
+
+@dataclass
+class DemoContext:
+    data_dir: Path
+    warehouse: Path
+    accounts: int
+    months: int
+    seed: int
+    on_progress: Callable[[str, int, int | None], None] | None = None  # (stage, done, total)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "generated"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    description: str
+    run: Callable[[DemoContext], None]
+
+
+def _generate(ctx: DemoContext) -> None:
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if ctx.on_progress:
+            ctx.on_progress("generate", done, ctx.accounts)
+
+    ctx.results["generate"] = generate(
+        ctx.raw_dir, accounts=ctx.accounts, months=ctx.months, seed=ctx.seed, on_progress=progress
+    )
+
+
+def _ingest(ctx: DemoContext) -> None:
+    def progress(table: str, rows: int) -> None:
+        if ctx.on_progress:
+            ctx.on_progress(f"ingest {table}", rows, None)
+
+    ctx.results["ingest"] = ingest(ctx.raw_dir, ctx.warehouse, on_progress=progress)
+
+
+def _summarize(ctx: DemoContext) -> None:
+    with duckdb.connect(str(ctx.warehouse), read_only=True) as con:
+        ctx.results["rows"] = table_rows(con)
+        ctx.results["rates"] = rates(con)
+
+
+STAGES: list[Stage] = [
+    Stage("generate", "simulate a SaaS customer base with ground truth", _generate),
+    Stage("ingest", "validate against the contract and load the warehouse", _ingest),
+    Stage("summarize", "count rows and measure churn and expansion", _summarize),
+]
+
+
+def run_demo(ctx: DemoContext, stages: list[Stage] | None = None) -> DemoContext:
+    for stage in stages or STAGES:
+        stage.run(ctx)
+    return ctx
+
+
+__all__ = ["STAGES", "DemoContext", "GenerateReport", "IngestReport", "Rates", "Stage", "run_demo"]
