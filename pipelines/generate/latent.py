@@ -61,6 +61,7 @@ class State(Columns):
     alive: np.ndarray
     end: np.ndarray  # day the service ended for good (NEVER while alive)
     h: np.ndarray
+    h_usual: np.ndarray  # slow moving average of h: a fall below it raises the churn risk
     seats: np.ndarray
     plan: np.ndarray
     renew_m: np.ndarray  # month index of the next renewal
@@ -135,7 +136,7 @@ def draw_static(rng: np.random.Generator, n: int, cal: Calendar, p: Params) -> S
 def initial_state(n: int) -> State:
     z = np.zeros(n)
     return State(
-        born=z.astype(bool), alive=z.astype(bool), end=np.full(n, NEVER, np.int64), h=z.copy(),
+        born=z.astype(bool), alive=z.astype(bool), end=np.full(n, NEVER, np.int64), h=z.copy(), h_usual=z.copy(),
         seats=z.astype(np.int64), plan=z.astype(np.int64), renew_m=z.astype(np.int64),
         pending_end=np.full(n, NEVER, np.int64), decided=z.astype(bool), champion=z.astype(bool),
         milestones=z.astype(np.int64), budget=z.copy(), age=z.astype(np.int64),
@@ -172,6 +173,7 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
         s.born |= newborn
         s.alive |= newborn
         s.h[newborn] = a.mu[newborn] - p.onboarding_drag + rng.normal(0, 0.4, int(newborn.sum()))
+        s.h_usual[newborn] = s.h[newborn]
         s.seats[newborn] = a.seats0[newborn]
         s.plan[newborn] = a.plan0[newborn]
         s.champion[newborn] = a.champion0[newborn]
@@ -197,6 +199,7 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
     jump = p.bad_support_jump * bad + p.budget_cut_jump * cut
     h_new = s.h + p.pull * (target - s.h) + p.noise_sd * rng.normal(0, 1, n) + jump
     s.h = np.where(act, h_new, s.h)
+    s.h_usual = np.where(act, s.h_usual + p.usual_pull * (s.h - s.h_usual), s.h_usual)
 
     # 3. Onboarding milestones, more likely for healthy accounts.
     onboarding = np.flatnonzero((act | newborn) & (s.age < 3))
@@ -213,7 +216,8 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
     decide_day = renew_day - a.notice - a.lead
     deciding = act & ~s.decided & (s.pending_end == NEVER) & (decide_day < d1)
     base = np.where(a.annual, p.seg("churn_base_annual")[a.seg], p.seg("churn_base_monthly")[a.seg])
-    p_churn = sigmoid(base - p.churn_health_slope * s.h + p.churn_budget_slope * s.budget)
+    drop = np.maximum(0.0, s.h_usual - s.h)
+    p_churn = sigmoid(base - p.churn_health_slope * s.h + p.churn_drop_slope * drop + p.churn_budget_slope * s.budget)
     leaving = deciding & (u[3] < p_churn)
     s.decided |= deciding
     s.pending_end[leaving] = renew_day[leaving]
@@ -243,7 +247,7 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
 
     # 6. Mid-term churn: rare, and not for accounts already leaving.
     mid = act & s.alive & ~renewing & (s.pending_end == NEVER)
-    mid &= u[9] < sigmoid(p.seg("midterm_base")[a.seg] - 1.5 * s.h)
+    mid &= u[9] < sigmoid(p.seg("midterm_base")[a.seg] - 1.5 * s.h + p.churn_drop_slope * drop)
     log.cancel_day[mid] = anyday[mid]
     _end(s, log, mid, anyday, 2)
 

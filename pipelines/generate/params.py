@@ -38,9 +38,9 @@ class Params:
     region_utc_offset: tuple[float, ...] = (-6.0, 1.0, 8.0)
     # latent health: h' = h + pull * (target - h) + noise; target = mu + milestone bonus - penalties
     mu_mean: float = 0.3
-    mu_sd: float = 0.8
+    mu_sd: float = 0.6
     pull: float = 0.3
-    noise_sd: float = 0.35
+    noise_sd: float = 0.45
     milestone_bonus: float = 0.2
     onboarding_drag: float = 0.4
     no_champion_penalty: float = 0.7
@@ -54,10 +54,12 @@ class Params:
     budget_decay: float = 0.8
     p_milestone: float = 0.5  # per month of onboarding, times sigmoid(1.5 h + 0.5)
     # churn: at renewal, P = sigmoid(base - health_slope * h + budget_slope * budget)
-    churn_base_monthly: tuple[float, ...] = (-3.6, -4.0, -4.6)
-    churn_base_annual: tuple[float, ...] = (-1.6, -1.75, -2.4)
+    churn_base_monthly: tuple[float, ...] = (-4.0, -4.4, -5.0)
+    churn_base_annual: tuple[float, ...] = (-2.0, -2.2, -2.8)
     churn_health_slope: float = 1.3
     churn_budget_slope: float = 1.5
+    churn_drop_slope: float = 1.5  # per unit that h has fallen below its usual level
+    usual_pull: float = 0.15
     midterm_base: tuple[float, ...] = (-6.5, -7.2, -8.0)
     p_card_fail: float = 0.03
     p_card_fail_lost: float = 0.45  # failed card payments never recovered: involuntary churn a week later

@@ -53,11 +53,8 @@ def contacts(c: Chunk) -> pa.Table:
     fr, fm = np.nonzero(lg["champion_found"] > NO_DAY)
     lr, lm = np.nonzero(lg["champion_left"] > NO_DAY)
     first = np.flatnonzero(a.champion0)
-    arrivals = pd.DataFrame({"row": np.r_[first, fr], "start": np.r_[a.created[first], lg["champion_found"][fr, fm]]})
-    departures = pd.DataFrame({"row": lr, "end": lg["champion_left"][lr, lm]})
-    for df, col in ((arrivals, "start"), (departures, "end")):
-        df.sort_values(["row", col], inplace=True)
-        df["k"] = df.groupby("row").cumcount()
+    arrivals = _numbered(pd.DataFrame({"row": np.r_[first, fr], "start": np.r_[a.created[first], lg["champion_found"][fr, fm]]}))
+    departures = _numbered(pd.DataFrame({"row": lr, "end": lg["champion_left"][lr, lm]}))
     champ = arrivals.merge(departures, on=["row", "k"], how="left")
     champ["end"] = champ["end"].fillna(NO_DAY).astype(np.int64)
     # Admins (two at enterprises) and up to three users, present from sign-up.
@@ -79,3 +76,9 @@ def contacts(c: Chunk) -> pa.Table:
         "created_at": c.times(start),
         "left_at": nullable_times(c, end, gone),
     })  # fmt: skip
+
+
+def _numbered(df: pd.DataFrame) -> pd.DataFrame:
+    """Sorted by account and day, with ``k`` = 0, 1, 2 ... within each account."""
+    df = df.sort_values(["row", df.columns[1]])
+    return df.assign(k=df.groupby("row").cumcount())
