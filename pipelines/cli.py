@@ -35,7 +35,9 @@ def generate_cmd(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
     start: Annotated[str, typer.Option(help="First day of the data (YYYY-MM-01).")] = DEFAULT_START.isoformat(),
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
-    oracle_paths: Annotated[int, typer.Option(min=0, help="Simulated futures per account and snapshot (0: no oracle).")] = 100,
+    oracle_paths: Annotated[
+        int, typer.Option(min=0, help="Simulated futures per account and snapshot (0: no oracle).")
+    ] = 100,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
 ) -> None:
     """Generate a realistic B2B SaaS customer base with ground truth (latent health, oracle probabilities)."""

@@ -9,7 +9,7 @@ from typing import Self
 
 import numpy as np
 
-from pipelines.generate.calendar import PAST_MONTHS, Calendar
+from pipelines.generate.calendar import Calendar
 from pipelines.generate.params import MILESTONES, Params
 
 NEVER = np.iinfo(np.int32).max  # day number of an event that has not happened (yet)
@@ -110,7 +110,9 @@ def draw_static(rng: np.random.Generator, n: int, cal: Calendar, p: Params) -> S
     pre = rng.random(n) < p.preexisting_share
     first, last = int(cal.ms(-PRE_MONTHS)), cal.n_days - 1
     created = np.where(pre, rng.integers(first, 0, n), rng.integers(0, last, n))
-    seats0 = np.maximum(1, np.round(p.seg("seats_median")[seg] * np.exp(rng.normal(0, 1, n) * p.seg("seats_log_sd")[seg])))
+    seats0 = np.maximum(
+        1, np.round(p.seg("seats_median")[seg] * np.exp(rng.normal(0, 1, n) * p.seg("seats_log_sd")[seg]))
+    )
     plan_cdf = np.cumsum(np.asarray(p.plan_mix), axis=1)[seg]
     plan0 = (rng.random(n)[:, None] > plan_cdf).sum(axis=1)
     return Static(
@@ -161,7 +163,8 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
         price_start=price_of(s.plan, a.seg, p), active_start=act & (s.end > d0),
         renew_day=np.full(n, NO_DAY), end_day=np.full(n, NO_DAY), cancel_day=np.full(n, NO_DAY),
         churn_kind=np.zeros(n, np.int8), change_day=np.full(n, NO_DAY), seats_after=s.seats.copy(),
-        price_after=np.zeros(n), plan_after=s.plan, h_end=s.h, lapse_gap=np.zeros(n, np.int64), card_fail=np.zeros(n, np.int8),
+        price_after=np.zeros(n), plan_after=s.plan, h_end=s.h, lapse_gap=np.zeros(n, np.int64),
+        card_fail=np.zeros(n, np.int8),
         champion_left=np.full(n, NO_DAY), champion_found=np.full(n, NO_DAY), bad_support=np.full(n, NO_DAY),
         budget_cut=np.zeros(n, bool), milestone_day=np.full((n, len(MILESTONES)), NO_DAY),
     )  # fmt: skip

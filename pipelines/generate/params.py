@@ -12,8 +12,22 @@ SEGMENTS = ("smb", "mid_market", "enterprise")  # index 0, 1, 2
 PLANS = ("starter", "growth", "enterprise")
 REGIONS = ("NA", "EMEA", "APAC")
 TOUCH_MODELS = ("tech", "low", "high")
-INDUSTRIES = ("software", "retail", "healthcare", "finance", "manufacturing", "education", "media", "logistics")
-MILESTONES = ("integration_connected", "first_report_created", "first_teammate_invited", "first_workflow_automated")
+INDUSTRIES = (
+    "software",
+    "retail",
+    "healthcare",
+    "finance",
+    "manufacturing",
+    "education",
+    "media",
+    "logistics",
+)
+MILESTONES = (
+    "integration_connected",
+    "first_report_created",
+    "first_teammate_invited",
+    "first_workflow_automated",
+)
 FEATURES = (
     "dashboard_view", "report_run", "search", "comment", "export", "task_created",
     "file_upload", "workflow_run", "api_call", "integration_sync", "admin_settings", "mobile_session",

@@ -21,10 +21,10 @@ def accounts(c: Chunk) -> pa.Table:
     rng = c.rng("accounts")
     a = c.hist.static
     n = c.n
-    name = pa.array([
-        f"{FIRST[i]} {SECOND[j]} {SUFFIX[k]}"
-        for i, j, k in zip(rng.integers(0, len(FIRST), n), rng.integers(0, len(SECOND), n), rng.integers(0, len(SUFFIX), n), strict=True)
-    ])  # fmt: skip
+    words = zip(
+        rng.integers(0, len(FIRST), n), rng.integers(0, len(SECOND), n), rng.integers(0, len(SUFFIX), n), strict=True
+    )
+    name = pa.array([f"{FIRST[i]} {SECOND[j]} {SUFFIX[k]}" for i, j, k in words])
     touch = np.where(a.seg == 2, 2, np.where(a.seg == 1, np.where(rng.random(n) < 0.3, 2, 1), 0))
     high = rng.integers(0, len(HIGH_TOUCH_CSMS), n)
     pooled = rng.integers(0, len(POOLED_CSMS), n)
@@ -53,7 +53,9 @@ def contacts(c: Chunk) -> pa.Table:
     fr, fm = np.nonzero(lg["champion_found"] > NO_DAY)
     lr, lm = np.nonzero(lg["champion_left"] > NO_DAY)
     first = np.flatnonzero(a.champion0)
-    arrivals = _numbered(pd.DataFrame({"row": np.r_[first, fr], "start": np.r_[a.created[first], lg["champion_found"][fr, fm]]}))
+    arrivals = _numbered(
+        pd.DataFrame({"row": np.r_[first, fr], "start": np.r_[a.created[first], lg["champion_found"][fr, fm]]})
+    )
     departures = _numbered(pd.DataFrame({"row": lr, "end": lg["champion_left"][lr, lm]}))
     champ = arrivals.merge(departures, on=["row", "k"], how="left")
     champ["end"] = champ["end"].fillna(NO_DAY).astype(np.int64)

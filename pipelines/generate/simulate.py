@@ -93,5 +93,5 @@ def estimate(
         m += 1
     p_churn[~ended] = churned.reshape(-1, o.paths).mean(axis=1) if len(live) else 0.0
     p_expand[~ended] = expanded.reshape(-1, o.paths).mean(axis=1) if len(live) else 0.0
-    assert NEVER > last
+    assert last < NEVER
     return {"row": active, "as_of_month": np.full(len(active), k), "p_churn": p_churn, "p_expand": p_expand}

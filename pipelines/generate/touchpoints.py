@@ -37,7 +37,11 @@ def support_tickets(c: Chunk, health: np.ndarray, seats: np.ndarray, serving: np
     rated = done & (rng.random(n) < 0.45)
     score = np.round(4.1 + 0.45 * h - 0.35 * np.log(hours / 24) + rng.normal(0, 0.8, n))
     csat = np.clip(np.where(shock, rng.integers(1, 3, n), score), 1, 5).astype(np.int64)
-    category = np.where(shock, rng.choice([1, 5], n), rng.choice(len(TICKET_CATEGORIES), n, p=[0.3, 0.25, 0.12, 0.15, 0.1, 0.08]))
+    category = np.where(
+        shock,
+        rng.choice([1, 5], n),
+        rng.choice(len(TICKET_CATEGORIES), n, p=[0.3, 0.25, 0.12, 0.15, 0.1, 0.08]),
+    )
     order = np.lexsort((created, row))
     row, created, resolved, done, rated, priority, csat, category = (
         x[order] for x in (row, created, resolved, done, rated, priority, csat, category)

@@ -35,8 +35,6 @@ class TableSink:
     def __enter__(self) -> "TableSink":
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         for writer in self._writers.values():
             writer.close()

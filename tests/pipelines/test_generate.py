@@ -39,7 +39,7 @@ def test_same_seed_same_data_whatever_the_workers(tmp_path: Path) -> None:
 
 
 def test_bad_arguments_are_refused_with_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="first day of a month.*2024-01-01"):
+    with pytest.raises(ValueError, match=r"first day of a month.*2024-01-01"):
         generate(tmp_path, accounts=10, start=date(2024, 1, 15))
     with pytest.raises(ValueError, match="months must be at least 4"):
         generate(tmp_path, accounts=10, months=2)
@@ -95,7 +95,12 @@ def test_annual_contracts_churn_mostly_at_renewal(base: dict[str, pd.DataFrame])
 
 
 def test_expansion_payment_email_and_nps_rates_are_plausible(base: dict[str, pd.DataFrame]) -> None:
-    inv, email, nps, tickets = base["invoices"], base["email_events"], base["nps_responses"], base["support_tickets"]
+    inv, email, nps, tickets = (
+        base["invoices"],
+        base["email_events"],
+        base["nps_responses"],
+        base["support_tickets"],
+    )
     # Failed card payments: a few percent of invoices; late invoice payments: a minority (B2B: 10-30%).
     assert 0.003 <= (inv.status == "failed").mean() <= 0.05
     billed = inv[(inv.status == "paid") & (inv.due_at > inv.issued_at)]
@@ -171,7 +176,9 @@ def test_latent_health_drives_expansion(base: dict[str, pd.DataFrame]) -> None:
     h, subs = base["ground_truth/health"], base["subscriptions"]
     ups = subs.sort_values("start_at").assign(prev=lambda f: f.groupby("account_id").mrr.shift())
     grew = ups[ups.mrr > 1.1 * ups.prev][["account_id", "start_at"]]
-    grew = grew.assign(month=grew.start_at.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp().dt.tz_localize("UTC"))
+    grew = grew.assign(
+        month=grew.start_at.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp().dt.tz_localize("UTC")
+    )
     m = h.merge(grew[["account_id", "month"]].drop_duplicates().assign(grew=True), how="left")
     m["grew"] = m.grew.notna()
     assert m.grew.mean() > 0.01
