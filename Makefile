@@ -2,7 +2,7 @@
 # they install uv (with pip, into .tools/) when it is missing, create .venv from uv.lock, and run.
 
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test setup lint bench clean
 

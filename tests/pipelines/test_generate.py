@@ -12,6 +12,7 @@ from pipelines.generate.run import TABLES, generate
 from pipelines.generate.simulate import Oracle
 
 TABLE_FILES = [*TABLES, "ground_truth/health", "ground_truth/oracle"]
+pytestmark = pytest.mark.slow  # about 20 s: a 6,000-account dataset
 
 
 @pytest.fixture(scope="module")
