@@ -1,0 +1,78 @@
+"""Engagement: how much, how broadly and how recently the account uses the product."""
+
+from functools import partial
+
+from features.config import FeatureConfig
+from features.registry import Family, Feature, Source
+from features.sql import days_since, ratio, trend, window_count_distinct, window_sum
+
+F = partial(Feature, family="engagement")
+
+
+def _join(rollup: str, days: int) -> str:
+    return (
+        f"spine s LEFT JOIN {rollup} d ON d.account_id = s.account_id "
+        f"AND d.day >= s.as_of_day - INTERVAL {days} DAY AND d.day < s.as_of_day"
+    )
+
+
+def family(cfg: FeatureConfig) -> Family:
+    usage = [
+        F(name=f"events_{n}d", description=f"product events in the last {n} days", unit="events",
+          sql=window_sum("d.events", n)) for n in (7, 30, 90)
+    ] + [
+        F(name="events_prev_30d", description="product events 31 to 60 days ago", unit="events",
+          sql=window_sum("d.events", 30, skip=30)),
+    ] + [
+        F(name=f"logins_{n}d", description=f"logins in the last {n} days", unit="logins",
+          sql=window_sum("d.logins", n)) for n in (7, 30, 90)
+    ] + [
+        F(name="logins_prev_30d", description="logins 31 to 60 days ago", unit="logins",
+          sql=window_sum("d.logins", 30, skip=30)),
+    ] + [
+        F(name=f"active_days_{n}d", description=f"days with any product event in the last {n} days", unit="days",
+          sql=window_sum("1", n)) for n in (7, 30, 90)
+    ] + [
+        F(name="days_since_last_event", description="days since the last product event (91: none in 90 days)",
+          unit="days", sql=days_since("d.day", 90)),
+        F(name="days_since_last_login", description="days since the last login (91: none in 90 days)",
+          unit="days", sql=days_since("CASE WHEN d.logins > 0 THEN d.day END", 90)),
+    ]  # fmt: skip
+    users = [
+        F(name=f"active_users_{n}d", description=f"distinct users active in the last {n} days", unit="users",
+          sql=window_count_distinct("d.user_id", n)) for n in (7, 30)
+    ] + [
+        F(name="active_users_prev_30d", description="distinct users active 31 to 60 days ago", unit="users",
+          sql=window_count_distinct("d.user_id", 30, skip=30)),
+    ]  # fmt: skip
+    breadth = [
+        F(name=f"features_used_{n}d", description=f"distinct product features used in the last {n} days",
+          unit="features", sql=window_count_distinct("d.event_type", n)) for n in (30, 90)
+    ]  # fmt: skip
+    derived = (
+        F(name="events_trend_30d", description="change in product events, last 30 days against the 30 before",
+          unit="ratio", sql=trend("events_30d", "events_prev_30d")),
+        F(name="logins_trend_30d", description="change in logins, last 30 days against the 30 before",
+          unit="ratio", sql=trend("logins_30d", "logins_prev_30d")),
+        F(name="active_users_trend_30d", description="change in active users, last 30 days against the 30 before",
+          unit="ratio", sql=trend("active_users_30d", "active_users_prev_30d")),
+        F(name="active_users_per_seat_7d", description="share of paid seats active in the last 7 days",
+          unit="users per seat", sql=ratio("active_users_7d", "seats")),
+        F(name="active_users_per_seat_30d", description="share of paid seats active in the last 30 days",
+          unit="users per seat", sql=ratio("active_users_30d", "seats")),
+        F(name="events_per_seat_30d", description="product events per paid seat in the last 30 days",
+          unit="events per seat", sql=ratio("events_30d", "seats")),
+        F(name="events_per_active_user_30d", description="product events per active user in the last 30 days",
+          unit="events per user", sql=ratio("events_30d", "active_users_30d")),
+        F(name="login_share_30d", description="share of the last 30 days' product events that were logins",
+          unit="share", sql=ratio("logins_30d", "events_30d")),
+    )  # fmt: skip
+    return Family(
+        "engagement",
+        (
+            Source("usage", _join("usage_daily", 90), tuple(usage)),
+            Source("users", _join("usage_user_daily", 60), tuple(users)),
+            Source("breadth", _join("usage_type_daily", 90), tuple(breadth)),
+        ),
+        derived,
+    )

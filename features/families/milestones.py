@@ -1,0 +1,35 @@
+"""Milestones: the configured key events reached, during onboarding or ever, and the time to first value."""
+
+from functools import partial
+
+from features.config import FeatureConfig
+from features.registry import Family, Feature, Source
+
+F = partial(Feature, family="milestones")
+
+
+def family(cfg: FeatureConfig) -> Family:
+    n, days = len(cfg.milestones), cfg.onboarding_days
+    reached = [
+        F(name="milestones_reached", description="success milestones reached so far", unit="milestones",
+          sql="COUNT(DISTINCT m.event_type)"),
+        F(name="milestones_in_onboarding", description=f"success milestones reached within {days} days of sign-up",
+          unit="milestones",
+          sql=f"COUNT(DISTINCT CASE WHEN m.first_ts < s.created_at + INTERVAL {days} DAY THEN m.event_type END)"),
+        F(name="days_to_first_value", description="days from sign-up to the first success milestone",
+          unit="days", sql="date_diff('day', CAST(s.created_at AS DATE), CAST(MIN(m.first_ts) AS DATE))"),
+    ] + [
+        F(name=f"milestone_{name}", description=f"whether {name.replace('_', ' ')} has happened", unit="flag",
+          sql=f"MAX(CASE WHEN m.event_type = '{name}' THEN 1 ELSE 0 END)") for name in cfg.milestones
+    ]  # fmt: skip
+    derived = (
+        F(name="onboarding_complete", description="whether every success milestone has been reached", unit="flag",
+          sql=f"CASE WHEN milestones_reached = {n} THEN 1 ELSE 0 END"),
+        F(name="milestones_missed_in_onboarding",
+          description=f"milestones not reached in the first {days} days, once those days are over",
+          unit="milestones",
+          sql=f"CASE WHEN date_diff('day', CAST(created_at AS DATE), as_of_day) > {days} "
+              f"THEN {n} - milestones_in_onboarding ELSE 0 END"),
+    )  # fmt: skip
+    join = "spine s LEFT JOIN milestone_first m ON m.account_id = s.account_id AND m.first_ts < s.as_of"
+    return Family("milestones", (Source("milestones", join, tuple(reached)),), derived)

@@ -1,0 +1,51 @@
+"""Payments: late and failed payments, what is overdue at the snapshot, how the account is billed."""
+
+from functools import partial
+
+from features.config import FeatureConfig
+from features.registry import Family, Feature, Source
+from features.sql import in_window, ratio
+
+F = partial(Feature, family="payments")
+ISSUED = "CAST(i.issued_at AS DATE)"
+DUE = "CAST(i.due_at AS DATE)"
+BILLED = "i.status IN ('paid', 'open')"  # void and failed invoices are not owed
+PAID_BEFORE = "i.paid_at < s.as_of"
+UNPAID = "(i.paid_at IS NULL OR i.paid_at >= s.as_of)"
+# An invoice is late when it was paid on a day after its due day, or is still unpaid at the snapshot though due on
+# an earlier day (card payments settle minutes after they are due: not late).
+PAID_LATE = "CAST(i.paid_at AS DATE) > CAST(i.due_at AS DATE)"
+LATE = f"{BILLED} AND ((i.paid_at < s.as_of AND {PAID_LATE}) OR ({UNPAID} AND {DUE} < s.as_of_day))"
+
+
+def family(cfg: FeatureConfig) -> Family:
+    feats = (
+        F(name="invoices_180d", description="invoices issued in the last 180 days", unit="invoices",
+          sql=f"COUNT(CASE WHEN {in_window(180, 0, ISSUED)} THEN 1 END)"),
+        F(name="late_invoices_180d", description="invoices due in the last 180 days that were paid late or are unpaid",
+          unit="invoices", sql=f"COUNT(CASE WHEN {in_window(180, 0, DUE)} AND {LATE} THEN 1 END)"),
+        F(name="days_late_mean_180d",
+          description="mean whole days past due of invoices due in the last 180 days and paid (0 when on time)",
+          unit="days",
+          sql=f"AVG(CASE WHEN {in_window(180, 0, DUE)} AND {BILLED} AND {PAID_BEFORE} "
+              f"THEN GREATEST(0, date_diff('day', {DUE}, CAST(i.paid_at AS DATE))) END)"),
+        F(name="failed_payments_180d", description="failed card payments in the last 180 days", unit="payments",
+          sql=f"COUNT(CASE WHEN {in_window(180, 0, ISSUED)} AND i.status = 'failed' THEN 1 END)"),
+        F(name="overdue_invoices", description="invoices past due and unpaid at the snapshot", unit="invoices",
+          sql=f"COUNT(CASE WHEN {BILLED} AND {UNPAID} AND {DUE} < s.as_of_day THEN 1 END)"),
+        F(name="overdue_amount", description="amount past due and unpaid at the snapshot", unit="currency",
+          sql=f"COALESCE(SUM(CASE WHEN {BILLED} AND {UNPAID} AND {DUE} < s.as_of_day THEN i.amount END), 0)"),
+        F(name="unpaid_amount", description="amount invoiced and not yet paid at the snapshot", unit="currency",
+          sql=f"COALESCE(SUM(CASE WHEN {BILLED} AND {UNPAID} THEN i.amount END), 0)"),
+        F(name="last_invoice_amount", description="amount of the latest invoice", unit="currency",
+          sql="arg_max(i.amount, i.issued_at)"),
+    )  # fmt: skip
+    derived = (
+        F(name="billing_months", description="months the latest invoice covers (12: billed yearly)", unit="months",
+          sql=f"ROUND({ratio('last_invoice_amount', 'mrr')})"),
+    )  # fmt: skip
+    join = (
+        "spine s LEFT JOIN raw.invoices i ON i.account_id = s.account_id AND i.issued_at < s.as_of "
+        "AND i.issued_at >= s.as_of - INTERVAL 365 DAY"
+    )
+    return Family("payments", (Source("invoices", join, feats),), derived)

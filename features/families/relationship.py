@@ -1,0 +1,40 @@
+"""Relationship: the people on the customer's side: a champion, admins, and whether the champion just left."""
+
+from functools import partial
+
+from features.config import FeatureConfig
+from features.registry import Family, Feature, Source
+from features.sql import days_since, in_window
+
+F = partial(Feature, family="relationship")
+PRESENT = "(c.left_at IS NULL OR c.left_at >= s.as_of)"
+CHAMPION = "c.role = 'champion'"
+
+
+def family(cfg: FeatureConfig) -> Family:
+    feats = (
+        F(name="champions", description="champions at the customer at the snapshot", unit="contacts",
+          sql=f"COUNT(CASE WHEN {CHAMPION} AND {PRESENT} THEN 1 END)"),
+        F(name="admins", description="admins at the customer at the snapshot", unit="contacts",
+          sql=f"COUNT(CASE WHEN c.role = 'admin' AND {PRESENT} THEN 1 END)"),
+        F(name="contacts", description="known contacts at the customer at the snapshot", unit="contacts",
+          sql=f"COUNT(CASE WHEN {PRESENT} THEN 1 END)"),
+        F(name="champion_left_90d", description="champions who left in the last 90 days", unit="contacts",
+          sql=f"COUNT(CASE WHEN {CHAMPION} AND {in_window(90, 0, 'CAST(c.left_at AS DATE)')} THEN 1 END)"),
+        F(name="days_since_champion_left", description="days since a champion last left (366: none in a year)",
+          unit="days",
+          sql=days_since(f"CASE WHEN {CHAMPION} AND {in_window(365, 0, 'CAST(c.left_at AS DATE)')} "
+                         "THEN CAST(c.left_at AS DATE) END", 365)),
+        F(name="champion_tenure_days", description="days the current champion has been in place", unit="days",
+          sql=f"date_diff('day', MAX(CASE WHEN {CHAMPION} AND {PRESENT} THEN CAST(c.created_at AS DATE) END), "
+              "s.as_of_day)"),
+    )  # fmt: skip
+    derived = (
+        F(name="has_champion", description="whether the customer has a champion", unit="flag",
+          sql="CASE WHEN champions > 0 THEN 1 ELSE 0 END"),
+    )
+    join = (
+        "spine s LEFT JOIN raw.contacts c ON c.account_id = s.account_id "
+        "AND (c.created_at IS NULL OR c.created_at < s.as_of)"
+    )
+    return Family("relationship", (Source("contacts", join, feats),), derived)

@@ -1,0 +1,63 @@
+"""Churn and upsell labels of snapshots (pure SQL text; the engine runs it over ``raw.subscriptions``).
+
+churn: the account's service stops within (as_of, as_of + horizon] and does not resume within the grace period
+(subscription rows separated by a gap of at most ``grace`` days count as one continuous stretch of service).
+upsell: a subscription row starting within (as_of, as_of + horizon] has MRR or seats above those at as_of by more
+than ``margin``. A label is NULL (unlabeled) when the data end too early to know it: churn needs the horizon and
+the grace period after it inside the data (one rule for every snapshot, so that churners are not over- or
+under-represented among the labeled snapshots near the end); upsell needs the horizon inside the data.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    horizon_days: int = 90
+    grace_days: int = 30
+    margin: float = 0.10
+
+    def __post_init__(self) -> None:
+        if self.horizon_days < 1 or self.grace_days < 0 or self.margin < 0:
+            raise ValueError(f"horizon_days must be >= 1, grace_days and margin >= 0; got {self}")
+
+
+def labels_sql(cfg: LabelConfig) -> str:
+    """Needs ``spine`` (account_id, as_of, mrr, seats) and a one-row table ``data_end(ts)``."""
+    h, g, m = cfg.horizon_days, cfg.grace_days, cfg.margin
+    return f"""
+WITH ordered AS (
+    SELECT account_id, start_at, COALESCE(end_at, TIMESTAMPTZ '9999-12-31 00:00:00+00') AS end_at,
+           MAX(COALESCE(end_at, TIMESTAMPTZ '9999-12-31 00:00:00+00')) OVER (
+               PARTITION BY account_id ORDER BY start_at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+           ) AS prev_end
+    FROM raw.subscriptions
+),
+flagged AS (
+    SELECT *, SUM(CASE WHEN prev_end IS NULL OR start_at > prev_end + INTERVAL {g} DAY THEN 1 ELSE 0 END)
+              OVER (PARTITION BY account_id ORDER BY start_at ROWS UNBOUNDED PRECEDING) AS stretch
+    FROM ordered
+),
+stretches AS (
+    SELECT account_id, stretch, MIN(start_at) AS began, MAX(end_at) AS ended FROM flagged GROUP BY 1, 2
+),
+outcome AS (
+    SELECT s.account_id, s.as_of, s.mrr, s.seats, MIN(t.ended) AS ended
+    FROM spine s JOIN stretches t ON t.account_id = s.account_id AND t.began < s.as_of AND t.ended > s.as_of
+    GROUP BY 1, 2, 3, 4
+),
+growth AS (
+    SELECT s.account_id, s.as_of, MAX(x.mrr) AS max_mrr, MAX(x.seats) AS max_seats
+    FROM spine s JOIN raw.subscriptions x ON x.account_id = s.account_id
+         AND x.start_at > s.as_of AND x.start_at <= s.as_of + INTERVAL {h} DAY
+    GROUP BY 1, 2
+)
+SELECT o.account_id, o.as_of,
+    CASE WHEN o.as_of + INTERVAL {h + g} DAY > e.ts THEN NULL
+         WHEN o.ended <= o.as_of + INTERVAL {h} DAY THEN 1 ELSE 0 END AS churn,
+    CASE WHEN o.as_of + INTERVAL {h} DAY > e.ts THEN NULL
+         WHEN g.max_mrr > o.mrr * (1 + {m}) OR g.max_seats > o.seats * (1 + {m}) THEN 1 ELSE 0 END AS upsell,
+    CASE WHEN o.ended < TIMESTAMPTZ '9999-12-31 00:00:00+00' THEN o.ended END AS service_ends_at
+FROM outcome o CROSS JOIN data_end e
+LEFT JOIN growth g ON g.account_id = o.account_id AND g.as_of = o.as_of
+"""

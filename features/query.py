@@ -1,0 +1,41 @@
+"""Assemble the registry's definitions into the SQL statements an engine runs (pure text, no I/O).
+
+The engine first creates the tables ``snapshot_dates(as_of)``, ``spine`` (``rollups.SPINE``) and the rollups, then
+one table per source (``source_sql``), then the snapshot (``snapshot_sql``).
+"""
+
+from features.registry import Family, Source
+
+SPINE_COLUMNS = ("account_id", "as_of", "as_of_day", "created_at", "segment", "industry", "region", "touch_model",
+                 "mrr", "seats", "plan", "row_start", "cancelled_at")  # fmt: skip
+
+
+def source_table(family: Family, source: Source) -> str:
+    return f"part_{family.name}_{source.name}"
+
+
+def source_sql(source: Source) -> str:
+    """One row per spine row: the source's aggregates, grouped by the spine's key."""
+    cols = ",\n    ".join(f"{f.sql} AS {f.name}" for f in source.features)
+    return (
+        f"SELECT s.account_id, s.as_of,\n    {cols}\nFROM {source.join}\n"
+        "GROUP BY s.account_id, s.as_of, s.as_of_day, s.created_at"
+    )
+
+
+def snapshot_sql(families: tuple[Family, ...]) -> str:
+    """The spine joined with every source table, then every feature in registry order (derived ones computed)."""
+    joins, cols = [], []
+    for fam in families:
+        for src in fam.sources:
+            t = source_table(fam, src)
+            joins.append(f"LEFT JOIN {t} ON {t}.account_id = s.account_id AND {t}.as_of = s.as_of")
+            cols += [f"{t}.{f.name}" for f in src.features]
+    base = "SELECT " + ", ".join([f"s.{c}" for c in SPINE_COLUMNS] + cols) + "\nFROM spine s\n" + "\n".join(joins)
+    out = []
+    for fam in families:
+        derived = {f.name for f in fam.derived}
+        for f in fam.features:
+            expr = f.sql if f.name in derived else f.name
+            out.append(f"CAST({expr} AS {'VARCHAR' if f.categorical else 'DOUBLE'}) AS {f.name}")
+    return f"WITH base AS (\n{base}\n)\nSELECT account_id, as_of,\n    " + ",\n    ".join(out) + "\nFROM base"

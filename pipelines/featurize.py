@@ -1,0 +1,173 @@
+"""Build feature snapshots and labels in the DuckDB warehouse from the registry's SQL definitions.
+
+Steps per build: the snapshot dates and the spine; the rollups (covering only the days the windows reach); one
+table per source; the snapshot. Everything runs inside DuckDB; Python only sends statements.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from string import Template
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from features.catalog import families, features
+from features.config import FeatureConfig
+from features.labels import LabelConfig, labels_sql
+from features.query import snapshot_sql, source_sql, source_table
+from features.rollups import LONGEST_WINDOW_DAYS, SPINE, rollups
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+
+def snapshot_dates(start: date, end: date, every: str) -> list[datetime]:
+    """Snapshot times (midnight UTC) from ``start`` to ``end`` inclusive: first days of months, or Mondays."""
+    if every not in ("month", "week"):
+        raise ValueError(f"every must be 'month' or 'week', got {every!r}")
+    if end < start:
+        raise ValueError(f"end ({end}) is before start ({start})")
+    days = pd.date_range(start, end, freq="MS" if every == "month" else "W-MON")
+    return [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days]
+
+
+def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]:
+    """First and last usage event times in the warehouse."""
+    ((first, last),) = con.execute("SELECT min(ts), max(ts) FROM raw.usage_events").fetchall()
+    if first is None or last is None:
+        raise ValueError("raw.usage_events is empty: ingest data first (churn ingest SOURCE)")
+    return first.astimezone(UTC), last.astimezone(UTC)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig) -> None:
+    if not dates:
+        raise ValueError("no snapshot dates given")
+    con.execute("SET TimeZone = 'UTC'")
+    frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us", tz="UTC"))})
+    con.register("_dates", frame)
+    con.execute("CREATE OR REPLACE TEMP TABLE snapshot_dates AS SELECT as_of FROM _dates")
+    con.unregister("_dates")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {SPINE}")
+    first = (min(dates) - timedelta(days=LONGEST_WINDOW_DAYS)).date().isoformat()
+    last = max(dates).date().isoformat()
+    for name, sql in rollups(cfg).items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {Template(sql).substitute(first=first, last=last)}")
+
+
+def compute_snapshots(
+    con: duckdb.DuckDBPyConnection,
+    dates: Sequence[datetime],
+    cfg: FeatureConfig = FeatureConfig(),
+    on_progress: Progress | None = None,
+) -> None:
+    """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates``."""
+    _prepare(con, dates, cfg)
+    fams = families(cfg)
+    sources = [(fam, src) for fam in fams for src in fam.sources]
+    for i, (fam, src) in enumerate(sources, 1):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {source_table(fam, src)} AS {source_sql(src)}")
+        if on_progress:
+            on_progress("features", i, len(sources))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot_sql(fams)}")
+
+
+def build_snapshots(
+    con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig()
+) -> pd.DataFrame:
+    """Feature snapshots for ``dates`` as a frame (account_id, as_of, then every feature in registry order)."""
+    compute_snapshots(con, dates, cfg)
+    return con.sql("SELECT * FROM snapshots ORDER BY as_of, account_id").to_arrow_table().to_pandas()
+
+
+def compute_labels(
+    con: duckdb.DuckDBPyConnection, cfg: LabelConfig = LabelConfig(), data_end: datetime | None = None
+) -> None:
+    """Create the temp table ``labels`` for the spine of the last ``_prepare`` (needs ``spine``)."""
+    end = data_end or data_bounds(con)[1]
+    con.execute("CREATE OR REPLACE TEMP TABLE data_end AS SELECT CAST(? AS TIMESTAMPTZ) AS ts", [end])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE labels AS {labels_sql(cfg)}")
+
+
+def build_labels(
+    con: duckdb.DuckDBPyConnection,
+    dates: Sequence[datetime],
+    cfg: LabelConfig = LabelConfig(),
+    data_end: datetime | None = None,
+) -> pd.DataFrame:
+    """Labels for the accounts active at ``dates``: account_id, as_of, churn, upsell (NULL = unlabeled)."""
+    con.execute("SET TimeZone = 'UTC'")
+    frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us", tz="UTC"))})
+    con.register("_dates", frame)
+    con.execute("CREATE OR REPLACE TEMP TABLE snapshot_dates AS SELECT as_of FROM _dates")
+    con.unregister("_dates")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {SPINE}")
+    compute_labels(con, cfg, data_end)
+    return con.sql("SELECT * FROM labels ORDER BY as_of, account_id").to_arrow_table().to_pandas()
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    dates: list[datetime]
+    snapshots: int
+    features: int
+    churn_rate: dict[str, float | None]  # per as_of (ISO date): share of labeled snapshots that churned
+    upsell_rate: dict[str, float | None]
+    seconds: float
+    parquet: Path | None
+
+
+def store(
+    con: duckdb.DuckDBPyConnection,
+    dates: Sequence[datetime],
+    fcfg: FeatureConfig = FeatureConfig(),
+    lcfg: LabelConfig = LabelConfig(),
+    export: Path | None = None,
+    data_end: datetime | None = None,
+    on_progress: Progress | None = None,
+) -> BuildReport:
+    """Compute snapshots and labels for ``dates`` and replace those dates in ``features.snapshots`` and
+    ``features.labels`` (other dates are kept). If the registry's columns changed, the tables are rebuilt."""
+    import time
+
+    t0 = time.perf_counter()
+    compute_snapshots(con, dates, fcfg, on_progress)
+    compute_labels(con, lcfg, data_end)
+    con.execute("CREATE SCHEMA IF NOT EXISTS features")
+    names = ["account_id", "as_of", *(f.name for f in features(fcfg))]
+    have = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'features' "
+        "AND table_name = 'snapshots' ORDER BY ordinal_position"
+    ).fetchall()]  # fmt: skip
+    con.begin()
+    try:
+        if have != names:
+            if have:
+                logger.warning("feature columns changed: rebuilding features.snapshots from these dates only")
+            con.execute("CREATE OR REPLACE TABLE features.snapshots AS SELECT * FROM snapshots WHERE false")
+            con.execute("CREATE OR REPLACE TABLE features.labels AS SELECT * FROM labels WHERE false")
+        con.execute("CREATE TABLE IF NOT EXISTS features.labels AS SELECT * FROM labels WHERE false")
+        for table in ("snapshots", "labels"):
+            con.execute(f"DELETE FROM features.{table} WHERE as_of IN (SELECT as_of FROM snapshot_dates)")
+            con.execute(f"INSERT INTO features.{table} SELECT * FROM {table}")
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+    if export is not None:
+        export.mkdir(parents=True, exist_ok=True)
+        for table in ("snapshots", "labels"):
+            con.execute(f"COPY (SELECT * FROM features.{table} ORDER BY as_of, account_id) TO "
+                        f"'{export / (table + '.parquet')}' (FORMAT parquet)")  # fmt: skip
+    rates = con.execute(
+        "SELECT CAST(CAST(as_of AS DATE) AS VARCHAR), avg(churn), avg(upsell) FROM labels GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    ((n,),) = con.execute("SELECT count(*) FROM snapshots").fetchall()
+    return BuildReport(
+        dates=sorted(set(dates)), snapshots=int(n), features=len(names) - 2,
+        churn_rate={d: c for d, c, _ in rates}, upsell_rate={d: u for d, _, u in rates},
+        seconds=time.perf_counter() - t0, parquet=export,
+    )  # fmt: skip
