@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipelines.cli_features import dataset_app, features_app, print_build, print_dataset
 from pipelines.demo import STAGES, DemoContext
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.simulate import Oracle
@@ -17,6 +18,8 @@ from pipelines.settings import get_settings
 from pipelines.summary import Rates
 
 app = typer.Typer(help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+app.add_typer(dataset_app, name="dataset")
 console = Console()
 
 
@@ -105,12 +108,15 @@ def demo_cmd(
             console.print(f"[bold cyan]{i}/{len(STAGES)} {stage.name}[/bold cyan]: {stage.description}")
             try:
                 stage.run(ctx)
-            except IngestError as e:
+            except (IngestError, ValueError) as e:
                 console.print(f"[red]{stage.name} failed:[/red] {e}")
                 raise typer.Exit(1) from e
     _print_generate(ctx.results["generate"])
     _print_ingest(ctx.results["ingest"])
     _print_rates(ctx.results["rates"])
+    print_build(ctx.results["features"])
+    for target in ("churn", "upsell"):
+        print_dataset(ctx.results[f"dataset_{target}"])
     console.print(f"Warehouse: [bold]{ctx.warehouse}[/bold] (tables in schema raw)")
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import duckdb
 
+from pipelines.datasets import TARGETS, build_dataset
+from pipelines.featurize import default_dates, store
 from pipelines.generate.run import GenerateReport, generate
 from pipelines.ingest import IngestReport, ingest
 from pipelines.summary import Rates, rates, table_rows
@@ -65,10 +67,27 @@ def _summarize(ctx: DemoContext) -> None:
         ctx.results["rates"] = rates(con)
 
 
+def _features(ctx: DemoContext) -> None:
+    def progress(step: str, done: int, total: int) -> None:
+        if ctx.on_progress:
+            ctx.on_progress(step, done, total)
+
+    with duckdb.connect(str(ctx.warehouse)) as con:
+        ctx.results["features"] = store(con, default_dates(con), export=ctx.data_dir / "features", on_progress=progress)
+
+
+def _datasets(ctx: DemoContext) -> None:
+    with duckdb.connect(str(ctx.warehouse)) as con:
+        for target in TARGETS:
+            _, ctx.results[f"dataset_{target}"] = build_dataset(con, target, ctx.data_dir / "datasets")
+
+
 STAGES: list[Stage] = [
     Stage("generate", "simulate a SaaS customer base with ground truth", _generate),
     Stage("ingest", "validate against the contract and load the warehouse", _ingest),
     Stage("summarize", "count rows and measure churn and expansion", _summarize),
+    Stage("features", "build monthly feature snapshots and labels", _features),
+    Stage("datasets", "build churn and upsell training sets, split by time", _datasets),
 ]
 
 

@@ -43,6 +43,13 @@ def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]:
     return first.astimezone(UTC), last.astimezone(UTC)
 
 
+def default_dates(con: duckdb.DuckDBPyConnection, every: str = "month") -> list[datetime]:
+    """Snapshot dates over the whole data: from the first month start after the data begin to the data end."""
+    first, last = data_bounds(con)
+    start = (pd.Timestamp(first.date()) + pd.offsets.MonthBegin(1)).date()
+    return snapshot_dates(start, last.date(), every)
+
+
 def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig) -> None:
     if not dates:
         raise ValueError("no snapshot dates given")

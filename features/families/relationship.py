@@ -30,8 +30,12 @@ def family(cfg: FeatureConfig) -> Family:
               "s.as_of_day)"),
     )  # fmt: skip
     derived = (
-        F(name="has_champion", description="whether the customer has a champion", unit="flag",
-          sql="CASE WHEN champions > 0 THEN 1 ELSE 0 END"),
+        F(
+            name="has_champion",
+            description="whether the customer has a champion",
+            unit="flag",
+            sql="CASE WHEN champions > 0 THEN 1 ELSE 0 END",
+        ),
     )
     join = (
         "spine s LEFT JOIN raw.contacts c ON c.account_id = s.account_id "

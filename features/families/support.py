@@ -56,8 +56,12 @@ def family(cfg: FeatureConfig) -> Family:
           sql=f"MAX(CASE WHEN {is_open} THEN (epoch(s.as_of) - epoch(t.created_at)) / 86400.0 END)"),
     )  # fmt: skip
     derived = (
-        F(name="tickets_trend_30d", description="change in tickets opened, last 30 days against the 30 before",
-          unit="ratio", sql=trend("tickets_30d", "tickets_prev_30d")),
+        F(
+            name="tickets_trend_30d",
+            description="change in tickets opened, last 30 days against the 30 before",
+            unit="ratio",
+            sql=trend("tickets_30d", "tickets_prev_30d"),
+        ),
     )
     recent_join = (
         "spine s LEFT JOIN raw.support_tickets t ON t.account_id = s.account_id AND t.created_at < s.as_of "

@@ -1,0 +1,52 @@
+"""The time-based split of a training set (pure: frames in, frames out).
+
+Validation is out of time and out of sample: the latest matured snapshot dates, for a fixed share of accounts
+(chosen by a hash of the account id, so the choice is stable across runs and snapshots). Training uses the other
+accounts' snapshots whose labels had matured before the first validation date, so no account sits in both and no
+training label looks into the validation period.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    valid_dates: int = 3  # how many of the latest labeled snapshot dates form the validation period
+    valid_share: float = 0.3  # share of accounts held out for validation
+    horizon_days: int = 90
+
+    def __post_init__(self) -> None:
+        if self.valid_dates < 1:
+            raise ValueError(f"valid_dates must be >= 1, got {self.valid_dates}")
+        if not 0 < self.valid_share < 1:
+            raise ValueError(f"valid_share must be between 0 and 1, got {self.valid_share}")
+
+
+def held_out(account_ids: pd.Series, share: float) -> pd.Series:
+    """True for the accounts whose id hashes into the held-out share (stable across runs and machines)."""
+    buckets = account_ids.map(lambda a: int(hashlib.sha256(str(a).encode()).hexdigest()[:8], 16) % 10_000)
+    return buckets < share * 10_000
+
+
+def time_split(rows: pd.DataFrame, label: str, cfg: SplitConfig = SplitConfig()) -> pd.Series:
+    """'train', 'valid' or None (left out) per row of ``rows`` (account_id, as_of, ``label``).
+
+    Rows without a label are left out. Raises when there are too few labeled dates to split.
+    """
+    labeled = rows[label].notna()
+    dates = sorted(rows.loc[labeled, "as_of"].unique())
+    if len(dates) <= cfg.valid_dates:
+        raise ValueError(
+            f"only {len(dates)} snapshot dates have a {label} label; a split needs more than valid_dates="
+            f"{cfg.valid_dates}. Build snapshots over a longer period, or lower valid_dates."
+        )
+    first_valid = dates[-cfg.valid_dates]
+    holdout = held_out(rows["account_id"], cfg.valid_share)
+    matured = rows["as_of"] + pd.Timedelta(days=cfg.horizon_days) <= first_valid
+    split = pd.Series(None, index=rows.index, dtype="object")
+    split[labeled & holdout & (rows["as_of"] >= first_valid)] = "valid"
+    split[labeled & ~holdout & matured] = "train"
+    return split

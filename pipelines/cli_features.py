@@ -1,0 +1,99 @@
+"""``churn features build`` and ``churn dataset build``."""
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.split import SplitConfig
+from pipelines.datasets import TARGETS, DatasetReport, build_dataset
+from pipelines.featurize import BuildReport, default_dates, snapshot_dates, store
+from pipelines.settings import get_settings
+
+features_app = typer.Typer(help="Point-in-time feature snapshots and labels.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Training sets with a time-based split.", no_args_is_help=True)
+console = Console()
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"--{name} must be a date like 2025-01-01, got {value!r}") from e
+
+
+@features_app.command("build")
+def features_build(
+    start: Annotated[str | None, typer.Option(help="First snapshot date (default: a month in).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last snapshot date (default: the end of the data).")] = None,
+    every: Annotated[str, typer.Option(help="month (first days) or week (Mondays).")] = "month",
+    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    export: Annotated[Path | None, typer.Option(help="Folder for a Parquet export (default: data/features).")] = None,
+) -> None:
+    """Compute feature snapshots and labels of every account active at each date; rebuilt dates are replaced."""
+    s = get_settings()
+    path = warehouse or s.warehouse
+    if not path.exists():
+        console.print(f"[red]no warehouse at {path}[/red]: run `churn ingest SOURCE` (or `churn demo`) first")
+        raise typer.Exit(1)
+    with duckdb.connect(str(path)) as con:
+        try:
+            dates = default_dates(con, every)
+            first, last = _day(start, "start"), _day(end, "end")
+            if first or last:
+                dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
+            report = store(con, dates, export=export or s.data_dir / "features")
+        except ValueError as e:
+            console.print(f"[red]features build failed:[/red] {e}")
+            raise typer.Exit(1) from e
+    print_build(report)
+
+
+@dataset_app.command("build")
+def dataset_build(
+    target: Annotated[str, typer.Option(help="churn or upsell.")] = "churn",
+    valid_dates: Annotated[int, typer.Option(min=1, help="Latest labeled dates used for validation.")] = 3,
+    valid_share: Annotated[float, typer.Option(help="Share of accounts held out for validation.")] = 0.3,
+    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+) -> None:
+    """Join snapshots with the target's labels and split by time (no account in both train and valid)."""
+    if target not in TARGETS:
+        raise typer.BadParameter(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    s = get_settings()
+    with duckdb.connect(str(warehouse or s.warehouse)) as con:
+        try:
+            _, report = build_dataset(con, target, s.data_dir / "datasets", SplitConfig(valid_dates, valid_share))
+        except ValueError as e:
+            console.print(f"[red]dataset build failed:[/red] {e}")
+            raise typer.Exit(1) from e
+    print_dataset(report)
+
+
+def print_build(r: BuildReport) -> None:
+    console.print(
+        f"Built {r.features} features for {r.snapshots:,} snapshots on {len(r.dates)} dates "
+        f"({r.dates[0]:%Y-%m-%d} .. {r.dates[-1]:%Y-%m-%d}) in {r.seconds:.1f} s; export: {r.parquet}"
+    )
+    t = Table(title="Labels per snapshot date (90-day horizon; blank: not yet known)")
+    for col in ("as_of", "churn rate", "upsell rate"):
+        t.add_column(col, justify="right")
+    for day in r.churn_rate:
+        c, u = r.churn_rate[day], r.upsell_rate[day]
+        t.add_row(day, "" if c is None else f"{c:.1%}", "" if u is None else f"{u:.1%}")
+    console.print(t)
+
+
+def print_dataset(r: DatasetReport) -> None:
+    t = Table(title=f"Training set: {r.target}")
+    for col in ("split", "rows", "accounts", "positive rate", "as_of from", "to", "file"):
+        t.add_column(col)
+    for part in r.rows:
+        t.add_row(part, f"{r.rows[part]:,}", f"{r.accounts[part]:,}", f"{r.positive_rate[part]:.1%}",
+                  *r.dates[part], str(r.paths.get(part, "")))  # fmt: skip
+    console.print(t)

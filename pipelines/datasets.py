@@ -1,0 +1,64 @@
+"""Training sets: feature snapshots joined with one target's labels, split by time (``features.split``)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from features.split import SplitConfig, time_split
+
+TARGETS = ("churn", "upsell")
+
+
+@dataclass(frozen=True)
+class DatasetReport:
+    target: str
+    rows: dict[str, int]  # per split
+    positive_rate: dict[str, float]
+    dates: dict[str, tuple[str, str]]  # first and last as_of per split
+    accounts: dict[str, int]
+    paths: dict[str, Path]
+
+
+def build_dataset(
+    con: duckdb.DuckDBPyConnection, target: str, out: Path | None = None, cfg: SplitConfig = SplitConfig()
+) -> tuple[pd.DataFrame, DatasetReport]:
+    """Rows of ``features.snapshots`` with the target label and a ``split`` column ('train' or 'valid');
+    written to ``features.dataset_<target>`` and, if ``out`` is given, to ``out/<target>/{train,valid}.parquet``."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'features' AND table_name = 'snapshots'"
+    ).fetchall()[0][0]
+    if not exists:
+        raise ValueError("the warehouse has no feature snapshots: run `churn features build` first")
+    rows = con.sql(
+        f"SELECT f.*, l.{target} AS label FROM features.snapshots f "
+        "JOIN features.labels l USING (account_id, as_of) ORDER BY f.as_of, f.account_id"
+    ).to_arrow_table().to_pandas()  # fmt: skip
+    rows["split"] = time_split(rows, "label", cfg)
+    data = rows[rows["split"].notna()].reset_index(drop=True)
+    data["label"] = data["label"].astype("int8")
+    con.register("_dataset", pa.Table.from_pandas(data, preserve_index=False))
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE features.dataset_{target} AS SELECT * FROM _dataset")
+    finally:
+        con.unregister("_dataset")
+    paths: dict[str, Path] = {}
+    if out is not None:
+        (out / target).mkdir(parents=True, exist_ok=True)
+        for part in ("train", "valid"):
+            paths[part] = out / target / f"{part}.parquet"
+            data[data["split"] == part].drop(columns="split").to_parquet(paths[part], index=False)
+    groups = data.groupby("split")
+    report = DatasetReport(
+        target=target,
+        rows={k: len(g) for k, g in groups},
+        positive_rate={k: float(g["label"].mean()) for k, g in groups},
+        dates={k: (str(g["as_of"].min().date()), str(g["as_of"].max().date())) for k, g in groups},
+        accounts={k: int(g["account_id"].nunique()) for k, g in groups},
+        paths=paths,
+    )
+    return data, report
