@@ -10,26 +10,11 @@ time per usage event and peak memory grow with the data. Medians over the repeat
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-
-def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in KiB (Linux /proc)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError, StopIteration):
-            continue
-    return total
+from measure import run
 
 
 def run_once(accounts: int, months: int) -> tuple[float, int, int]:
@@ -37,17 +22,9 @@ def run_once(accounts: int, months: int) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pipelines.cli", "generate", "--accounts", str(accounts),
                "--months", str(months), "--out", tmp]  # fmt: skip
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        peak = 0
-        while proc.poll() is None:
-            peak = max(peak, _tree_rss_kib(proc.pid))
-            time.sleep(0.02)
-        seconds = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"generate failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+        seconds, mib, _ = run(cmd)
         events = json.loads((Path(tmp) / "manifest.json").read_text())["rows"]["usage_events"]
-    return seconds, events, peak // 1024
+    return seconds, events, mib
 
 
 def main() -> None:

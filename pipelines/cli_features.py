@@ -4,7 +4,6 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +12,7 @@ from features.split import SplitConfig
 from pipelines.datasets import TARGETS, DatasetReport, build_dataset
 from pipelines.featurize import BuildReport, default_dates, snapshot_dates, store
 from pipelines.settings import get_settings
+from pipelines.warehouse import connect
 
 features_app = typer.Typer(help="Point-in-time feature snapshots and labels.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Training sets with a time-based split.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def features_build(
     if not path.exists():
         console.print(f"[red]no warehouse at {path}[/red]: run `churn ingest SOURCE` (or `churn demo`) first")
         raise typer.Exit(1)
-    with duckdb.connect(str(path)) as con:
+    with connect(path) as con:
         try:
             dates = default_dates(con, every)
             first, last = _day(start, "start"), _day(end, "end")
@@ -66,7 +66,7 @@ def dataset_build(
     if target not in TARGETS:
         raise typer.BadParameter(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
     s = get_settings()
-    with duckdb.connect(str(warehouse or s.warehouse)) as con:
+    with connect(warehouse or s.warehouse) as con:
         try:
             _, report = build_dataset(con, target, s.data_dir / "datasets", SplitConfig(valid_dates, valid_share))
         except ValueError as e:

@@ -15,6 +15,7 @@ from pipelines.featurize import default_dates, store
 from pipelines.generate.run import GenerateReport, generate
 from pipelines.ingest import IngestReport, ingest
 from pipelines.summary import Rates, rates, table_rows
+from pipelines.warehouse import connect
 
 
 @dataclass
@@ -72,12 +73,12 @@ def _features(ctx: DemoContext) -> None:
         if ctx.on_progress:
             ctx.on_progress(step, done, total)
 
-    with duckdb.connect(str(ctx.warehouse)) as con:
+    with connect(ctx.warehouse) as con:
         ctx.results["features"] = store(con, default_dates(con), export=ctx.data_dir / "features", on_progress=progress)
 
 
 def _datasets(ctx: DemoContext) -> None:
-    with duckdb.connect(str(ctx.warehouse)) as con:
+    with connect(ctx.warehouse) as con:
         for target in TARGETS:
             _, ctx.results[f"dataset_{target}"] = build_dataset(con, target, ctx.data_dir / "datasets")
 

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     seed: int = Field(7, description="Seed of the demo's generated dataset.")
     demo_accounts: int = Field(10_000, description="Accounts in the demo's generated dataset.")
     demo_months: int = Field(24, description="Months of history in the demo's generated dataset.")
+    duckdb_memory: str = Field("4GB", description="Memory cap of DuckDB in the warehouse; it spills to disk beyond.")
 
 
 @lru_cache
