@@ -1,34 +1,96 @@
-"""Rollups: events summed once per account and day (and per user, per event type), so that every window of every
-snapshot is computed from at most one row per account-day instead of re-reading the raw events.
+"""Rollups: events summed once per account and day, then running totals read at each snapshot's window edges.
 
-Cost then grows with accounts x days, not with events x snapshots. Each rollup covers the days [first, last) that
-the requested snapshots' windows reach; it is a definition (SQL), run by the engine in ``pipelines.features``.
+Every windowed feature is a difference of running totals: the sum over [as_of - n, as_of) equals the running
+total of days before as_of minus that of days before as_of - n. So each account-day row is read once, whatever
+the number of snapshots, and cost grows with accounts x days (plus snapshots x window edges), not with events x
+snapshots. Distinct counts (active users, features used) become running totals too: a key seen on day d and next
+on day d' counts as "seen in the last n days" for as_of in (d, min(d', d + n)], so it adds +1 on day d and -1 on
+day min(d', d + n).
+
+These are definitions (SQL text); ``pipelines.featurize`` runs them, after the tables ``snapshot_dates`` and
+``spine`` exist, with ``$first``/``$last`` the DATE bounds of the days the windows reach.
 """
 
 from features.config import FeatureConfig
 
-LONGEST_WINDOW_DAYS = 90  # of the windows computed from rollups
+LONGEST_WINDOW_DAYS = 90  # the farthest any running-total window reaches back from as_of
+DAYS = "CAST(ts AS DATE) >= DATE '$first' AND CAST(ts AS DATE) < DATE '$last'"
 
 
 def _quoted(names: tuple[str, ...]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
+def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
+    """Per account and day: +1/-1 steps whose running total is the number of distinct ``key``s seen in the last
+    n days, one column ``a<n>`` per window.
+
+    A key seen on days d1 < d2 < ... counts for as_of in the union of (d, d + n]; days less than n apart make
+    one island (first, last + n], so only an island's first day (+1) and its last day + n (-1) need a row.
+    """
+    flags = ", ".join(
+        f"CASE WHEN prev IS NULL OR day - prev > {n} THEN 1 ELSE 0 END AS s{n}, "
+        f"CASE WHEN nxt IS NULL OR nxt - day > {n} THEN 1 ELSE 0 END AS e{n}"
+        for n in windows
+    )
+    starts = " + ".join(f"s{n}" for n in windows)
+    ends = " UNION ALL ".join(
+        f"SELECT account_id, day + {n} AS day, " + ", ".join(f"-e{m}" if m == n else "0" for m in windows)
+        + f" FROM flagged WHERE e{n} = 1"
+        for n in windows
+    )
+    return f"""
+        WITH seen AS (SELECT DISTINCT account_id, {key}, CAST(ts AS DATE) AS day FROM raw.usage_events WHERE {where}),
+        ordered AS (
+            SELECT account_id, day,
+                   LAG(day) OVER (PARTITION BY account_id, {key} ORDER BY day) AS prev,
+                   LEAD(day) OVER (PARTITION BY account_id, {key} ORDER BY day) AS nxt
+            FROM seen
+        ),
+        flagged AS (SELECT account_id, day, {flags} FROM ordered),
+        steps ({", ".join(["account_id", "day", *(f"a{n}" for n in windows)])}) AS (
+            SELECT account_id, day, {", ".join(f"s{n}" for n in windows)} FROM flagged WHERE {starts} > 0
+            UNION ALL {ends}
+        )
+        SELECT account_id, day, {", ".join(f"SUM(a{n}) AS a{n}" for n in windows)} FROM steps GROUP BY 1, 2"""
+
+
+def _running(daily: str, values: tuple[str, ...], lags: tuple[int, ...], lasts: dict[str, str]) -> str:
+    """Per spine row: ``<value>_c<lag>`` = total of ``value`` over the days before as_of - lag, and
+    ``<name>`` = the last day before as_of on which ``lasts[name]`` held."""
+    zeros = ", ".join("0" for _ in values)
+    lag_rows = " UNION ALL ".join(f"SELECT {lag} AS lag" for lag in lags)
+    # A probe sorts before the data of its own day, so that its running total covers the days before it only.
+    order = "PARTITION BY account_id ORDER BY day, probe DESC ROWS UNBOUNDED PRECEDING"
+    running = ", ".join(f"SUM({v}) OVER ({order}) AS {v}" for v in values)
+    last = ", ".join(
+        f"MAX(CASE WHEN probe = 0 AND {cond} THEN day END) OVER ({order}) AS {n}" for n, cond in lasts.items()
+    )
+    pivot = ", ".join(f"MAX(CASE WHEN lag = {lag} THEN {v} END) AS {v}_c{lag}" for v in values for lag in lags)
+    pivot_last = ", ".join(f"MAX(CASE WHEN lag = 0 THEN {n} END) AS {n}" for n in lasts)
+    return f"""
+        WITH merged AS (
+            SELECT account_id, day, 0 AS probe, CAST(NULL AS TIMESTAMPTZ) AS as_of, -1 AS lag, {", ".join(values)}
+            FROM {daily}
+            UNION ALL
+            SELECT s.account_id, CAST(s.as_of_day - INTERVAL (l.lag) DAY AS DATE), 1, s.as_of, l.lag, {zeros}
+            FROM spine s CROSS JOIN ({lag_rows}) l
+        ),
+        totals AS (SELECT account_id, as_of, lag, probe, {running}{", " + last if lasts else ""} FROM merged)
+        SELECT account_id, as_of, {pivot}{", " + pivot_last if lasts else ""}
+        FROM totals WHERE probe = 1 GROUP BY account_id, as_of"""
+
+
 def rollups(cfg: FeatureConfig) -> dict[str, str]:
-    """SELECT statements by rollup name; ``$first`` and ``$last`` are the DATE bounds of the days they cover."""
+    """SELECT statements by table name, in the order they must be created."""
     not_feature = _quoted((cfg.login_event, *cfg.milestones))
-    days = "CAST(ts AS DATE) >= DATE '$first' AND CAST(ts AS DATE) < DATE '$last'"
     return {
         "usage_daily": f"""
             SELECT account_id, CAST(ts AS DATE) AS day, COUNT(*) AS events,
-                   SUM(CASE WHEN event_type = '{cfg.login_event}' THEN 1 ELSE 0 END) AS logins
-            FROM raw.usage_events WHERE {days} GROUP BY 1, 2""",
-        "usage_user_daily": f"""
-            SELECT DISTINCT account_id, user_id, CAST(ts AS DATE) AS day
-            FROM raw.usage_events WHERE {days}""",
-        "usage_type_daily": f"""
-            SELECT DISTINCT account_id, event_type, CAST(ts AS DATE) AS day
-            FROM raw.usage_events WHERE {days} AND event_type NOT IN ({not_feature})""",
+                   SUM(CASE WHEN event_type = '{cfg.login_event}' THEN 1 ELSE 0 END) AS logins, 1 AS active
+            FROM raw.usage_events WHERE {DAYS} GROUP BY 1, 2""",
+        "user_daily": _islands("user_id", DAYS, (7, 30)),
+        "feature_daily": _islands("event_type", f"{DAYS} AND event_type NOT IN ({not_feature})", (30, 90)),
         "email_daily": f"""
             SELECT account_id, CAST(ts AS DATE) AS day,
                    SUM(CASE WHEN event = 'sent' THEN 1 ELSE 0 END) AS sent,
@@ -36,12 +98,22 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
                    SUM(CASE WHEN event = 'click' THEN 1 ELSE 0 END) AS clicks,
                    SUM(CASE WHEN event = 'bounce' THEN 1 ELSE 0 END) AS bounces,
                    SUM(CASE WHEN event = 'unsubscribe' THEN 1 ELSE 0 END) AS unsubscribes
-            FROM raw.email_events WHERE {days} GROUP BY 1, 2""",
+            FROM raw.email_events WHERE {DAYS} GROUP BY 1, 2""",
         "milestone_first": f"""
             SELECT account_id, event_type, MIN(ts) AS first_ts
             FROM raw.usage_events WHERE event_type IN ({_quoted(cfg.milestones)}) AND CAST(ts AS DATE) < DATE '$last'
             GROUP BY 1, 2""",
-    }
+        "usage_totals": _running(
+            "usage_daily", ("events", "logins", "active"), (0, 7, 30, 60, 90),
+            {"last_event_day": "events > 0", "last_login_day": "logins > 0"},
+        ),
+        "user_totals": _running("user_daily", ("a7", "a30"), (0, 30), {}),
+        "feature_totals": _running("feature_daily", ("a30", "a90"), (0,), {}),
+        "email_totals": _running(
+            "email_daily", ("sent", "opens", "clicks", "bounces", "unsubscribes"), (0, 30, 60, 90),
+            {"last_open_day": "opens > 0"},
+        ),
+    }  # fmt: skip
 
 
 # The spine: every account active at each as_of, with the subscription row that covers as_of. A row covers as_of

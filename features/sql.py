@@ -32,3 +32,19 @@ def ratio(num: str, den: str) -> str:
 def trend(cur: str, prev: str) -> str:
     """Relative change of ``cur`` against ``prev`` (0.5 = up 50%); NULL when prev is 0."""
     return f"CAST({cur} AS DOUBLE) / NULLIF({prev}, 0) - 1"
+
+
+def total(value: str, days: int, skip: int = 0) -> str:
+    """Sum of a rolled-up ``value`` over the window, from the running totals (``features.rollups``) joined as ``d``:
+    the total before as_of - skip minus the total before as_of - skip - days."""
+    return f"MAX(d.{value}_c{skip} - d.{value}_c{days + skip})"
+
+
+def days_since_day(day: str, cap: int) -> str:
+    """Days from ``day`` (a last-seen day from the running totals) to as_of; ``cap + 1`` when older or none."""
+    return f"LEAST(COALESCE(date_diff('day', MAX({day}), s.as_of_day), {cap + 1}), {cap + 1})"
+
+
+def level(value: str, skip: int = 0) -> str:
+    """A running total read as it stood before as_of - skip (distinct counts are levels, not differences)."""
+    return f"MAX(d.{value}_c{skip})"

@@ -4,29 +4,29 @@ from functools import partial
 
 from features.config import FeatureConfig
 from features.registry import Family, Feature, Source
-from features.sql import days_since, ratio, window_sum
+from features.sql import days_since_day, ratio, total
 
 F = partial(Feature, family="email")
 
 
 def family(cfg: FeatureConfig) -> Family:
     sums = [
-        F(name=f"{col}_{n}d", description=f"{what} in the last {n} days", unit="emails", sql=window_sum(f"d.{col}", n))
+        F(name=f"{col}_{n}d", description=f"{what} in the last {n} days", unit="emails", sql=total(col, n))
         for col, what in (("sent", "campaign emails sent"), ("opens", "campaign emails opened"))
         for n in (30, 90)
     ] + [
         F(name=f"{col}_prev_30d", description=f"{what} 31 to 60 days ago", unit="emails",
-          sql=window_sum(f"d.{col}", 30, skip=30))
+          sql=total(col, 30, skip=30))
         for col, what in (("sent", "campaign emails sent"), ("opens", "campaign emails opened"))
     ] + [
         F(name="clicks_90d", description="campaign email clicks in the last 90 days", unit="clicks",
-          sql=window_sum("d.clicks", 90)),
+          sql=total("clicks", 90)),
         F(name="bounces_90d", description="campaign emails bounced in the last 90 days", unit="emails",
-          sql=window_sum("d.bounces", 90)),
+          sql=total("bounces", 90)),
         F(name="unsubscribes_90d", description="unsubscribes from campaigns in the last 90 days", unit="contacts",
-          sql=window_sum("d.unsubscribes", 90)),
+          sql=total("unsubscribes", 90)),
         F(name="days_since_last_open", description="days since a campaign email was last opened (91: none in 90)",
-          unit="days", sql=days_since("CASE WHEN d.opens > 0 THEN d.day END", 90)),
+          unit="days", sql=days_since_day("d.last_open_day", 90)),
     ]  # fmt: skip
     derived = (
         F(name="open_rate_30d", description="share of emails sent in the last 30 days that were opened",
@@ -38,8 +38,5 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="open_rate_trend_30d", description="open rate of the last 30 days minus that of the 30 before",
           unit="share", sql=f"{ratio('opens_30d', 'sent_30d')} - {ratio('opens_prev_30d', 'sent_prev_30d')}"),
     )  # fmt: skip
-    join = (
-        "spine s LEFT JOIN email_daily d ON d.account_id = s.account_id "
-        "AND d.day >= s.as_of_day - INTERVAL 90 DAY AND d.day < s.as_of_day"
-    )
+    join = "spine s LEFT JOIN email_totals d ON d.account_id = s.account_id AND d.as_of = s.as_of"
     return Family("email", (Source("email", join, tuple(sums)),), derived)

@@ -4,50 +4,48 @@ from functools import partial
 
 from features.config import FeatureConfig
 from features.registry import Family, Feature, Source
-from features.sql import days_since, ratio, trend, window_count_distinct, window_sum
+from features.sql import days_since_day, level, ratio, total, trend
 
 F = partial(Feature, family="engagement")
 
 
-def _join(rollup: str, days: int) -> str:
-    return (
-        f"spine s LEFT JOIN {rollup} d ON d.account_id = s.account_id "
-        f"AND d.day >= s.as_of_day - INTERVAL {days} DAY AND d.day < s.as_of_day"
-    )
+def _join(totals: str) -> str:
+    """The running totals of ``features.rollups``: one row per spine row."""
+    return f"spine s LEFT JOIN {totals} d ON d.account_id = s.account_id AND d.as_of = s.as_of"
 
 
 def family(cfg: FeatureConfig) -> Family:
     usage = [
         F(name=f"events_{n}d", description=f"product events in the last {n} days", unit="events",
-          sql=window_sum("d.events", n)) for n in (7, 30, 90)
+          sql=total("events", n)) for n in (7, 30, 90)
     ] + [
         F(name="events_prev_30d", description="product events 31 to 60 days ago", unit="events",
-          sql=window_sum("d.events", 30, skip=30)),
+          sql=total("events", 30, skip=30)),
     ] + [
         F(name=f"logins_{n}d", description=f"logins in the last {n} days", unit="logins",
-          sql=window_sum("d.logins", n)) for n in (7, 30, 90)
+          sql=total("logins", n)) for n in (7, 30, 90)
     ] + [
         F(name="logins_prev_30d", description="logins 31 to 60 days ago", unit="logins",
-          sql=window_sum("d.logins", 30, skip=30)),
+          sql=total("logins", 30, skip=30)),
     ] + [
         F(name=f"active_days_{n}d", description=f"days with any product event in the last {n} days", unit="days",
-          sql=window_sum("1", n)) for n in (7, 30, 90)
+          sql=total("active", n)) for n in (7, 30, 90)
     ] + [
         F(name="days_since_last_event", description="days since the last product event (91: none in 90 days)",
-          unit="days", sql=days_since("d.day", 90)),
+          unit="days", sql=days_since_day("d.last_event_day", 90)),
         F(name="days_since_last_login", description="days since the last login (91: none in 90 days)",
-          unit="days", sql=days_since("CASE WHEN d.logins > 0 THEN d.day END", 90)),
+          unit="days", sql=days_since_day("d.last_login_day", 90)),
     ]  # fmt: skip
     users = [
         F(name=f"active_users_{n}d", description=f"distinct users active in the last {n} days", unit="users",
-          sql=window_count_distinct("d.user_id", n)) for n in (7, 30)
+          sql=level(f"a{n}")) for n in (7, 30)
     ] + [
         F(name="active_users_prev_30d", description="distinct users active 31 to 60 days ago", unit="users",
-          sql=window_count_distinct("d.user_id", 30, skip=30)),
+          sql=level("a30", skip=30)),
     ]  # fmt: skip
     breadth = [
         F(name=f"features_used_{n}d", description=f"distinct product features used in the last {n} days",
-          unit="features", sql=window_count_distinct("d.event_type", n)) for n in (30, 90)
+          unit="features", sql=level(f"a{n}")) for n in (30, 90)
     ]  # fmt: skip
     derived = (
         F(name="events_trend_30d", description="change in product events, last 30 days against the 30 before",
@@ -70,9 +68,9 @@ def family(cfg: FeatureConfig) -> Family:
     return Family(
         "engagement",
         (
-            Source("usage", _join("usage_daily", 90), tuple(usage)),
-            Source("users", _join("usage_user_daily", 60), tuple(users)),
-            Source("breadth", _join("usage_type_daily", 90), tuple(breadth)),
+            Source("usage", _join("usage_totals"), tuple(usage)),
+            Source("users", _join("user_totals"), tuple(users)),
+            Source("breadth", _join("feature_totals"), tuple(breadth)),
         ),
         derived,
     )
