@@ -10,9 +10,11 @@ F = partial(Feature, family="contract")
 
 
 def _at(days: int, col: str) -> str:
-    """``col`` of the subscription row that covered the day ``days`` days before as_of."""
+    """``col`` of the subscription row that covered the time ``days`` days before as_of; of several, the latest
+    started, as for the spine (else an account with overlapping rows would seem to change MRR when it did not)."""
     t = f"s.as_of - INTERVAL {days} DAY"
-    return f"MAX(CASE WHEN x.start_at < {t} AND (x.end_at IS NULL OR x.end_at > {t}) THEN x.{col} END)"
+    covers = f"x.start_at < {t} AND (x.end_at IS NULL OR x.end_at > {t})"
+    return f"arg_max(CASE WHEN {covers} THEN x.{col} END, CASE WHEN {covers} THEN x.start_at END)"
 
 
 def family(cfg: FeatureConfig) -> Family:

@@ -28,8 +28,7 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="milestones_missed_in_onboarding",
           description=f"milestones not reached in the first {days} days, once those days are over",
           unit="milestones",
-          sql=f"CASE WHEN date_diff('day', CAST(created_at AS DATE), as_of_day) > {days} "
-              f"THEN {n} - milestones_in_onboarding ELSE 0 END"),
+          sql=f"CASE WHEN as_of >= created_at + INTERVAL {days} DAY THEN {n} - milestones_in_onboarding ELSE 0 END"),
     )  # fmt: skip
     join = "spine s LEFT JOIN milestone_first m ON m.account_id = s.account_id AND m.first_ts < s.as_of"
     return Family("milestones", (Source("milestones", join, tuple(reached)),), derived)

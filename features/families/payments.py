@@ -9,7 +9,9 @@ from features.sql import in_window, ratio
 F = partial(Feature, family="payments")
 ISSUED = "CAST(i.issued_at AS DATE)"
 DUE = "CAST(i.due_at AS DATE)"
-BILLED = "i.status IN ('paid', 'open')"  # void and failed invoices are not owed
+# Void and failed invoices are not owed; one without a status (an optional column) is owed like an open one.
+# invoice_id IS NOT NULL: an account without invoices still has one row (the LEFT JOIN's), which owes nothing.
+BILLED = "(i.invoice_id IS NOT NULL AND COALESCE(i.status, 'open') IN ('paid', 'open'))"
 PAID_BEFORE = "i.paid_at < s.as_of"
 UNPAID = "(i.paid_at IS NULL OR i.paid_at >= s.as_of)"
 # An invoice is late when it was paid on a day after its due day, or is still unpaid at the snapshot though due on

@@ -7,7 +7,8 @@ from features.registry import Family, Feature, Source
 from features.sql import days_since, in_window
 
 F = partial(Feature, family="relationship")
-PRESENT = "(c.left_at IS NULL OR c.left_at >= s.as_of)"
+# contact_id IS NOT NULL: an account without contacts still has one row (the LEFT JOIN's), which is nobody.
+PRESENT = "(c.contact_id IS NOT NULL AND (c.left_at IS NULL OR c.left_at >= s.as_of))"
 CHAMPION = "c.role = 'champion'"
 
 

@@ -45,7 +45,8 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="days_since_last_ticket", description="days since the last ticket was opened (91: none in 90 days)",
           unit="days", sql=days_since(DAY, 90)),
     )  # fmt: skip
-    is_open = "(t.resolved_at IS NULL OR t.resolved_at >= s.as_of)"
+    # ticket_id IS NOT NULL: an account without tickets still has one row here (the LEFT JOIN's), not an open one.
+    is_open = "(t.ticket_id IS NOT NULL AND (t.resolved_at IS NULL OR t.resolved_at >= s.as_of))"
     open_now = (
         F(name="open_tickets", description="tickets open at the snapshot", unit="tickets",
           sql=f"COUNT(CASE WHEN {is_open} THEN 1 END)"),
