@@ -21,9 +21,9 @@ def _quoted(names: tuple[str, ...]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-def _islands(key: str, where: str, windows: tuple[int, ...], prefix: str) -> str:
+def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
     """Per account and day: +1/-1 steps whose running total is the number of distinct ``key``s seen in the last
-    n days, one column ``<prefix><n>`` per window.
+    n days, one column ``a<n>`` per window.
 
     A key seen on days d1 < d2 < ... counts for as_of in the union of (d, d + n]; days less than n apart make
     one island (first, last + n], so only an island's first day (+1) and its last day + n (-1) need a row.
@@ -35,8 +35,7 @@ def _islands(key: str, where: str, windows: tuple[int, ...], prefix: str) -> str
     )
     starts = " + ".join(f"s{n}" for n in windows)
     ends = " UNION ALL ".join(
-        f"SELECT account_id, day + {n} AS day, "
-        + ", ".join(f"-e{m}" if m == n else "0" for m in windows)
+        f"SELECT account_id, day + {n} AS day, " + ", ".join(f"-e{m}" if m == n else "0" for m in windows)
         + f" FROM flagged WHERE e{n} = 1"
         for n in windows
     )
@@ -49,12 +48,11 @@ def _islands(key: str, where: str, windows: tuple[int, ...], prefix: str) -> str
             FROM seen
         ),
         flagged AS (SELECT account_id, day, {flags} FROM ordered),
-        steps ({", ".join(["account_id", "day", *(f"{prefix}{n}" for n in windows)])}) AS (
+        steps ({", ".join(["account_id", "day", *(f"a{n}" for n in windows)])}) AS (
             SELECT account_id, day, {", ".join(f"s{n}" for n in windows)} FROM flagged WHERE {starts} > 0
             UNION ALL {ends}
         )
-        SELECT account_id, day, {", ".join(f"SUM({prefix}{n}) AS {prefix}{n}" for n in windows)}
-        FROM steps GROUP BY 1, 2"""
+        SELECT account_id, day, {", ".join(f"SUM(a{n}) AS a{n}" for n in windows)} FROM steps GROUP BY 1, 2"""
 
 
 def _running(daily: str, values: tuple[str, ...], lags: tuple[int, ...], lasts: dict[str, str]) -> str:
@@ -83,23 +81,6 @@ def _running(daily: str, values: tuple[str, ...], lags: tuple[int, ...], lasts: 
         FROM totals WHERE probe = 1 GROUP BY account_id, as_of"""
 
 
-# The daily tables and their value columns, read in one running-total pass (one sort instead of one per table).
-ACTIVITY = {
-    "usage_daily": ("events", "logins", "active"),
-    "user_daily": ("users7", "users30"),
-    "feature_daily": ("features30", "features90"),
-    "email_daily": ("sent", "opens", "clicks", "bounces", "unsubscribes"),
-}
-
-
-def _union(tables: dict[str, tuple[str, ...]]) -> str:
-    every = [c for cols in tables.values() for c in cols]
-    return " UNION ALL ".join(
-        "SELECT account_id, day, " + ", ".join(c if c in cols else f"0 AS {c}" for c in every) + f" FROM {t}"
-        for t, cols in tables.items()
-    )
-
-
 def rollups(cfg: FeatureConfig) -> dict[str, str]:
     """SELECT statements by table name, in the order they must be created."""
     not_feature = _quoted((cfg.login_event, *cfg.milestones))
@@ -108,8 +89,8 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
             SELECT account_id, CAST(ts AS DATE) AS day, COUNT(*) AS events,
                    SUM(CASE WHEN event_type = '{cfg.login_event}' THEN 1 ELSE 0 END) AS logins, 1 AS active
             FROM raw.usage_events WHERE {DAYS} GROUP BY 1, 2""",
-        "user_daily": _islands("user_id", DAYS, (7, 30), "users"),
-        "feature_daily": _islands("event_type", f"{DAYS} AND event_type NOT IN ({not_feature})", (30, 90), "features"),
+        "user_daily": _islands("user_id", DAYS, (7, 30)),
+        "feature_daily": _islands("event_type", f"{DAYS} AND event_type NOT IN ({not_feature})", (30, 90)),
         "email_daily": f"""
             SELECT account_id, CAST(ts AS DATE) AS day,
                    SUM(CASE WHEN event = 'sent' THEN 1 ELSE 0 END) AS sent,
@@ -122,10 +103,15 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
             SELECT account_id, event_type, MIN(ts) AS first_ts
             FROM raw.usage_events WHERE event_type IN ({_quoted(cfg.milestones)}) AND CAST(ts AS DATE) < DATE '$last'
             GROUP BY 1, 2""",
-        "activity_daily": _union(ACTIVITY),
-        "activity_totals": _running(
-            "activity_daily", tuple(c for cols in ACTIVITY.values() for c in cols), (0, 7, 30, 60, 90),
-            {"last_event_day": "events > 0", "last_login_day": "logins > 0", "last_open_day": "opens > 0"},
+        "usage_totals": _running(
+            "usage_daily", ("events", "logins", "active"), (0, 7, 30, 60, 90),
+            {"last_event_day": "events > 0", "last_login_day": "logins > 0"},
+        ),
+        "user_totals": _running("user_daily", ("a7", "a30"), (0, 30), {}),
+        "feature_totals": _running("feature_daily", ("a30", "a90"), (0,), {}),
+        "email_totals": _running(
+            "email_daily", ("sent", "opens", "clicks", "bounces", "unsubscribes"), (0, 30, 60, 90),
+            {"last_open_day": "opens > 0"},
         ),
     }  # fmt: skip
 

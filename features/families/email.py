@@ -38,5 +38,5 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="open_rate_trend_30d", description="open rate of the last 30 days minus that of the 30 before",
           unit="share", sql=f"{ratio('opens_30d', 'sent_30d')} - {ratio('opens_prev_30d', 'sent_prev_30d')}"),
     )  # fmt: skip
-    join = "spine s LEFT JOIN activity_totals d ON d.account_id = s.account_id AND d.as_of = s.as_of"
+    join = "spine s LEFT JOIN email_totals d ON d.account_id = s.account_id AND d.as_of = s.as_of"
     return Family("email", (Source("email", join, tuple(sums)),), derived)

@@ -38,14 +38,14 @@ def family(cfg: FeatureConfig) -> Family:
     ]  # fmt: skip
     users = [
         F(name=f"active_users_{n}d", description=f"distinct users active in the last {n} days", unit="users",
-          sql=level(f"users{n}")) for n in (7, 30)
+          sql=level(f"a{n}")) for n in (7, 30)
     ] + [
         F(name="active_users_prev_30d", description="distinct users active 31 to 60 days ago", unit="users",
-          sql=level("users30", skip=30)),
+          sql=level("a30", skip=30)),
     ]  # fmt: skip
     breadth = [
         F(name=f"features_used_{n}d", description=f"distinct product features used in the last {n} days",
-          unit="features", sql=level(f"features{n}")) for n in (30, 90)
+          unit="features", sql=level(f"a{n}")) for n in (30, 90)
     ]  # fmt: skip
     derived = (
         F(name="events_trend_30d", description="change in product events, last 30 days against the 30 before",
@@ -67,6 +67,10 @@ def family(cfg: FeatureConfig) -> Family:
     )  # fmt: skip
     return Family(
         "engagement",
-        (Source("activity", _join("activity_totals"), tuple(usage + users + breadth)),),
+        (
+            Source("usage", _join("usage_totals"), tuple(usage)),
+            Source("users", _join("user_totals"), tuple(users)),
+            Source("breadth", _join("feature_totals"), tuple(breadth)),
+        ),
         derived,
     )
