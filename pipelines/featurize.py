@@ -50,15 +50,20 @@ def default_dates(con: duckdb.DuckDBPyConnection, every: str = "month") -> list[
     return snapshot_dates(start, last.date(), every)
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig) -> None:
-    if not dates:
-        raise ValueError("no snapshot dates given")
+def _spine(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> None:
+    """The temp tables ``snapshot_dates`` and ``spine`` (every account active at each date)."""
     con.execute("SET TimeZone = 'UTC'")
     frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us", tz="UTC"))})
     con.register("_dates", frame)
     con.execute("CREATE OR REPLACE TEMP TABLE snapshot_dates AS SELECT as_of FROM _dates")
     con.unregister("_dates")
     con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {SPINE}")
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig) -> None:
+    if not dates:
+        raise ValueError("no snapshot dates given")
+    _spine(con, dates)
     first = (min(dates) - timedelta(days=LONGEST_WINDOW_DAYS)).date().isoformat()
     last = max(dates).date().isoformat()
     for name, sql in rollups(cfg).items():
@@ -93,7 +98,7 @@ def build_snapshots(
 def compute_labels(
     con: duckdb.DuckDBPyConnection, cfg: LabelConfig = LabelConfig(), data_end: datetime | None = None
 ) -> None:
-    """Create the temp table ``labels`` for the spine of the last ``_prepare`` (needs ``spine``)."""
+    """Create the temp table ``labels`` for the current ``spine``."""
     end = data_end or data_bounds(con)[1]
     con.execute("CREATE OR REPLACE TEMP TABLE data_end AS SELECT CAST(? AS TIMESTAMPTZ) AS ts", [end])
     con.execute(f"CREATE OR REPLACE TEMP TABLE labels AS {labels_sql(cfg)}")
@@ -106,12 +111,7 @@ def build_labels(
     data_end: datetime | None = None,
 ) -> pd.DataFrame:
     """Labels for the accounts active at ``dates``: account_id, as_of, churn, upsell (NULL = unlabeled)."""
-    con.execute("SET TimeZone = 'UTC'")
-    frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us", tz="UTC"))})
-    con.register("_dates", frame)
-    con.execute("CREATE OR REPLACE TEMP TABLE snapshot_dates AS SELECT as_of FROM _dates")
-    con.unregister("_dates")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {SPINE}")
+    _spine(con, dates)
     compute_labels(con, cfg, data_end)
     return con.sql("SELECT * FROM labels ORDER BY as_of, account_id").to_arrow_table().to_pandas()
 
