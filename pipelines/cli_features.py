@@ -91,9 +91,11 @@ def print_build(r: BuildReport) -> None:
 
 def print_dataset(r: DatasetReport) -> None:
     t = Table(title=f"Training set: {r.target}")
-    for col in ("split", "rows", "accounts", "positive rate", "as_of from", "to", "file"):
+    for col in ("split", "rows", "accounts", "positive rate", "as_of from", "to"):
         t.add_column(col)
     for part in r.rows:
         t.add_row(part, f"{r.rows[part]:,}", f"{r.accounts[part]:,}", f"{r.positive_rate[part]:.1%}",
-                  *r.dates[part], str(r.paths.get(part, "")))  # fmt: skip
+                  *r.dates[part])  # fmt: skip
     console.print(t)
+    if r.paths:
+        console.print(f"Files: {', '.join(str(p) for p in r.paths.values())}")
