@@ -35,7 +35,8 @@ def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
     )
     starts = " + ".join(f"s{n}" for n in windows)
     ends = " UNION ALL ".join(
-        f"SELECT account_id, day + {n} AS day, " + ", ".join(f"-e{m}" if m == n else "0" for m in windows)
+        f"SELECT account_id, day + {n} AS day, "
+        + ", ".join(f"-e{m}" if m == n else "0" for m in windows)
         + f" FROM flagged WHERE e{n} = 1"
         for n in windows
     )

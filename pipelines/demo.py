@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from pipelines.datasets import TARGETS, build_dataset
 from pipelines.featurize import default_dates, store
 from pipelines.generate.run import GenerateReport, generate
@@ -63,18 +61,15 @@ def _ingest(ctx: DemoContext) -> None:
 
 
 def _summarize(ctx: DemoContext) -> None:
-    with duckdb.connect(str(ctx.warehouse), read_only=True) as con:
+    with connect(ctx.warehouse, read_only=True) as con:
         ctx.results["rows"] = table_rows(con)
         ctx.results["rates"] = rates(con)
 
 
 def _features(ctx: DemoContext) -> None:
-    def progress(step: str, done: int, total: int) -> None:
-        if ctx.on_progress:
-            ctx.on_progress(step, done, total)
-
     with connect(ctx.warehouse) as con:
-        ctx.results["features"] = store(con, default_dates(con), export=ctx.data_dir / "features", on_progress=progress)
+        export = ctx.data_dir / "features"
+        ctx.results["features"] = store(con, default_dates(con), export=export, on_progress=ctx.on_progress)
 
 
 def _datasets(ctx: DemoContext) -> None:

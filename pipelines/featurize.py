@@ -5,6 +5,7 @@ table per source; the snapshot. Everything runs inside DuckDB; Python only sends
 """
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -138,8 +139,6 @@ def store(
 ) -> BuildReport:
     """Compute snapshots and labels for ``dates`` and replace those dates in ``features.snapshots`` and
     ``features.labels`` (other dates are kept). If the registry's columns changed, the tables are rebuilt."""
-    import time
-
     t0 = time.perf_counter()
     compute_snapshots(con, dates, fcfg, on_progress)
     compute_labels(con, lcfg, data_end)

@@ -8,15 +8,10 @@ import duckdb
 # (status cancelled) and it expands when a subscription starting within the horizon has more MRR or seats than
 # the one that covered t by more than the margin. Snapshots whose horizon runs past the data are left out.
 RATES_SQL = """
-WITH bounds AS (
-    SELECT date_trunc('month', min(start_at)) AS first_month, max(coalesce(end_at, start_at)) AS last_row,
-           (SELECT max(ts) FROM raw.usage_events) AS data_end
-    FROM raw.subscriptions
-),
-snapshots AS (
+WITH snapshots AS (
     SELECT unnest(generate_series(
         date_trunc('month', (SELECT min(ts) FROM raw.usage_events)) + INTERVAL 1 MONTH,
-        (SELECT data_end FROM bounds) - INTERVAL (?) DAY, INTERVAL 1 MONTH)) AS as_of
+        (SELECT max(ts) FROM raw.usage_events) - INTERVAL (?) DAY, INTERVAL 1 MONTH)) AS as_of
 ),
 churned AS (
     SELECT account_id, max(end_at) AS churned_at FROM raw.subscriptions
