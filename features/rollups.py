@@ -11,13 +11,15 @@ These are definitions (SQL text); ``pipelines.featurize`` runs them, after the t
 ``spine`` exist, with ``$first``/``$last`` the DATE bounds of the days the windows reach.
 """
 
+from dataclasses import dataclass, field
+
 from features.config import FeatureConfig
 
 LONGEST_WINDOW_DAYS = 90  # the farthest any running-total window reaches back from as_of
 DAYS = "CAST(ts AS DATE) >= DATE '$first' AND CAST(ts AS DATE) < DATE '$last'"
 
 
-def _quoted(names: tuple[str, ...]) -> str:
+def quoted(names: tuple[str, ...]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
@@ -56,9 +58,34 @@ def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
         SELECT account_id, day, {", ".join(f"SUM(a{n}) AS a{n}" for n in windows)} FROM steps GROUP BY 1, 2"""
 
 
-def _running(daily: str, values: tuple[str, ...], lags: tuple[int, ...], lasts: dict[str, str]) -> str:
-    """Per spine row: ``<value>_c<lag>`` = total of ``value`` over the days before as_of - lag, and
-    ``<name>`` = the last day before as_of on which ``lasts[name]`` held."""
+@dataclass(frozen=True)
+class Totals:
+    """Running totals of a daily table, read per spine row: ``<value>_c<lag>`` = total of ``value`` over the days
+    before as_of - lag, and ``<name>`` = the last day before as_of on which ``lasts[name]`` held."""
+
+    daily: str
+    values: tuple[str, ...]
+    lags: tuple[int, ...]
+    lasts: dict[str, str] = field(default_factory=dict)
+
+
+TOTALS = {
+    "usage_totals": Totals(
+        "usage_daily", ("events", "logins", "active"), (0, 7, 30, 60, 90),
+        {"last_event_day": "events > 0", "last_login_day": "logins > 0"},
+    ),
+    "user_totals": Totals("user_daily", ("a7", "a30"), (0, 30)),
+    "feature_totals": Totals("feature_daily", ("a30", "a90"), (0,)),
+    "email_totals": Totals(
+        "email_daily", ("sent", "opens", "clicks", "bounces", "unsubscribes"), (0, 30, 60, 90),
+        {"last_open_day": "opens > 0"},
+    ),
+}  # fmt: skip
+
+
+def _running(t: Totals) -> str:
+    """The ``Totals`` per spine row, from probe rows merged into the daily rows' window sort."""
+    daily, values, lags, lasts = t.daily, t.values, t.lags, t.lasts
     zeros = ", ".join("0" for _ in values)
     lag_rows = " UNION ALL ".join(f"SELECT {lag} AS lag" for lag in lags)
     # A probe sorts before the data of its own day, so that its running total covers the days before it only.
@@ -84,7 +111,7 @@ def _running(daily: str, values: tuple[str, ...], lags: tuple[int, ...], lasts: 
 
 def rollups(cfg: FeatureConfig) -> dict[str, str]:
     """SELECT statements by table name, in the order they must be created."""
-    not_feature = _quoted((cfg.login_event, *cfg.milestones))
+    not_feature = quoted((cfg.login_event, *cfg.milestones))
     return {
         "usage_daily": f"""
             SELECT account_id, CAST(ts AS DATE) AS day, COUNT(*) AS events,
@@ -102,19 +129,9 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
             FROM raw.email_events WHERE {DAYS} GROUP BY 1, 2""",
         "milestone_first": f"""
             SELECT account_id, event_type, MIN(ts) AS first_ts
-            FROM raw.usage_events WHERE event_type IN ({_quoted(cfg.milestones)}) AND CAST(ts AS DATE) < DATE '$last'
+            FROM raw.usage_events WHERE event_type IN ({quoted(cfg.milestones)}) AND CAST(ts AS DATE) < DATE '$last'
             GROUP BY 1, 2""",
-        "usage_totals": _running(
-            "usage_daily", ("events", "logins", "active"), (0, 7, 30, 60, 90),
-            {"last_event_day": "events > 0", "last_login_day": "logins > 0"},
-        ),
-        "user_totals": _running("user_daily", ("a7", "a30"), (0, 30), {}),
-        "feature_totals": _running("feature_daily", ("a30", "a90"), (0,), {}),
-        "email_totals": _running(
-            "email_daily", ("sent", "opens", "clicks", "bounces", "unsubscribes"), (0, 30, 60, 90),
-            {"last_open_day": "opens > 0"},
-        ),
-    }  # fmt: skip
+    } | {name: _running(t) for name, t in TOTALS.items()}  # fmt: skip
 
 
 # The spine: every account active at each as_of, with the subscription row that covers as_of. A row covers as_of

@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from features import rollups_duckdb
 from features.catalog import families, features
 from features.config import FeatureConfig
 from features.labels import LabelConfig, labels_sql
@@ -61,13 +62,14 @@ def _spine(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {SPINE}")
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig) -> None:
+def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig, portable: bool) -> None:
     if not dates:
         raise ValueError("no snapshot dates given")
     _spine(con, dates)
     first = (min(dates) - timedelta(days=LONGEST_WINDOW_DAYS)).date().isoformat()
     last = max(dates).date().isoformat()
-    for name, sql in rollups(cfg).items():
+    statements = rollups(cfg) if portable else rollups_duckdb.rollups(cfg)
+    for name, sql in statements.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {Template(sql).substitute(first=first, last=last)}")
 
 
@@ -76,9 +78,12 @@ def compute_snapshots(
     dates: Sequence[datetime],
     cfg: FeatureConfig = FeatureConfig(),
     on_progress: Progress | None = None,
+    *,
+    portable: bool = False,
 ) -> None:
-    """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates``."""
-    _prepare(con, dates, cfg)
+    """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates``. The rollups run in
+    their DuckDB-only form (``features.rollups_duckdb``), or with ``portable`` in the form Spark also takes."""
+    _prepare(con, dates, cfg, portable)
     fams = families(cfg)
     sources = [(fam, src) for fam in fams for src in fam.sources]
     for i, (fam, src) in enumerate(sources, 1):
@@ -89,10 +94,14 @@ def compute_snapshots(
 
 
 def build_snapshots(
-    con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig()
+    con: duckdb.DuckDBPyConnection,
+    dates: Sequence[datetime],
+    cfg: FeatureConfig = FeatureConfig(),
+    *,
+    portable: bool = False,
 ) -> pd.DataFrame:
     """Feature snapshots for ``dates`` as a frame (account_id, as_of, then every feature in registry order)."""
-    compute_snapshots(con, dates, cfg)
+    compute_snapshots(con, dates, cfg, portable=portable)
     return con.sql("SELECT * FROM snapshots ORDER BY as_of, account_id").to_arrow_table().to_pandas()
 
 
