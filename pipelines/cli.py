@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from pipelines.cli_features import dataset_app, features_app, print_build, print_dataset
+from pipelines.cli_models import models_app, print_train, train_cmd
 from pipelines.demo import STAGES, DemoContext
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.simulate import Oracle
@@ -20,6 +21,8 @@ from pipelines.summary import Rates
 app = typer.Typer(help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(models_app, name="models")
+app.command("train")(train_cmd)
 console = Console()
 
 
@@ -89,7 +92,7 @@ def demo_cmd(
     months: Annotated[int | None, typer.Option(min=4, help="Months of data.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
-    """Run the whole pipeline on generated data: generate, ingest, summarize."""
+    """Run the whole pipeline on generated data: generate, ingest, summarize, features, datasets, train."""
     s = get_settings()
     ctx = DemoContext(
         data_dir=s.data_dir, warehouse=s.warehouse, accounts=accounts or s.demo_accounts,
@@ -117,6 +120,8 @@ def demo_cmd(
     print_build(ctx.results["features"])
     for target in ("churn", "upsell"):
         print_dataset(ctx.results[f"dataset_{target}"])
+    for target in ("churn", "upsell"):
+        print_train(ctx.results[f"train_{target}"])
     console.print(f"Warehouse: [bold]{ctx.warehouse}[/bold] (tables in schema raw)")
 
 

@@ -12,7 +12,9 @@ from pipelines.datasets import TARGETS, build_dataset
 from pipelines.featurize import default_dates, store
 from pipelines.generate.run import GenerateReport, generate
 from pipelines.ingest import IngestReport, ingest
+from pipelines.settings import get_settings
 from pipelines.summary import Rates, rates, table_rows
+from pipelines.train import train
 from pipelines.warehouse import connect
 
 
@@ -72,6 +74,16 @@ def _features(ctx: DemoContext) -> None:
         ctx.results["features"] = store(con, default_dates(con), export=export, on_progress=ctx.on_progress)
 
 
+def _train(ctx: DemoContext) -> None:
+    s = get_settings()
+    with connect(ctx.warehouse, read_only=True) as con:
+        for target in TARGETS:
+            ctx.results[f"train_{target}"] = train(
+                con, target, tracking_uri=s.mlflow_uri(), artifacts=s.mlflow_artifacts,
+                oracle=ctx.raw_dir / "ground_truth" / "oracle.parquet",
+            )  # fmt: skip
+
+
 def _datasets(ctx: DemoContext) -> None:
     with connect(ctx.warehouse) as con:
         for target in TARGETS:
@@ -84,6 +96,7 @@ STAGES: list[Stage] = [
     Stage("summarize", "count rows and measure churn and expansion", _summarize),
     Stage("features", "build monthly feature snapshots and labels", _features),
     Stage("datasets", "build churn and upsell training sets, split by time", _datasets),
+    Stage("train", "train, evaluate and register the churn and upsell models (MLflow)", _train),
 ]
 
 

@@ -1,5 +1,6 @@
 """Settings for the pipelines and the CLI: one class, read from the environment (prefix ``CHURN_``)."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,16 @@ class Settings(BaseSettings):
     demo_accounts: int = Field(10_000, description="Accounts in the demo's generated dataset.")
     demo_months: int = Field(24, description="Months of history in the demo's generated dataset.")
     duckdb_memory: str = Field("4GB", description="Memory cap of DuckDB in the warehouse; it spills to disk beyond.")
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; unset: MLFLOW_TRACKING_URI if set, else sqlite:///mlflow.db (the default).",
+    )
+    mlflow_artifacts: Path = Field(
+        Path("mlruns"), description="Folder for the artifacts of experiments this project creates (models, plots)."
+    )
+
+    def mlflow_uri(self) -> str:
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
 
 
 @lru_cache

@@ -36,11 +36,22 @@ def daily_health(c: Chunk) -> tuple[np.ndarray, np.ndarray]:
     return health, seats
 
 
+def seats_in_use(
+    health: np.ndarray, seats: np.ndarray, growth: np.ndarray, seat_cap: np.ndarray, demand_slope: float
+) -> np.ndarray:
+    """Share of seats in active use: higher for healthy accounts, and for accounts with unmet demand for seats
+    (growth potential times the headroom left below their seat cap). That demand is what later turns into
+    expansion (``latent.step``), and in real accounts it shows the same way, as seats filling up; without it the
+    generator's expansion driver would leave no trace in the data and no model could find it."""
+    headroom = np.clip(1.0 - seats / seat_cap, 0.0, 1.0)
+    return sigmoid(1.2 * health + 0.3 + demand_slope * (growth * headroom - 0.25))
+
+
 def usage_events(c: Chunk, health: np.ndarray, seats: np.ndarray, serving: np.ndarray) -> pa.Table:
     """Events per account-day ~ Poisson(seats^0.85 x share of seats in use x intensity x weekday x noise)."""
     rng = c.rng("usage_events")
     a = c.hist.static
-    in_use = sigmoid(1.2 * health + 0.3)  # share of seats in active use
+    in_use = seats_in_use(health, seats, a.growth[:, None], a.seat_cap[:, None], c.p.demand_slope)
     noise = rng.gamma(4.0, 0.25, health.shape)
     rate = (
         c.p.events_per_seat_day * seats**0.85 * in_use * np.exp(0.3 * health) * a.activity[:, None]

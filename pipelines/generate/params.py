@@ -81,6 +81,7 @@ class Params:
     p_downgrade: float = 0.01
     p_upgrade: float = 0.03
     p_expand: float = 0.11  # times growth potential and sigmoid(3 (h - 0.6))
+    demand_slope: float = 4.0  # how strongly unmet demand for seats (growth x headroom) fills seats in use
     # observables
     events_per_seat_day: float = 0.09
     tickets_per_month: float = 0.12

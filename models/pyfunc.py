@@ -1,0 +1,40 @@
+"""The model as an MLflow pyfunc: ``predict`` returns calibrated probabilities (not class labels), so that
+``mlflow models serve`` and ``mlflow.pyfunc.load_model`` give what callers need. The fitted ``ChurnModel`` is the
+artifact; ``load`` gets it back for explanations. No tracking calls here (those live in ``pipelines``)."""
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from models.estimator import ChurnModel
+
+ARTIFACT = "model.pkl"
+
+
+def save(model: ChurnModel, folder: Path) -> Path:
+    path = folder / ARTIFACT
+    path.write_bytes(pickle.dumps(model))
+    return path
+
+
+def load(path: str | Path) -> ChurnModel:
+    model = pickle.loads(Path(path).read_bytes())
+    if not isinstance(model, ChurnModel):
+        raise TypeError(f"{path} holds a {type(model).__name__}, not a ChurnModel")
+    return model
+
+
+class ProbabilityModel(PythonModel):
+    """Input: a frame with the model's feature columns (extra columns ignored). Output: a frame with one column,
+    ``probability``."""
+
+    def load_context(self, context: Any) -> None:
+        self.model = load(context.artifacts["model"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        p = self.model.predict_proba(self.model.prepare(pd.DataFrame(model_input)))
+        return pd.DataFrame({"probability": np.asarray(p, dtype="float64")})

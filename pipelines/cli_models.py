@@ -1,0 +1,104 @@
+"""``churn train`` and ``churn models list|promote``."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import mlflow
+import typer
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.datasets import TARGETS
+from pipelines.registry import promote, versions
+from pipelines.settings import get_settings
+from pipelines.train import TrainReport, train
+from pipelines.warehouse import connect
+
+models_app = typer.Typer(help="Registered models: list versions and aliases, promote by hand.", no_args_is_help=True)
+console = Console()
+SHOWN = ("roc_auc", "pr_auc", "brier", "ece", "revenue_captured_top_decile", "roc_auc_vs_oracle")
+
+
+def _target(value: str) -> str:
+    if value not in TARGETS:
+        raise typer.BadParameter(f"--target must be one of {', '.join(TARGETS)}, got {value!r}")
+    return value
+
+
+def train_cmd(
+    target: Annotated[str, typer.Option(help="churn or upsell.")] = "churn",
+    tune: Annotated[float, typer.Option(help="Seconds of hyperparameter search (Optuna) first; 0: none.")] = 0,
+    oracle: Annotated[
+        Path | None, typer.Option(help="Generator ground truth (default: DATA_DIR/generated/ground_truth).")
+    ] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+) -> None:
+    """Train a target's model on its training set, compare with the baselines, log to MLflow and register it."""
+    s = get_settings()
+    truth = oracle or s.data_dir / "generated" / "ground_truth" / "oracle.parquet"
+    with connect(warehouse or s.warehouse, read_only=True) as con:
+        try:
+            report = train(con, _target(target), tracking_uri=s.mlflow_uri(), artifacts=s.mlflow_artifacts,
+                           oracle=truth, tune_seconds=tune or None)  # fmt: skip
+        except ValueError as e:
+            console.print(f"[red]train failed:[/red] {e}")
+            raise typer.Exit(1) from e
+    print_train(report)
+
+
+def print_train(r: TrainReport) -> None:
+    t = Table(title=f"{r.target}: out-of-time validation ({int(r.metrics['model']['rows']):,} rows, "
+                    f"{r.metrics['model']['positive_rate']:.1%} positive)")  # fmt: skip
+    cols = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile", "capture_top_decile",
+            "revenue_captured_top_decile")  # fmt: skip
+    t.add_column("")
+    for c in cols:
+        t.add_column(c.replace("_top_decile", " top 10%").replace("_", " "), justify="right")
+    for who, m in r.metrics.items():
+        t.add_row(who, *(f"{m.get(c, float('nan')):.3f}" for c in cols))
+    console.print(t)
+    extra = f"; ROC AUC {r.oracle_ratio:.3f} x the oracle's" if r.oracle_ratio else ""
+    console.print(f"{r.summary['trees']} trees, {r.summary['calibration']} calibration, {r.seconds:.1f} s{extra}")
+    if r.decision:
+        console.print(f"Registered [bold]{r.target}[/bold] v{r.decision.version} as "
+                      f"[bold]{r.decision.alias}[/bold]: {r.decision.reason} (run {r.run_id})")  # fmt: skip
+
+
+@models_app.command("list")
+def list_cmd() -> None:
+    """Versions of each registered model with their aliases and out-of-time metrics."""
+    mlflow.set_tracking_uri(get_settings().mlflow_uri())
+    client = MlflowClient()
+    t = Table(title=f"Registered models ({get_settings().mlflow_uri()})")
+    for c in ("model", "version", "aliases", "created", *SHOWN):
+        t.add_column(c.replace("_top_decile", " top 10%").replace("_", " "))
+    for name in TARGETS:
+        try:
+            rows = versions(client, name)
+        except MlflowException:
+            rows = []
+        for v in rows:
+            m = v["metrics"]
+            assert isinstance(m, dict) and isinstance(v["created"], int)
+            created = datetime.fromtimestamp(v["created"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+            t.add_row(name, str(v["version"]), ", ".join(v["aliases"]) or "-", created,  # type: ignore[arg-type]
+                      *(f"{m[k]:.3f}" if k in m else "-" for k in SHOWN))  # fmt: skip
+    console.print(t)
+
+
+@models_app.command("promote")
+def promote_cmd(
+    target: Annotated[str, typer.Option(help="churn or upsell.")],
+    version: Annotated[str, typer.Option(help="The version to make champion.")],
+) -> None:
+    """Make a version the champion by hand, whatever its metrics."""
+    mlflow.set_tracking_uri(get_settings().mlflow_uri())
+    try:
+        promote(MlflowClient(), _target(target), version)
+    except MlflowException as e:
+        console.print(f"[red]promote failed:[/red] {target} has no version {version!r} ({e.message})")
+        raise typer.Exit(1) from e
+    console.print(f"{target} v{version} is now the champion")

@@ -1,0 +1,172 @@
+"""``churn train``: fit a target's model and baselines on the time-split training set, evaluate them on the
+out-of-time validation rows (and the generator's oracle when there is one), log everything to MLflow, register
+the model and move the aliases by the registry's rules."""
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from models import plots
+from models.baselines import LogisticBaseline, ScorecardBaseline
+from models.config import TrainConfig
+from models.estimator import ChurnModel
+from models.explain import explain
+from models.metrics import evaluate
+from models.pyfunc import ProbabilityModel, save
+from pipelines.datasets import TARGETS
+from pipelines.registry import Decision, decide
+from pipelines.tune import tune
+
+logger = logging.getLogger(__name__)
+ORACLE_COLUMN = {"churn": "p_churn", "upsell": "p_expand"}
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    target: str
+    metrics: dict[str, dict[str, float]]  # model, scorecard, logistic, oracle (when known) -> metric -> value
+    oracle_ratio: float | None  # model ROC AUC / oracle ROC AUC
+    summary: dict[str, Any]
+    seconds: float
+    run_id: str | None
+    decision: Decision | None
+
+
+def load_dataset(con: duckdb.DuckDBPyConnection, target: str) -> pd.DataFrame:
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    try:
+        return con.sql(f"SELECT * FROM features.dataset_{target} ORDER BY as_of, account_id").df()
+    except duckdb.CatalogException as e:
+        raise ValueError(f"no training set for {target}: run `churn dataset build --target {target}` first") from e
+
+
+def fingerprint(rows: pd.DataFrame) -> dict[str, Any]:
+    """What identifies the training data: a hash of its content, dates, row counts and positive rates."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()
+    out: dict[str, Any] = {"sha256": digest, "columns": len(rows.columns)}
+    for part, g in rows.groupby("split"):
+        out[str(part)] = {"rows": len(g), "accounts": int(g["account_id"].nunique()),
+                          "positive_rate": round(float(g["label"].mean()), 6),
+                          "first_as_of": str(g["as_of"].min()), "last_as_of": str(g["as_of"].max())}  # fmt: skip
+    return out
+
+
+def oracle_scores(valid: pd.DataFrame, target: str, path: Path | None) -> np.ndarray | None:
+    """The generator's true probabilities for the validation rows, or None when unknown (real data)."""
+    if path is None or not path.exists():
+        return None
+    truth = pd.read_parquet(path, columns=["account_id", "as_of", ORACLE_COLUMN[target]])
+    joined = valid[["account_id", "as_of"]].merge(truth, on=["account_id", "as_of"], how="left")
+    if joined[ORACLE_COLUMN[target]].isna().any():
+        logger.warning("the oracle at %s does not cover every validation row; oracle metrics skipped", path)
+        return None
+    return joined[ORACLE_COLUMN[target]].to_numpy(dtype=float)
+
+
+def fit_and_evaluate(
+    rows: pd.DataFrame, target: str, cfg: TrainConfig, oracle: Path | None = None
+) -> tuple[ChurnModel, dict[str, np.ndarray], dict[str, dict[str, float]]]:
+    """The model and both baselines fitted on the 'train' rows; their scores and metrics on the 'valid' rows."""
+    train, valid = rows[rows["split"] == "train"], rows[rows["split"] == "valid"]
+    if train.empty or valid.empty:
+        raise ValueError("the training set needs both 'train' and 'valid' rows; rebuild it (churn dataset build)")
+    model = ChurnModel(target=target, config=cfg).fit(train)
+    scores = {"model": model.predict_proba(model.prepare(valid))}
+    scores["scorecard"] = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(train).predict_proba(valid)
+    scores["logistic"] = LogisticBaseline(seed=cfg.seed).fit(train).predict_proba(valid)
+    truth = oracle_scores(valid, target, oracle)
+    if truth is not None:
+        scores["oracle"] = truth
+    y, arr = valid["label"].to_numpy(), valid["arr"].to_numpy(dtype=float)
+    return model, scores, {name: evaluate(y, p, arr) for name, p in scores.items()}
+
+
+def train(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    cfg: TrainConfig | None = None,
+    tracking_uri: str = "sqlite:///mlflow.db",
+    artifacts: Path = Path("mlruns"),
+    oracle: Path | None = None,
+    tune_seconds: float | None = None,
+    register: bool = True,
+) -> TrainReport:
+    t0 = time.perf_counter()
+    rows = load_dataset(con, target)
+    cfg = cfg or TrainConfig.for_target(target)
+    if tune_seconds:
+        cfg = tune(rows[rows["split"] == "train"], target, cfg, tune_seconds)
+    model, scores, metrics = fit_and_evaluate(rows, target, cfg, oracle)
+    ratio = metrics["model"]["roc_auc"] / metrics["oracle"]["roc_auc"] if "oracle" in metrics else None
+    seconds = time.perf_counter() - t0
+    run_id, decision = None, None
+    if register:
+        run_id, decision = _log(rows, target, cfg, model, scores, metrics, ratio, tracking_uri, artifacts)
+    return TrainReport(target, metrics, ratio, model.summary(), seconds, run_id, decision)
+
+
+def requirements() -> list[str]:
+    """What loading the model needs, pinned to this environment's versions. Given explicitly, because MLflow's
+    inference imports the model in a subprocess and took about 12 s per run here."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "churn")]
+
+
+def _log(
+    rows: pd.DataFrame, target: str, cfg: TrainConfig, model: ChurnModel, scores: dict[str, np.ndarray],
+    metrics: dict[str, dict[str, float]], ratio: float | None, tracking_uri: str, artifacts: Path,
+) -> tuple[str, Decision]:  # fmt: skip
+    mlflow.set_tracking_uri(tracking_uri)
+    name = f"churn-{target}"
+    if mlflow.get_experiment_by_name(name) is None:
+        mlflow.create_experiment(name, artifact_location=artifacts.resolve().as_uri())
+    mlflow.set_experiment(name)
+    valid = rows[rows["split"] == "valid"].reset_index(drop=True)
+    y = valid["label"].to_numpy()
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params({**{k: v for k, v in cfg.as_dict().items() if k != "extra"}, **cfg.extra,
+                           "target": target, **model.summary()})  # fmt: skip
+        mlflow.log_dict(fingerprint(rows), "data_fingerprint.json")
+        mlflow.log_dict({"features": model.features_, "categorical": model.categorical_}, "features.json")
+        flat = {(k if who == "model" else f"{who}_{k}"): v for who, m in metrics.items() for k, v in m.items()}
+        if ratio is not None:
+            flat["roc_auc_vs_oracle"] = ratio
+        mlflow.log_metrics({k: float(v) for k, v in flat.items() if np.isfinite(v)})
+        mlflow.log_dict(metrics, "metrics.json")
+        sample = valid.sample(min(len(valid), 2000), random_state=cfg.seed)
+        X = model.prepare(sample)
+        for fname, fig in (
+            ("roc_pr.png", plots.roc_pr(y, scores)),
+            ("calibration.png", plots.calibration(y, {k: v for k, v in scores.items() if k != "oracle"})),
+            ("gains.png", plots.gains(y, scores)),
+            ("shap_summary.png", plots.shap_summary(explain(model, X).contributions, X)),
+        ):
+            mlflow.log_figure(fig, f"plots/{fname}")
+            plt.close(fig)
+        example = valid[model.features_].head(5)
+        signature = infer_signature(example, pd.DataFrame({"probability": model.predict_proba(model.prepare(example))}))
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=ProbabilityModel(), artifacts={"model": str(save(model, Path(tmp)))},
+            signature=signature, input_example=example, registered_model_name=target,
+            pip_requirements=requirements(),
+        )  # fmt: skip
+        version = str(info.registered_model_version)
+        decision = decide(MlflowClient(), target, version, valid, metrics["model"]["roc_auc"])
+        mlflow.set_tags({"alias": decision.alias, "decision": decision.reason, "version": version})
+        mlflow.log_text(json.dumps(decision.__dict__, default=str, indent=2), "decision.json")
+    return run.info.run_id, decision
