@@ -21,7 +21,7 @@ from features.catalog import families, features
 from features.config import FeatureConfig
 from features.labels import LabelConfig, labels_sql
 from features.query import snapshot_sql, source_sql, source_table
-from features.rollups import LONGEST_WINDOW_DAYS, SPINE, rollups
+from features.rollups import LONGEST_WINDOW_DAYS, SPINE, TOTALS, rollups
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -71,6 +71,9 @@ def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: Fea
     statements = rollups(cfg) if portable else rollups_duckdb.rollups(cfg)
     for name, sql in statements.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {Template(sql).substitute(first=first, last=last)}")
+    # The daily tables only feed the running totals; freeing them now lowers the peak memory of the build.
+    for t in TOTALS.values():
+        con.execute(f"DROP TABLE IF EXISTS {t.daily}")
 
 
 def compute_snapshots(
@@ -90,7 +93,11 @@ def compute_snapshots(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {source_table(fam, src)} AS {source_sql(src)}")
         if on_progress:
             on_progress("features", i, len(sources))
+    for name in (*TOTALS, "milestone_first"):
+        con.execute(f"DROP TABLE {name}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot_sql(fams)}")
+    for fam, src in sources:
+        con.execute(f"DROP TABLE {source_table(fam, src)}")
 
 
 def build_snapshots(

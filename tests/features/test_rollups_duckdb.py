@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.config import FeatureConfig
 from features.rollups import TOTALS
-from pipelines.featurize import compute_snapshots, snapshot_dates
+from pipelines.featurize import _prepare, compute_snapshots, snapshot_dates
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
@@ -23,10 +24,13 @@ TABLES = (*TOTALS, "milestone_first", "snapshots")
 
 
 def _built(tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime], portable: bool) -> dict[str, pd.DataFrame]:
+    """The rollups' outputs (which ``compute_snapshots`` drops once used), and the snapshots."""
     with duckdb.connect() as con:
         load_raw(con, tables)
+        _prepare(con, dates, FeatureConfig(), portable)
+        out = {t: con.sql(f"SELECT * FROM {t} ORDER BY ALL").df() for t in TABLES if t != "snapshots"}
         compute_snapshots(con, dates, portable=portable)
-        return {t: con.sql(f"SELECT * FROM {t} ORDER BY ALL").df() for t in TABLES}
+        return out | {"snapshots": con.sql("SELECT * FROM snapshots ORDER BY ALL").df()}
 
 
 def assert_same_rollups(tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime]) -> dict[str, pd.DataFrame]:
