@@ -10,12 +10,14 @@ F = partial(Feature, family="milestones")
 
 def family(cfg: FeatureConfig) -> Family:
     n, days = len(cfg.milestones), cfg.onboarding_days
+    # milestone_first has one row per account and milestone, so plain COUNTs count distinct milestones; DuckDB's
+    # COUNT(DISTINCT) kept a set per snapshot and made this source about 3x slower (weekly: 7.7 s -> 2.8 s).
     reached = [
         F(name="milestones_reached", description="success milestones reached so far", unit="milestones",
-          sql="COUNT(DISTINCT m.event_type)"),
+          sql="COUNT(m.event_type)"),
         F(name="milestones_in_onboarding", description=f"success milestones reached within {days} days of sign-up",
           unit="milestones",
-          sql=f"COUNT(DISTINCT CASE WHEN m.first_ts < s.created_at + INTERVAL {days} DAY THEN m.event_type END)"),
+          sql=f"COUNT(CASE WHEN m.first_ts < s.created_at + INTERVAL {days} DAY THEN m.event_type END)"),
         F(name="days_to_first_value", description="days from sign-up to the first success milestone",
           unit="days", sql="date_diff('day', CAST(s.created_at AS DATE), CAST(MIN(m.first_ts) AS DATE))"),
     ] + [

@@ -7,8 +7,8 @@ from features.registry import Family, Feature, Source
 from features.sql import in_window, ratio
 
 F = partial(Feature, family="payments")
-ISSUED = "CAST(i.issued_at AS DATE)"
-DUE = "CAST(i.due_at AS DATE)"
+ISSUED = "i.issued_day"
+DUE = "i.due_day"
 # Void and failed invoices are not owed; one without a status (an optional column) is owed like an open one.
 # invoice_id IS NOT NULL: an account without invoices still has one row (the LEFT JOIN's), which owes nothing.
 BILLED = "(i.invoice_id IS NOT NULL AND COALESCE(i.status, 'open') IN ('paid', 'open'))"
@@ -16,7 +16,7 @@ PAID_BEFORE = "i.paid_at < s.as_of"
 UNPAID = "(i.paid_at IS NULL OR i.paid_at >= s.as_of)"
 # An invoice is late when it was paid on a day after its due day, or is still unpaid at the snapshot though due on
 # an earlier day (card payments settle minutes after they are due: not late).
-PAID_LATE = "CAST(i.paid_at AS DATE) > CAST(i.due_at AS DATE)"
+PAID_LATE = "i.paid_day > i.due_day"
 LATE = f"{BILLED} AND ((i.paid_at < s.as_of AND {PAID_LATE}) OR ({UNPAID} AND {DUE} < s.as_of_day))"
 
 
@@ -30,7 +30,7 @@ def family(cfg: FeatureConfig) -> Family:
           description="mean whole days past due of invoices due in the last 180 days and paid (0 when on time)",
           unit="days",
           sql=f"AVG(CASE WHEN {in_window(180, 0, DUE)} AND {BILLED} AND {PAID_BEFORE} "
-              f"THEN GREATEST(0, date_diff('day', {DUE}, CAST(i.paid_at AS DATE))) END)"),
+              f"THEN GREATEST(0, date_diff('day', {DUE}, i.paid_day)) END)"),
         F(name="failed_payments_180d", description="failed card payments in the last 180 days", unit="payments",
           sql=f"COUNT(CASE WHEN {in_window(180, 0, ISSUED)} AND i.status = 'failed' THEN 1 END)"),
         F(name="overdue_invoices", description="invoices past due and unpaid at the snapshot", unit="invoices",
@@ -46,8 +46,14 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="billing_months", description="months the latest invoice covers (12: billed yearly)", unit="months",
           sql=f"ROUND({ratio('last_invoice_amount', 'mrr')})"),
     )  # fmt: skip
+    # The days of an invoice's times are taken once per invoice, not once per snapshot that sees it: in DuckDB a
+    # TIMESTAMPTZ to DATE cast goes through ICU's calendar (this source, weekly snapshots: 8.6 s -> 5.9 s).
+    invoices = (
+        "(SELECT *, CAST(issued_at AS DATE) AS issued_day, CAST(due_at AS DATE) AS due_day, "
+        "CAST(paid_at AS DATE) AS paid_day FROM raw.invoices)"
+    )
     join = (
-        "spine s LEFT JOIN raw.invoices i ON i.account_id = s.account_id AND i.issued_at < s.as_of "
+        f"spine s LEFT JOIN {invoices} i ON i.account_id = s.account_id AND i.issued_at < s.as_of "
         "AND i.issued_at >= s.as_of - INTERVAL 365 DAY"
     )
     return Family("payments", (Source("invoices", join, feats),), derived)
