@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.ingest import ingest
+from pipelines.warehouse import arrow_table
 
 # Run as a file, the repository root is not on sys.path, and the dataset factories live in tests/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,7 +42,7 @@ def write_events(path: Path, rows: int, accounts: list[str], seed: int = 0) -> N
             frame.to_csv(path, mode="w" if csv_header else "a", header=csv_header, index=False)
             csv_header = False
             continue
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = arrow_table(frame)
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)
     if writer is not None:

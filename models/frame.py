@@ -32,7 +32,9 @@ def matrix(frame: pd.DataFrame, names: Sequence[str], categories: dict[str, list
     out: dict[str, pd.Categorical | pd.Series] = {}
     for n in names:
         if n in categories:
-            out[n] = pd.Categorical(frame[n].astype("object").where(frame[n].notna(), None), categories=categories[n])
+            values = frame[n].astype("object")
+            # Unseen categories become missing: the trees never learned a code for them.
+            out[n] = pd.Categorical(values.where(values.isin(categories[n]), None), categories=categories[n])
         else:
             out[n] = pd.to_numeric(frame[n], errors="coerce").astype("float64")
     return pd.DataFrame(out, index=frame.index)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from features.split import SplitConfig, time_split
+from pipelines.warehouse import arrow_table
 
 TARGETS = ("churn", "upsell")
 
@@ -41,7 +41,7 @@ def build_dataset(
     rows["split"] = time_split(rows, "label", cfg)
     data = rows[rows["split"].notna()].reset_index(drop=True)
     data["label"] = data["label"].astype("int8")
-    con.register("_dataset", pa.Table.from_pandas(data, preserve_index=False))
+    con.register("_dataset", arrow_table(data))
     try:
         con.execute(f"CREATE OR REPLACE TABLE features.dataset_{target} AS SELECT * FROM _dataset")
     finally:

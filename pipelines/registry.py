@@ -63,6 +63,8 @@ def promote(client: MlflowClient, name: str, version: str) -> None:
     """Make ``version`` the champion by hand (raises if the version does not exist)."""
     client.get_model_version(name, version)
     client.set_registered_model_alias(name, CHAMPION, version)
+    if str(client.get_registered_model(name).aliases.get(CHALLENGER)) == str(version):
+        client.delete_registered_model_alias(name, CHALLENGER)  # a champion is no longer a challenger
 
 
 def versions(client: MlflowClient, name: str) -> list[dict[str, object]]:

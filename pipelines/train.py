@@ -7,6 +7,7 @@ import json
 import logging
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ def train(
     seconds = time.perf_counter() - t0
     run_id, decision = None, None
     if register:
-        run_id, decision = _log(rows, target, cfg, model, scores, metrics, ratio, tracking_uri, artifacts)
+        run_id, decision = log_and_register(rows, target, cfg, model, scores, metrics, ratio, tracking_uri, artifacts)
     return TrainReport(target, metrics, ratio, model.summary(), seconds, run_id, decision)
 
 
@@ -127,10 +128,12 @@ def requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "churn")]
 
 
-def _log(
+def log_and_register(
     rows: pd.DataFrame, target: str, cfg: TrainConfig, model: ChurnModel, scores: dict[str, np.ndarray],
     metrics: dict[str, dict[str, float]], ratio: float | None, tracking_uri: str, artifacts: Path,
 ) -> tuple[str, Decision]:  # fmt: skip
+    """One MLflow run in the experiment ``churn-<target>``: parameters, data fingerprint, features, metrics, plots
+    and the model (registered as ``target``, given the alias it earns on ``rows``' validation part)."""
     mlflow.set_tracking_uri(tracking_uri)
     name = f"churn-{target}"
     if mlflow.get_experiment_by_name(name) is None:
@@ -160,11 +163,15 @@ def _log(
             plt.close(fig)
         example = valid[model.features_].head(5)
         signature = infer_signature(example, pd.DataFrame({"probability": model.predict_proba(model.prepare(example))}))
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=ProbabilityModel(), artifacts={"model": str(save(model, Path(tmp)))},
-            signature=signature, input_example=example, registered_model_name=target,
-            pip_requirements=requirements(),
-        )  # fmt: skip
+        with warnings.catch_warnings():
+            # MLflow 3.17 compares DataFrame columns with a range when saving the input example; pandas 3.1
+            # deprecates that. Harmless, and not ours to fix.
+            warnings.filterwarnings("ignore", "Operation with range is deprecated", pd.errors.Pandas4Warning)
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=ProbabilityModel(), artifacts={"model": str(save(model, Path(tmp)))},
+                signature=signature, input_example=example, registered_model_name=target,
+                pip_requirements=requirements(),
+            )  # fmt: skip
         version = str(info.registered_model_version)
         decision = decide(MlflowClient(), target, version, valid, metrics["model"]["roc_auc"])
         mlflow.set_tags({"alias": decision.alias, "decision": decision.reason, "version": version})

@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow as pa
 
 from pipelines.settings import get_settings
 
@@ -19,3 +21,19 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
     # Results are ordered explicitly where order matters; not keeping insertion order saves memory and time.
     con.execute("SET preserve_insertion_order = false")
     return con
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as an Arrow table, for handing to DuckDB without a per-value conversion.
+
+    Time-zone-aware columns go through naive UTC and are relabelled: pyarrow 25 (mlflow caps pyarrow below 26)
+    reads them through ``Series.values``, which pandas 3.1 deprecates with a warning.
+    """
+    aware = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    naive = frame.assign(**{c: frame[c].dt.tz_convert("UTC").dt.tz_localize(None) for c in aware})
+    table = pa.Table.from_pandas(naive, preserve_index=False)
+    for c in aware:
+        i = table.schema.get_field_index(c)
+        column = table.column(i)
+        table = table.set_column(i, c, column.cast(pa.timestamp(column.type.unit, tz="UTC")))
+    return table

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from features.contract import ColumnKind, TableSpec
 from pipelines.ingest.report import IngestError, TableCounts
+from pipelines.warehouse import arrow_table
 
 SQL_TYPES: dict[ColumnKind, str] = {
     "text": "VARCHAR",
@@ -70,7 +70,7 @@ class WarehouseLoad:
         if frame.empty:
             return
         # Arrow hands DuckDB the columns without a per-value conversion (pandas' strings are Arrow-backed).
-        self.con.register("_chunk", pa.Table.from_pandas(frame, preserve_index=False))
+        self.con.register("_chunk", arrow_table(frame))
         try:
             cols = ", ".join(_ident(c) for c in spec.columns)
             self.con.execute(f"INSERT INTO {_staged(spec.name)} ({cols}) SELECT {cols} FROM _chunk")
@@ -84,8 +84,8 @@ class WarehouseLoad:
         values = pd.DataFrame({c: rejected[c].astype("string") for c in rejected.columns})
         values.insert(0, "_row", rejected.index.to_numpy(dtype="int64"))
         why = pd.DataFrame({"_row": reasons["row"], "reason": reasons["reason"], "ord": range(len(reasons))})
-        self.con.register("_bad", pa.Table.from_pandas(values, preserve_index=False))
-        self.con.register("_why", pa.Table.from_pandas(why, preserve_index=False))
+        self.con.register("_bad", arrow_table(values))
+        self.con.register("_why", arrow_table(why))
         try:
             pairs = ", ".join(f"'{c}', b.{_ident(c)}" for c in rejected.columns)
             self.con.execute(

@@ -12,12 +12,12 @@ from datetime import datetime
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from features.catalog import families
 from features.config import FeatureConfig
 from features.contract import TABLES
 from pipelines.ingest.load import SQL_TYPES
+from pipelines.warehouse import arrow_table
 from tests.factories import as_contract
 from tests.features import reference_account as account
 from tests.features import reference_activity as activity
@@ -103,7 +103,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame])
         frame = as_contract(name, tables[name]) if name in tables else _empty(name)
         cols = ", ".join(f'"{c}" {SQL_TYPES[spec.kind(c)]}' for c in spec.columns)
         con.execute(f"CREATE OR REPLACE TABLE raw.{name} ({cols})")
-        con.register("_frame", pa.Table.from_pandas(frame, preserve_index=False))
+        con.register("_frame", arrow_table(frame))
         try:
             con.execute(f"INSERT INTO raw.{name} SELECT * FROM _frame")
         finally:

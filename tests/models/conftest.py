@@ -1,0 +1,46 @@
+"""A small generated world, built once per test session (and per xdist worker): warehouse, snapshots, labels
+and both training sets."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from models.estimator import ChurnModel
+from pipelines.datasets import build_dataset
+from pipelines.featurize import default_dates, store
+from pipelines.generate.run import generate
+from pipelines.generate.simulate import Oracle
+from pipelines.ingest import ingest
+from pipelines.warehouse import connect
+
+
+@dataclass(frozen=True)
+class World:
+    warehouse: Path
+    oracle: Path
+    datasets: dict[str, pd.DataFrame]  # target -> rows with a split column
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("world")
+    generate(root / "raw", accounts=2500, months=20, seed=5, oracle=Oracle(paths=20))
+    ingest(root / "raw", root / "warehouse.duckdb")
+    with connect(root / "warehouse.duckdb") as con:
+        store(con, default_dates(con))
+        data = {t: build_dataset(con, t)[0] for t in ("churn", "upsell")}
+    return World(root / "warehouse.duckdb", root / "raw" / "ground_truth" / "oracle.parquet", data)
+
+
+@pytest.fixture(scope="session")
+def churn_model(world: World) -> ChurnModel:
+    rows = world.datasets["churn"]
+    return ChurnModel(target="churn").fit(rows[rows["split"] == "train"])
+
+
+@pytest.fixture(scope="session")
+def valid_rows(world: World) -> pd.DataFrame:
+    rows = world.datasets["churn"]
+    return rows[rows["split"] == "valid"].reset_index(drop=True)
