@@ -14,7 +14,7 @@ from models.config import TrainConfig
 from models.estimator import ChurnModel
 from models.explain import explain
 from models.pyfunc import ARTIFACT, load
-from pipelines.registry import CHAMPION, CHALLENGER, promote, versions
+from pipelines.registry import CHALLENGER, CHAMPION, promote, versions
 from pipelines.train import fit_and_evaluate, log_and_register
 from tests.models.conftest import World
 
