@@ -13,7 +13,7 @@ import pandas as pd
 
 from models.calibration import Isotonic, Platt, choose
 from models.config import TrainConfig
-from models.frame import categories_of, feature_columns, matrix, time_slices
+from models.frame import as_array, categories_of, feature_columns, matrix, time_slices
 
 
 class ChurnModel:
@@ -58,7 +58,9 @@ class ChurnModel:
 
     def raw(self, X: pd.DataFrame) -> np.ndarray:
         """The trees' output in log-odds (before calibration)."""
-        return np.asarray(self.booster_.predict(X, num_iteration=self.trees_, raw_score=True))
+        threads = self.config.threads
+        return np.asarray(self.booster_.predict(as_array(X), num_iteration=self.trees_, raw_score=True,
+                                                num_threads=threads))  # fmt: skip
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of the positive class, one per row."""
@@ -69,9 +71,11 @@ class ChurnModel:
 
     def contributions(self, X: pd.DataFrame, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact TreeSHAP: (rows x features) contributions in log-odds and the base value per row; each row's
-        contributions plus its base value equal ``raw``."""
-        params: dict[str, Any] = {"num_threads": threads} if threads else {}
-        out = np.asarray(self.booster_.predict(X, num_iteration=self.trees_, pred_contrib=True, **params))
+        contributions plus its base value equal ``raw``. ``threads`` defaults to the training configuration's:
+        the thread count is always set, since LightGBM's default (every core) spins badly on a busy machine."""
+        n = threads or self.config.threads
+        out = np.asarray(self.booster_.predict(as_array(X), num_iteration=self.trees_, pred_contrib=True,
+                                               num_threads=n))  # fmt: skip
         return out[:, :-1], out[:, -1]
 
     @property

