@@ -1,5 +1,7 @@
 """The ``churn`` command line: generate data, ingest it, run the demo."""
 
+import logging
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,16 @@ from pipelines.settings import get_settings
 from pipelines.summary import Rates
 
 app = typer.Typer(help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True)
+
+
+@app.callback()
+def _quiet_libraries() -> None:
+    """Keep the CLI's output to its own tables: MLflow logs every artifact step, and warns that our own wrapper
+    is pickled."""
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 app.add_typer(features_app, name="features")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")

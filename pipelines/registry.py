@@ -43,7 +43,9 @@ def decide(client: MlflowClient, name: str, version: str, valid: pd.DataFrame, c
         return Decision(name, version, CHAMPION, candidate, None, None, "no champion yet")
     try:
         old = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-        p = np.asarray(old.predict(valid)["probability"])
+        schema = old.metadata.get_input_schema()
+        columns = schema.input_names() if schema else list(valid.columns)
+        p = np.asarray(old.predict(valid[columns])["probability"])
         score = evaluate(valid["label"].to_numpy(), p)[PRIMARY]
     except (MlflowException, ValueError, KeyError, OSError) as e:
         # A champion that cannot score today's rows (say, its features no longer exist) cannot be compared.
