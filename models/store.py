@@ -1,0 +1,52 @@
+"""Loading registered models back from MLflow by alias (for batch scoring and for serving): the fitted
+``ChurnModel`` with its version, run and out-of-time metrics. Read-only: registering and moving aliases live in
+``pipelines``."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from models.estimator import ChurnModel
+from models.pyfunc import ARTIFACT, load
+
+
+class ModelNotFound(LookupError):
+    """No version of the model holds the alias (train one: ``churn train``)."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    alias: str
+    version: str
+    run_id: str
+    model: ChurnModel
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def alias_version(name: str, alias: str, tracking_uri: str) -> str | None:
+    try:
+        return str(MlflowClient(tracking_uri, tracking_uri).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def load_registered(name: str, alias: str, tracking_uri: str, version: str | None = None) -> Registered:
+    """The model ``name`` at ``alias`` (or at ``version`` when given)."""
+    client = MlflowClient(tracking_uri, tracking_uri)
+    try:
+        mv = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
+    except MlflowException as e:
+        raise ModelNotFound(
+            f"no model {name!r} with alias {alias!r} in {tracking_uri}: train one (churn train --target {name}) "
+            "or promote a version (churn models promote)"
+        ) from e
+    folder = Path(mlflow.artifacts.download_artifacts(client.get_model_version_download_uri(name, mv.version)))
+    found = next(folder.rglob(ARTIFACT), None)
+    if found is None:
+        raise ModelNotFound(f"{name} v{mv.version} has no {ARTIFACT}: it was not logged by churn train")
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    return Registered(name, alias, str(mv.version), mv.run_id or "", load(found), run.data.metrics if run else {})

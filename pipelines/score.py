@@ -1,0 +1,129 @@
+"""``churn score``: score the latest snapshot of every active account with the champion models and store the
+scores (warehouse table ``scores.accounts``, or a PostgreSQL table). One row per account and as_of: re-scoring an
+as_of replaces its rows, other dates stay, so health can be followed over time."""
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+import sqlalchemy as sa
+
+from models.scoring import Scorer
+from models.store import load_registered
+from pipelines.warehouse import arrow_table
+
+ACCOUNT_COLUMNS = ("name", "segment", "touch_model", "csm_owner", "industry", "region")
+JSON_COLUMNS = ("components", "reasons", "upsell_reasons")
+COLUMNS = ("account_id", "as_of", "name", "segment", "touch_model", "csm_owner", "industry", "region", "p_churn",
+           "p_upsell", "health", "tier", "components", "reasons", "upsell_reasons", "arr", "revenue_at_risk", "play",
+           "churn_version", "upsell_version", "scored_at")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    as_of: list[datetime]
+    accounts: int
+    tiers: dict[str, int]
+    revenue_at_risk: float
+    versions: dict[str, str]
+    seconds: float
+    target: str
+
+
+def champion_scorer(tracking_uri: str, alias: str = "champion") -> Scorer:
+    churn = load_registered("churn", alias, tracking_uri)
+    upsell = load_registered("upsell", alias, tracking_uri)
+    return Scorer(churn.model, upsell.model, {"churn": churn.version, "upsell": upsell.version})
+
+
+def latest_dates(con: duckdb.DuckDBPyConnection, n: int = 1) -> list[datetime]:
+    try:
+        got = con.execute("SELECT DISTINCT as_of FROM features.snapshots ORDER BY as_of DESC LIMIT ?", [n]).fetchall()
+    except duckdb.CatalogException as e:
+        raise ValueError("the warehouse has no feature snapshots: run `churn features build` first") from e
+    if not got:
+        raise ValueError("features.snapshots is empty: run `churn features build` first")
+    return sorted(r[0] for r in got)
+
+
+def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[datetime]) -> pd.DataFrame:
+    """Scores of every account with a snapshot at ``dates``, with the account's name, owner and segment."""
+    cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS if c not in ("segment", "touch_model", "industry", "region"))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _dates AS SELECT UNNEST(CAST(? AS TIMESTAMPTZ[])) AS as_of", [list(dates)]
+    )
+    rows = con.sql(
+        f"SELECT s.*, {cols} FROM features.snapshots s JOIN _dates USING (as_of) "
+        "LEFT JOIN raw.accounts a USING (account_id) ORDER BY s.as_of, s.account_id"
+    ).df()
+    scores = scorer.score(rows)
+    for c in ACCOUNT_COLUMNS:
+        scores[c] = rows[c].to_numpy()
+    scores["scored_at"] = pd.Timestamp(datetime.now(UTC))
+    for c in JSON_COLUMNS:
+        scores[c] = [json.dumps(v) for v in scores[c]]
+    return scores[list(COLUMNS)]
+
+
+DDL = """CREATE TABLE IF NOT EXISTS {table} (
+    account_id VARCHAR NOT NULL, as_of TIMESTAMPTZ NOT NULL, name VARCHAR, segment VARCHAR, touch_model VARCHAR,
+    csm_owner VARCHAR, industry VARCHAR, region VARCHAR, p_churn DOUBLE, p_upsell DOUBLE, health DOUBLE,
+    tier VARCHAR, components VARCHAR, reasons VARCHAR, upsell_reasons VARCHAR, arr DOUBLE, revenue_at_risk DOUBLE,
+    play VARCHAR, churn_version VARCHAR, upsell_version VARCHAR, scored_at TIMESTAMPTZ,
+    PRIMARY KEY (account_id, as_of))"""
+
+
+def write_warehouse(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
+    """Replace the scores of these as_of dates in ``scores.accounts`` (one transaction)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS scores")
+    con.execute(DDL.format(table="scores.accounts"))
+    con.register("_scores", arrow_table(scores))
+    con.begin()
+    try:
+        con.execute("DELETE FROM scores.accounts WHERE as_of IN (SELECT DISTINCT as_of FROM _scores)")
+        con.execute("INSERT INTO scores.accounts SELECT * FROM _scores")
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        con.unregister("_scores")
+    con.commit()
+
+
+def write_postgres(url: str, scores: pd.DataFrame, table: str = "churn_scores", schema: str | None = None) -> None:
+    """Replace the scores of these as_of dates in a PostgreSQL table (created if missing), in one transaction."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f'"{schema}"."{table}"' if schema else f'"{table}"'
+    ddl = DDL.format(table=name).replace("DOUBLE", "DOUBLE PRECISION").replace("VARCHAR", "TEXT")
+    with engine.begin() as c:
+        c.execute(sa.text(ddl))
+        dates = [d.to_pydatetime() for d in pd.to_datetime(scores["as_of"].unique(), utc=True)]
+        c.execute(sa.text(f"DELETE FROM {name} WHERE as_of = ANY(:dates)"), {"dates": dates})
+        with c.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+            cols = ", ".join(COLUMNS)
+            with cur.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:
+                for row in scores.itertuples(index=False):
+                    copy.write_row([None if (isinstance(v, float) and v != v) else v for v in row])
+    engine.dispose()
+
+
+def score(
+    con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[datetime] | None = None, to: str | None = None
+) -> ScoreReport:
+    t0 = time.perf_counter()
+    dates = list(dates or latest_dates(con))
+    scores = score_dates(con, scorer, dates)
+    if to:
+        write_postgres(to, scores)
+    else:
+        write_warehouse(con, scores)
+    latest = scores[scores["as_of"] == scores["as_of"].max()]
+    return ScoreReport(
+        as_of=dates, accounts=len(latest), tiers=latest["tier"].value_counts().to_dict(),
+        revenue_at_risk=float(latest["revenue_at_risk"].sum()), versions=dict(scorer.versions),
+        seconds=time.perf_counter() - t0, target=to or "warehouse table scores.accounts",
+    )  # fmt: skip
