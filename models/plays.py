@@ -53,6 +53,7 @@ def suggest(rows: pd.DataFrame, components: pd.DataFrame, tier: np.ndarray, p_up
     """One play per row. ``rows``: touch_model and the features the rules name; ``components``: health components
     by family (negative = pulls health down); ``tier``: red/yellow/green."""
     weakest = components.idxmin(axis=1).to_numpy()
+    needed = {f: pd.to_numeric(rows[f], errors="coerce").fillna(0.0).to_numpy() for r in book.rules for f in r.any_of}
     at_risk = np.isin(tier, ("red", "yellow"))
     out = []
     for i in range(len(rows)):
@@ -69,7 +70,7 @@ def suggest(rows: pd.DataFrame, components: pd.DataFrame, tier: np.ndarray, p_up
                 continue
             if r.family is not None and weakest[i] != r.family:
                 continue
-            if r.any_of and not any(float(np.nan_to_num(rows[f].iat[i])) > r.above for f in r.any_of):
+            if r.any_of and not any(needed[f][i] > r.above for f in r.any_of):
                 continue
             chosen = r.play
             break

@@ -36,9 +36,9 @@ class Scorer:
         out["p_upsell"] = u.probability
         out["health"] = score
         out["tier"] = tier
-        out["components"] = parts.round(4).to_dict(orient="records")
-        out["reasons"] = reasons(rows, e, self.top)
-        out["upsell_reasons"] = reasons(rows, u, self.top)
+        out["components"] = pd.Series(parts.round(4).to_dict(orient="records"), dtype=object)
+        out["reasons"] = pd.Series(reasons(rows, e, self.top), dtype=object)
+        out["upsell_reasons"] = pd.Series(reasons(rows, u, self.top), dtype=object)
         out["arr"] = arr.to_numpy()
         out["revenue_at_risk"] = e.probability * arr.to_numpy()
         out["play"] = suggest(rows, parts, tier, u.probability, self.playbook)
