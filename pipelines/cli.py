@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pipelines.cli_features import dataset_app, features_app, print_build, print_dataset
 from pipelines.cli_models import models_app, print_train, train_cmd
+from pipelines.cli_serve import print_score, score_cmd, serve_cmd
 from pipelines.demo import STAGES, DemoContext
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.simulate import Oracle
@@ -35,6 +36,8 @@ app.add_typer(features_app, name="features")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")
 app.command("train")(train_cmd)
+app.command("score")(score_cmd)
+app.command("serve")(serve_cmd)
 console = Console()
 
 
@@ -104,7 +107,7 @@ def demo_cmd(
     months: Annotated[int | None, typer.Option(min=4, help="Months of data.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
-    """Run the whole pipeline on generated data: generate, ingest, summarize, features, datasets, train."""
+    """Run the whole pipeline on generated data: generate, ingest, summarize, features, datasets, train, score."""
     s = get_settings()
     ctx = DemoContext(
         data_dir=s.data_dir, warehouse=s.warehouse, accounts=accounts or s.demo_accounts,
@@ -134,6 +137,12 @@ def demo_cmd(
         print_dataset(ctx.results[f"dataset_{target}"])
     for target in ("churn", "upsell"):
         print_train(ctx.results[f"train_{target}"])
+    print_score(ctx.results["score"])
+    console.print(
+        "Next: [bold]uv run churn serve[/bold] starts the API on http://127.0.0.1:8000 (docs at /docs); "
+        "demo API keys: demo-read-key (read), demo-admin-key (admin), e.g.\n"
+        "  curl -H 'Authorization: Bearer demo-read-key' 'http://127.0.0.1:8000/v1/rankings/at-risk?limit=5'"
+    )
     console.print(f"Warehouse: [bold]{ctx.warehouse}[/bold] (tables in schema raw)")
 
 

@@ -12,6 +12,7 @@ from pipelines.datasets import TARGETS, build_dataset
 from pipelines.featurize import default_dates, store
 from pipelines.generate.run import GenerateReport, generate
 from pipelines.ingest import IngestReport, ingest
+from pipelines.score import champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
 from pipelines.summary import Rates, rates, table_rows
 from pipelines.train import train
@@ -84,6 +85,12 @@ def _train(ctx: DemoContext) -> None:
             )  # fmt: skip
 
 
+def _score(ctx: DemoContext) -> None:
+    with connect(ctx.warehouse) as con:
+        # Six months of scores, so that the pages and the API can show each account's health trend.
+        ctx.results["score"] = score(con, champion_scorer(get_settings().mlflow_uri()), latest_dates(con, 6))
+
+
 def _datasets(ctx: DemoContext) -> None:
     with connect(ctx.warehouse) as con:
         for target in TARGETS:
@@ -97,6 +104,7 @@ STAGES: list[Stage] = [
     Stage("features", "build monthly feature snapshots and labels", _features),
     Stage("datasets", "build churn and upsell training sets, split by time", _datasets),
     Stage("train", "train, evaluate and register the churn and upsell models (MLflow)", _train),
+    Stage("score", "score every active account with the champion models (last six snapshots)", _score),
 ]
 
 

@@ -1,0 +1,57 @@
+"""``churn score`` and ``churn serve``."""
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from models.store import ModelNotFound
+from pipelines.score import ScoreReport, champion_scorer, latest_dates, score
+from pipelines.settings import get_settings
+from pipelines.warehouse import connect
+
+console = Console()
+
+
+def score_cmd(
+    to: Annotated[str | None, typer.Option(help="postgresql://... to write there (table churn_scores).")] = None,
+    dates: Annotated[int, typer.Option(min=1, help="Score the latest N snapshot dates (history for trends).")] = 1,
+    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+) -> None:
+    """Score the latest snapshot of every active account with the champion models; an as_of scored again is
+    replaced."""
+    s = get_settings()
+    try:
+        scorer = champion_scorer(s.mlflow_uri())
+        with connect(warehouse or s.warehouse) as con:
+            report = score(con, scorer, latest_dates(con, dates), to)
+    except (ModelNotFound, ValueError) as e:
+        console.print(f"[red]score failed:[/red] {e}")
+        raise typer.Exit(1) from e
+    print_score(report)
+
+
+def print_score(r: ScoreReport) -> None:
+    tiers = ", ".join(f"{r.tiers.get(t, 0):,} {t}" for t in ("red", "yellow", "green"))
+    console.print(
+        f"Scored {r.accounts:,} accounts at {r.as_of[-1]:%Y-%m-%d} ({len(r.as_of)} date(s)) with churn "
+        f"v{r.versions.get('churn')} and upsell v{r.versions.get('upsell')} in {r.seconds:.1f} s into {r.target}: "
+        f"{tiers}; revenue at risk {r.revenue_at_risk:,.0f} a year"
+    )
+
+
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Start the API (and the CSM pages) with uvicorn; models load from the registry alias at start."""
+    import uvicorn
+
+    s = get_settings()
+    os.environ.setdefault("CHURN_TRACKING_URI", s.mlflow_uri())
+    console.print(f"Serving on http://{host}:{port} (docs: http://{host}:{port}/docs)")
+    # The app is imported by uvicorn from its path: the CLI (pipelines) does not import serving.
+    uvicorn.run("serving.app:factory", factory=True, host=host, port=port, workers=workers, log_level="info")

@@ -1,0 +1,128 @@
+"""The FastAPI app, built by ``create_app(settings)``: models and scores loaded in the lifespan, kept in a holder
+that a reload swaps atomically, JSON errors everywhere, Prometheus metrics, and a periodic check of the registry
+alias. Run it with ``churn serve`` (uvicorn)."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from models.store import alias_version
+from serving.routes import router
+from serving.settings import ServingSettings, get_serving_settings
+from serving.store import TARGETS, Holder, load_bundle
+
+logger = logging.getLogger("churn.serving")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("churn_http_requests", "HTTP requests", ["route", "status"], registry=self.registry)
+        self.latency = Histogram("churn_http_seconds", "Request latency", ["route"], registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))  # fmt: skip
+        self.version = Gauge("churn_model_version", "Loaded model version", ["model"], registry=self.registry)
+        self.reloads = Counter("churn_reloads", "Model reloads", ["outcome"], registry=self.registry)
+
+
+def create_app(settings: ServingSettings | None = None) -> FastAPI:
+    settings = settings or get_serving_settings()
+    holder = Holder()
+    metrics = Metrics()
+
+    def reload() -> bool:
+        """Load a new bundle; swap it in only if it loads and passes a smoke prediction."""
+        with holder.lock:
+            try:
+                fresh = load_bundle(settings.tracking_uri, settings.alias, settings.warehouse)
+            except Exception as e:  # any failure must leave the old bundle serving
+                holder.error = f"{type(e).__name__}: {e}"
+                metrics.reloads.labels("refused").inc()
+                logger.error("model reload refused, the previous models keep serving: %s", holder.error)
+                return False
+            holder.swap(fresh)
+            for t, v in fresh.versions.items():
+                metrics.version.labels(t).set(float(v))
+            metrics.reloads.labels("ok").inc()
+            logger.info("serving models %s, scores as of %s", fresh.versions, fresh.scores.as_of)
+            return True
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(settings.reload_interval)
+            b = holder.bundle
+            now = {t: await asyncio.to_thread(alias_version, t, settings.alias, settings.tracking_uri) for t in TARGETS}
+            if b is None or any(v is not None and v != b.versions.get(t) for t, v in now.items()):
+                await asyncio.to_thread(reload)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(reload)
+        task = asyncio.create_task(watch()) if settings.reload_interval > 0 else None
+        yield
+        if task:
+            task.cancel()
+
+    app = FastAPI(title="churn", version="1", lifespan=lifespan,
+                  description="Churn and upsell scores with explanations, health scores and ranked accounts. "
+                              "Send an API key as 'Authorization: Bearer KEY'.")  # fmt: skip
+    app.state.settings, app.state.holder, app.state.reload, app.state.keys = settings, holder, reload, settings.keys()
+    app.include_router(router)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.latency.labels(name).observe(time.perf_counter() - t0)
+        metrics.requests.labels(name, str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException) -> JSONResponse:
+        body = {"error": e.detail} if isinstance(e.detail, str) else {"error": "invalid request", "detail": e.detail}
+        return JSONResponse(body, status_code=e.status_code, headers=e.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        detail = [{"field": ".".join(str(x) for x in err["loc"]), "problem": err["msg"]} for err in e.errors()]
+        return JSONResponse({"error": "invalid request", "detail": detail}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, e: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal error; the server log has the details"}, status_code=500)
+
+    @app.get("/healthz", tags=["probes"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz() -> JSONResponse:
+        """Models and scores are loaded; the last reload error, if any."""
+        b = holder.bundle
+        body = {"ready": b is not None and bool(b.scores.payloads), "versions": b.versions if b else None,
+                "scores_as_of": b.scores.as_of if b else None, "last_reload_error": holder.error}  # fmt: skip
+        if b is not None and not b.scores.payloads:
+            body["hint"] = "no scores yet: run `churn score`"
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get("/metrics", tags=["probes"])
+    async def prometheus() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def factory() -> FastAPI:
+    """For ``uvicorn --factory serving.app:factory`` (settings from the environment)."""
+    return create_app()

@@ -1,0 +1,176 @@
+"""The JSON API under /v1. Routes stay thin: they read the current bundle and shape responses."""
+
+import json
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from features.catalog import features
+from serving.auth import Admin, Reader
+from serving.schemas import AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
+from serving.store import Bundle
+
+router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 403: {"model": Problem}})
+FEATURES = {f.name: f for f in features()}
+EXTRA = {"account_id", "as_of", "arr"}
+
+
+def bundle(request: Request) -> Bundle:
+    b = request.app.state.holder.bundle
+    if b is None:
+        raise HTTPException(503, f"models are not loaded: {request.app.state.holder.error or 'starting'}")
+    return b
+
+
+def _scores_or_503(b: Bundle) -> None:
+    if not b.scores.payloads:
+        raise HTTPException(503, "no scores yet: run `churn score` (the server picks them up on reload)")
+
+
+@router.get("/accounts/{account_id}/score", response_model=Score, responses={404: {"model": Problem}})
+async def score_one(account_id: str, request: Request, _: Reader) -> Response:
+    """The latest score of one account, with its reasons, health components and play."""
+    b = bundle(request)
+    _scores_or_503(b)
+    payload = b.scores.payloads.get(account_id)
+    if payload is None:
+        raise HTTPException(404, f"no score for account {account_id!r}: unknown, or not active at the latest as_of")
+    return Response(payload, media_type="application/json")
+
+
+@router.post("/scores", response_model=ScoresOut, responses={413: {"model": Problem}})
+async def score_many(body: IdsIn, request: Request, _: Reader) -> Response:
+    """Latest scores of many accounts by id; unknown ids are listed in not_found."""
+    b = bundle(request)
+    _scores_or_503(b)
+    limit = request.app.state.settings.max_ids
+    if len(body.account_ids) > limit:
+        raise HTTPException(413, f"{len(body.account_ids)} account ids in one request; the limit is {limit}")
+    found = [b.scores.payloads[a] for a in body.account_ids if a in b.scores.payloads]
+    missing = json.dumps([a for a in body.account_ids if a not in b.scores.payloads]).encode()
+    return Response(b'{"scores":[' + b",".join(found) + b'],"not_found":' + missing + b"}",
+                    media_type="application/json")  # fmt: skip
+
+
+def _frame(rows: list[dict[str, float | str | None]]) -> tuple[pd.DataFrame, list[str]]:
+    problems = []
+    for i, row in enumerate(rows):
+        for k, v in row.items():
+            f = FEATURES.get(k)
+            if f is None and k not in EXTRA:
+                problems.append({"field": f"rows.{i}.{k}", "problem": "unknown feature (see GET /v1/models)"})
+            elif f is not None and not f.categorical and isinstance(v, str):
+                problems.append({"field": f"rows.{i}.{k}", "problem": f"must be a number ({f.unit}), got a string"})
+    if problems:
+        raise HTTPException(422, problems)
+    frame = pd.DataFrame(rows)
+    missing = [n for n in FEATURES if n not in frame.columns]
+    return frame.reindex(columns=[*frame.columns, *missing]), missing
+
+
+@router.post("/scores/live", response_model=LiveOut, responses={413: {"model": Problem}, 422: {"model": Problem}})
+def score_live(body: RowsIn, request: Request, _: Reader) -> LiveOut:
+    """Score raw feature rows sent in the body, with explanations computed now."""
+    b = bundle(request)
+    s = request.app.state.settings
+    if len(body.rows) > s.max_rows:
+        raise HTTPException(413, f"{len(body.rows)} rows in one request; the limit is {s.max_rows}")
+    frame, missing = _frame(body.rows)
+    scored = b.scorer.score(frame, threads=s.threads)
+    scored = scored.astype(object).where(scored.notna(), None)
+    out = []
+    for r in scored.to_dict(orient="records"):
+        r["model_versions"] = {"churn": r.pop("churn_version"), "upsell": r.pop("upsell_version")}
+        if r.get("as_of") is not None:
+            r["as_of"] = str(r["as_of"])
+        out.append(Score.model_validate(r))
+    return LiveOut(scores=out, missing_features=missing)
+
+
+Order = Literal["probability", "revenue"]
+
+
+def _rank(
+    b: Bundle, sort: str, segment: str | None, touch_model: str | None, owner: str | None, tier: str | None,
+    q: str | None, limit: int, offset: int,
+) -> Ranking:  # fmt: skip
+    f = b.scores.frame
+    if f.empty:
+        return Ranking(as_of=None, total=0, limit=limit, offset=offset, items=[])
+    mask = np.ones(len(f), bool)
+    for col, value in (("segment", segment), ("touch_model", touch_model), ("csm_owner", owner), ("tier", tier)):
+        if value:
+            mask &= (f[col] == value).to_numpy()
+    if q:
+        mask &= f["name"].fillna("").str.contains(q, case=False, regex=False).to_numpy()
+    chosen = f[mask].sort_values([sort, "account_id"], ascending=[False, True], kind="stable")
+    page = chosen.iloc[offset : offset + limit]
+    cols = ["account_id", "name", "segment", "touch_model", "csm_owner", "p_churn", "p_upsell", "health", "tier",
+            "arr", "revenue_at_risk", "top_reason", "play"]  # fmt: skip
+    items = page[cols].astype(object).where(page[cols].notna(), None).to_dict(orient="records")
+    return Ranking(as_of=b.scores.as_of, total=int(mask.sum()), limit=limit, offset=offset, items=items)  # type: ignore[arg-type]
+
+
+Segment = Annotated[str | None, Query(description="smb, mid_market or enterprise")]
+Touch = Annotated[str | None, Query(description="high, low or tech")]
+Owner = Annotated[str | None, Query(description="CSM owner")]
+Tier = Annotated[Literal["red", "yellow", "green"] | None, Query()]
+Search = Annotated[str | None, Query(max_length=100, description="part of the account name")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("/rankings/at-risk", response_model=Ranking)
+async def at_risk(request: Request, _: Reader, by: Order = "probability", segment: Segment = None,
+                  touch_model: Touch = None, owner: Owner = None, tier: Tier = None, q: Search = None,
+                  limit: Limit = 50, offset: Offset = 0) -> Ranking:  # fmt: skip
+    """Accounts by churn risk: by probability, or by revenue at risk (probability x ARR)."""
+    sort = "p_churn" if by == "probability" else "revenue_at_risk"
+    return _rank(bundle(request), sort, segment, touch_model, owner, tier, q, limit, offset)
+
+
+@router.get("/rankings/upsell", response_model=Ranking)
+async def upsell(request: Request, _: Reader, segment: Segment = None, touch_model: Touch = None,
+                 owner: Owner = None, tier: Tier = None, q: Search = None, limit: Limit = 50,
+                 offset: Offset = 0) -> Ranking:  # fmt: skip
+    """Expansion candidates by upsell probability."""
+    return _rank(bundle(request), "p_upsell", segment, touch_model, owner, tier, q, limit, offset)
+
+
+@router.get("/accounts/{account_id}", response_model=AccountOut, responses={404: {"model": Problem}})
+async def account(account_id: str, request: Request, _: Reader) -> Response:
+    """One account's latest score and its score history (one point per scored as_of)."""
+    b = bundle(request)
+    _scores_or_503(b)
+    payload = b.scores.payloads.get(account_id)
+    if payload is None:
+        raise HTTPException(404, f"no score for account {account_id!r}: unknown, or not active at the latest as_of")
+    history = json.dumps(b.scores.history.get(account_id, [])).encode()
+    return Response(b'{"score":' + payload + b',"history":' + history + b"}", media_type="application/json")
+
+
+@router.get("/models", response_model=ModelInfo)
+async def models(request: Request, _: Reader) -> ModelInfo:
+    """Model versions and aliases, out-of-time metrics, the features with descriptions, and data freshness."""
+    b = bundle(request)
+    return ModelInfo(
+        versions=b.versions, alias=request.app.state.settings.alias,
+        metrics={t: m.metrics for t, m in b.models.items()}, loaded_at=b.loaded_at,
+        scores_as_of=b.scores.as_of, scored_at=b.scores.scored_at,
+        features=[{"name": f.name, "family": f.family, "description": f.description, "unit": f.unit}
+                  for f in FEATURES.values()],
+    )  # fmt: skip
+
+
+@router.post("/admin/reload", responses={503: {"model": Problem}})
+async def reload(request: Request, _: Admin) -> dict[str, object]:
+    """Load the models at the alias and the latest scores again; on failure the old ones keep serving."""
+    ok = await run_in_threadpool(request.app.state.reload)
+    holder = request.app.state.holder
+    if not ok:
+        raise HTTPException(503, f"reload refused, still serving {holder.bundle.versions if holder.bundle else None}: "
+                                 f"{holder.error}")  # fmt: skip
+    return {"reloaded": True, "versions": holder.bundle.versions, "scores_as_of": holder.bundle.scores.as_of}

@@ -1,0 +1,107 @@
+"""Request and response bodies, split by direction."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Reason(BaseModel):
+    feature: str
+    family: str
+    value: float | str | None
+    contribution: float = Field(description="log-odds; positive raises the probability")
+    sentence: str
+
+
+class Score(BaseModel):
+    account_id: str | None = None
+    as_of: str | None = None
+    name: str | None = None
+    segment: str | None = None
+    touch_model: str | None = None
+    csm_owner: str | None = None
+    p_churn: float
+    p_upsell: float
+    health: float = Field(description="100 x (1 - churn probability)")
+    tier: Literal["red", "yellow", "green"]
+    components: dict[str, float] = Field(description="health points by feature family; with the base they sum up")
+    reasons: list[Reason]
+    upsell_reasons: list[Reason]
+    arr: float | None = None
+    revenue_at_risk: float | None = None
+    play: str
+    model_versions: dict[str, str]
+
+
+class IdsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account_ids: list[str] = Field(min_length=1, description="account ids (at most CHURN_MAX_IDS)")
+
+
+class ScoresOut(BaseModel):
+    scores: list[Score]
+    not_found: list[str]
+
+
+class RowsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rows: list[dict[str, float | str | None]] = Field(
+        min_length=1, description="feature rows: {feature name: value}; account_id and arr are also read"
+    )
+
+
+class LiveOut(BaseModel):
+    scores: list[Score]
+    missing_features: list[str] = Field(description="features absent from every row (scored as unknown)")
+
+
+class RankItem(BaseModel):
+    account_id: str
+    name: str | None
+    segment: str | None
+    touch_model: str | None
+    csm_owner: str | None
+    p_churn: float
+    p_upsell: float
+    health: float
+    tier: str
+    arr: float | None
+    revenue_at_risk: float | None
+    top_reason: str | None
+    play: str
+
+
+class Ranking(BaseModel):
+    as_of: str | None
+    total: int
+    limit: int
+    offset: int
+    items: list[RankItem]
+
+
+class HistoryPoint(BaseModel):
+    as_of: str
+    health: float
+    tier: str
+    p_churn: float
+    p_upsell: float
+
+
+class AccountOut(BaseModel):
+    score: Score
+    history: list[HistoryPoint]
+
+
+class ModelInfo(BaseModel):
+    versions: dict[str, str]
+    alias: str
+    metrics: dict[str, dict[str, float]]
+    loaded_at: str
+    scores_as_of: str | None
+    scored_at: str | None
+    features: list[dict[str, Any]]
+
+
+class Problem(BaseModel):
+    error: str
+    detail: Any = None

@@ -1,0 +1,47 @@
+"""Settings of the API server (environment prefix ``CHURN_``). Unsafe defaults are refused outside development:
+the demo's API keys work only with ``CHURN_ENV=development`` (the default, for the demo)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_KEYS = {"demo-read-key": "read", "demo-admin-key": "admin"}
+
+
+class ServingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHURN_", extra="ignore")
+
+    env: Literal["development", "production"] = Field("development", description="production refuses demo keys.")
+    warehouse: Path = Field(Path("data/warehouse.duckdb"), description="Warehouse holding scores.accounts.")
+    tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking and registry URI.")
+    alias: str = Field("champion", description="Registry alias the server loads and follows.")
+    api_keys: dict[str, Literal["read", "admin"]] = Field(
+        default_factory=dict,
+        description='API keys and their scope, as JSON: {"key": "read", "other": "admin"}. Development without '
+        "keys uses demo-read-key and demo-admin-key.",
+    )
+    reload_interval: float = Field(60.0, description="Seconds between checks of the registry alias; 0: never.")
+    max_ids: int = Field(1000, description="Most account ids in one request.")
+    max_rows: int = Field(100, description="Most raw feature rows in one live-scoring request.")
+    threads: int = Field(1, description="LightGBM threads per request (more oversubscribes the server's pool).")
+
+    @model_validator(mode="after")
+    def _safe(self) -> "ServingSettings":
+        if self.env == "production":
+            if not self.api_keys:
+                raise ValueError('CHURN_API_KEYS must be set in production (JSON: {"key": "read"})')
+            weak = [k for k in self.api_keys if k in DEMO_KEYS or len(k) < 16]
+            if weak:
+                raise ValueError("in production every API key must be at least 16 characters and not a demo key")
+        return self
+
+    def keys(self) -> dict[str, str]:
+        return dict(self.api_keys) or (dict(DEMO_KEYS) if self.env == "development" else {})
+
+
+@lru_cache
+def get_serving_settings() -> ServingSettings:
+    return ServingSettings()

@@ -1,0 +1,107 @@
+"""What the API serves, held in memory and swapped whole: the loaded models and the scores table.
+
+The warehouse is read once per (re)load and closed at once, so ``churn score`` can write while the server runs.
+Scores by id are answered from JSON prepared at load time: the work is done once per snapshot, not per request.
+"""
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from models.scoring import Scorer
+from models.store import Registered, load_registered
+
+TARGETS = ("churn", "upsell")
+
+
+@dataclass(frozen=True)
+class Scores:
+    frame: pd.DataFrame  # latest as_of per account, one row each
+    history: dict[str, list[dict[str, Any]]]  # account -> [{as_of, health, tier, p_churn, p_upsell}] oldest first
+    payloads: dict[str, bytes]  # account -> JSON of its latest score
+    as_of: str | None
+    scored_at: str | None
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+    for k in ("components", "reasons", "upsell_reasons"):
+        out[k] = json.loads(out[k]) if isinstance(out[k], str) else out[k]
+    for k in ("as_of", "scored_at"):
+        if isinstance(out.get(k), pd.Timestamp | datetime):
+            out[k] = out[k].isoformat()
+    out["model_versions"] = {"churn": out.pop("churn_version"), "upsell": out.pop("upsell_version")}
+    return out
+
+
+def load_scores(warehouse: Path) -> Scores:
+    """The scores table, or empty scores when there is none yet (the API then says to run ``churn score``)."""
+    if not warehouse.exists():
+        return Scores(pd.DataFrame(), {}, {}, None, None)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            all_rows = con.sql("SELECT * FROM scores.accounts ORDER BY account_id, as_of").df()
+        except duckdb.CatalogException:
+            return Scores(pd.DataFrame(), {}, {}, None, None)
+    history: dict[str, list[dict[str, Any]]] = {}
+    for acc, as_of, h, tier, pc, pu in all_rows[
+        ["account_id", "as_of", "health", "tier", "p_churn", "p_upsell"]
+    ].itertuples(index=False):
+        history.setdefault(acc, []).append({"as_of": as_of.isoformat(), "health": float(h), "tier": tier,
+                                            "p_churn": float(pc), "p_upsell": float(pu)})  # fmt: skip
+    latest = all_rows.groupby("account_id", sort=False).tail(1).reset_index(drop=True)
+    latest = latest[latest["as_of"] == latest["as_of"].max()].reset_index(drop=True)  # accounts still active
+    records = [_record(r) for r in latest.to_dict(orient="records")]
+    payloads = {r["account_id"]: json.dumps(r).encode() for r in records}
+    frame = latest.drop(columns=["components", "reasons", "upsell_reasons"])
+    frame["top_reason"] = [r["reasons"][0]["sentence"] if r["reasons"] else None for r in records]
+    as_of = latest["as_of"].max().isoformat() if len(latest) else None
+    scored = latest["scored_at"].max().isoformat() if len(latest) else None
+    return Scores(frame, history, payloads, as_of, scored)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Models and scores that belong together; requests take one reference and use it to the end."""
+
+    models: dict[str, Registered]
+    scorer: Scorer
+    scores: Scores
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {t: m.version for t, m in self.models.items()}
+
+
+def load_bundle(tracking_uri: str, alias: str, warehouse: Path, smoke: pd.DataFrame | None = None) -> Bundle:
+    """Load both models at ``alias`` and the scores; raise if a model fails to load or to score a smoke row."""
+    models = {t: load_registered(t, alias, tracking_uri) for t in TARGETS}
+    scorer = Scorer(models["churn"].model, models["upsell"].model, {t: m.version for t, m in models.items()})
+    scores = load_scores(warehouse)
+    probe = smoke if smoke is not None else pd.DataFrame([{f: None for f in scorer.churn.features_}])
+    got = scorer.score(probe, threads=1)
+    if not np.isfinite(got[["p_churn", "p_upsell", "health"]].to_numpy(dtype=float)).all():
+        raise ValueError("the smoke prediction gave non-finite values")
+    return Bundle(models, scorer, scores)
+
+
+class Holder:
+    """The current bundle, replaced atomically (one reference assignment) by ``swap``."""
+
+    def __init__(self) -> None:
+        self.bundle: Bundle | None = None
+        self.error: str | None = None
+        self.lock = threading.Lock()  # one reload at a time; readers never wait
+
+    def swap(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.error = None
