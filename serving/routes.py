@@ -25,19 +25,21 @@ def bundle(request: Request) -> Bundle:
     return b
 
 
-def _scores_or_503(b: Bundle) -> None:
+def latest(request: Request, account_id: str) -> tuple[Bundle, bytes]:
+    """The current bundle and the JSON of the account's latest score; 503 before any scoring, 404 if unknown."""
+    b = bundle(request)
     if not b.scores.payloads:
         raise HTTPException(503, "no scores yet: run `churn score` (the server picks them up on reload)")
+    payload = b.scores.payloads.get(account_id)
+    if payload is None:
+        raise HTTPException(404, f"no score for account {account_id!r}: unknown, or not active at the latest as_of")
+    return b, payload
 
 
 @router.get("/accounts/{account_id}/score", response_model=Score, responses={404: {"model": Problem}})
 async def score_one(account_id: str, request: Request, _: Reader) -> Response:
     """The latest score of one account, with its reasons, health components and play."""
-    b = bundle(request)
-    _scores_or_503(b)
-    payload = b.scores.payloads.get(account_id)
-    if payload is None:
-        raise HTTPException(404, f"no score for account {account_id!r}: unknown, or not active at the latest as_of")
+    _, payload = latest(request, account_id)
     return Response(payload, media_type="application/json")
 
 
@@ -45,7 +47,8 @@ async def score_one(account_id: str, request: Request, _: Reader) -> Response:
 async def score_many(body: IdsIn, request: Request, _: Reader) -> Response:
     """Latest scores of many accounts by id; unknown ids are listed in not_found."""
     b = bundle(request)
-    _scores_or_503(b)
+    if not b.scores.payloads:
+        raise HTTPException(503, "no scores yet: run `churn score` (the server picks them up on reload)")
     limit = request.app.state.settings.max_ids
     if len(body.account_ids) > limit:
         raise HTTPException(413, f"{len(body.account_ids)} account ids in one request; the limit is {limit}")
@@ -143,11 +146,7 @@ async def upsell(request: Request, _: Reader, segment: Segment = None, touch_mod
 @router.get("/accounts/{account_id}", response_model=AccountOut, responses={404: {"model": Problem}})
 async def account(account_id: str, request: Request, _: Reader) -> Response:
     """One account's latest score and its score history (one point per scored as_of)."""
-    b = bundle(request)
-    _scores_or_503(b)
-    payload = b.scores.payloads.get(account_id)
-    if payload is None:
-        raise HTTPException(404, f"no score for account {account_id!r}: unknown, or not active at the latest as_of")
+    b, payload = latest(request, account_id)
     history = json.dumps(b.scores.history.get(account_id, [])).encode()
     return Response(b'{"score":' + payload + b',"history":' + history + b"}", media_type="application/json")
 
