@@ -1,6 +1,7 @@
 """Settings of the API server (environment prefix ``CHURN_``). Unsafe defaults are refused outside development:
 the demo's API keys work only with ``CHURN_ENV=development`` (the default, for the demo)."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,10 @@ class ServingSettings(BaseSettings):
 
     env: Literal["development", "production"] = Field("development", description="production refuses demo keys.")
     warehouse: Path = Field(Path("data/warehouse.duckdb"), description="Warehouse holding scores.accounts.")
-    tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking and registry URI.")
+    tracking_uri: str = Field(
+        default_factory=lambda: os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db",
+        description="MLflow tracking and registry URI; unset: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db.",
+    )
     alias: str = Field("champion", description="Registry alias the server loads and follows.")
     api_keys: dict[str, Literal["read", "admin"]] = Field(
         default_factory=dict,
