@@ -25,6 +25,7 @@ from features.rollups import LONGEST_WINDOW_DAYS, SPINE, TOTALS, rollups
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (step, done, total)
+WORK = "features_work"  # the scratch catalog of the fast build
 
 
 def snapshot_dates(start: date, end: date, every: str) -> list[datetime]:
@@ -62,18 +63,104 @@ def _spine(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {SPINE}")
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig, portable: bool) -> None:
+def _bounds(dates: Sequence[datetime]) -> dict[str, str]:
+    """``$first``/``$last`` of the rollups: the days the windows reach."""
+    first = (min(dates) - timedelta(days=LONGEST_WINDOW_DAYS)).date().isoformat()
+    return {"first": first, "last": max(dates).date().isoformat()}
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig) -> None:
+    """The spine and the portable rollups (``features.rollups``), as temp tables."""
     if not dates:
         raise ValueError("no snapshot dates given")
     _spine(con, dates)
-    first = (min(dates) - timedelta(days=LONGEST_WINDOW_DAYS)).date().isoformat()
-    last = max(dates).date().isoformat()
-    statements = rollups(cfg) if portable else rollups_duckdb.rollups(cfg)
-    for name, sql in statements.items():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {Template(sql).substitute(first=first, last=last)}")
+    for name, sql in rollups(cfg).items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {Template(sql).substitute(_bounds(dates))}")
     # The daily tables only feed the running totals; freeing them now lowers the peak memory of the build.
     for t in TOTALS.values():
         con.execute(f"DROP TABLE IF EXISTS {t.daily}")
+
+
+def _sources(
+    con: duckdb.DuckDBPyConnection, cfg: FeatureConfig, on_progress: Progress | None, table: str = "TEMP TABLE"
+) -> str:
+    """One table per source of the registry (over ``spine`` and the rollups); returns the snapshot's SELECT."""
+    fams = families(cfg)
+    sources = [(fam, src) for fam in fams for src in fam.sources]
+    for i, (fam, src) in enumerate(sources, 1):
+        con.execute(f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {source_sql(src)}")
+        if on_progress:
+            on_progress("features", i, len(sources))
+    for name in (*TOTALS, "milestone_first"):
+        con.execute(f"DROP TABLE {name}")
+    return snapshot_sql(fams)
+
+
+def _drop_sources(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
+    for fam in families(cfg):
+        for src in fam.sources:
+            con.execute(f"DROP TABLE {source_table(fam, src)}")
+
+
+def _compute_fast(
+    con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig, on_progress: Progress | None
+) -> None:
+    """``compute_snapshots`` in DuckDB's fast form: the registry's SQL, unchanged, runs in a scratch in-memory
+    catalog where ``raw`` holds copies keyed by integer account ids with naive UTC times
+    (``features.rollups_duckdb.inputs``) and the rollups are DuckDB-only; only the results come back as temp
+    tables with the warehouse's types."""
+    ((db,),) = con.execute("SELECT current_database()").fetchall()
+    con.execute("SET TimeZone = 'UTC'")
+    # Temp tables come first in name resolution: a spine or rollup left by an earlier build would hide ours.
+    temp = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    ours = {"spine", "snapshot_dates", "snapshots", "account_ids", *rollups_duckdb.rollups(cfg), *TOTALS}
+    ours |= {source_table(fam, src) for fam in families(cfg) for src in fam.sources}
+    for name in temp & ours:
+        con.execute(f"DROP TABLE temp.main.{name}")
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
+        "AND table_schema = 'raw' ORDER BY table_name, ordinal_position", [db]
+    ).fetchall():  # fmt: skip
+        if table in rollups_duckdb.COPIED:
+            columns.setdefault(table, []).append((column, kind))
+    subst = _bounds(dates) | {"raw": f'"{db}".raw'}
+    con.execute(f"DETACH DATABASE IF EXISTS {WORK}")
+    con.execute(f"ATTACH ':memory:' AS {WORK} (READ_WRITE)")
+    try:
+        con.execute(f"USE {WORK}")
+        con.execute("CREATE SCHEMA raw")
+        for name, sql in rollups_duckdb.inputs(columns).items():
+            con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
+        frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us"))})
+        con.register("_dates", frame)
+        con.execute("CREATE TABLE snapshot_dates AS SELECT as_of FROM _dates")
+        con.unregister("_dates")
+        con.execute(f"CREATE TABLE spine AS {SPINE}")
+        for name, sql in rollups_duckdb.rollups(cfg).items():
+            con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
+        for name in ("usage", "usage_keys", *(t.daily for t in TOTALS.values())):
+            con.execute(f"DROP TABLE {name}")
+        snapshot = _sources(con, cfg, on_progress, table="TABLE")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE snapshots AS SELECT k.account_id, make_timestamptz(epoch_us(f.as_of)) "
+            f"AS as_of, f.* EXCLUDE (account_id, as_of) FROM ({snapshot}) f JOIN account_ids k ON k.aid = f.account_id"
+        )
+        _drop_sources(con, cfg)
+        # The spine and dates as the portable build leaves them (labels read them).
+        naive = [r[0] for r in con.execute("DESCRIBE spine").fetchall() if r[1] == "TIMESTAMP"]
+        aware = ", ".join(f"make_timestamptz(epoch_us(s.{c})) AS {c}" for c in naive)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE spine AS SELECT k.account_id, s.* EXCLUDE (account_id) "
+            f"REPLACE ({aware}) FROM spine s JOIN account_ids k ON k.aid = s.account_id"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE snapshot_dates AS SELECT make_timestamptz(epoch_us(as_of)) AS as_of "
+            "FROM snapshot_dates"
+        )
+    finally:
+        con.execute(f'USE "{db}"')
+        con.execute(f"DETACH DATABASE {WORK}")
 
 
 def compute_snapshots(
@@ -84,20 +171,18 @@ def compute_snapshots(
     *,
     portable: bool = False,
 ) -> None:
-    """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates``. The rollups run in
-    their DuckDB-only form (``features.rollups_duckdb``), or with ``portable`` in the form Spark also takes."""
-    _prepare(con, dates, cfg, portable)
-    fams = families(cfg)
-    sources = [(fam, src) for fam in fams for src in fam.sources]
-    for i, (fam, src) in enumerate(sources, 1):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {source_table(fam, src)} AS {source_sql(src)}")
-        if on_progress:
-            on_progress("features", i, len(sources))
-    for name in (*TOTALS, "milestone_first"):
-        con.execute(f"DROP TABLE {name}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot_sql(fams)}")
-    for fam, src in sources:
-        con.execute(f"DROP TABLE {source_table(fam, src)}")
+    """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates``, and leave ``spine``
+    and ``snapshot_dates`` for the labels. The build runs in DuckDB's fast form (``_compute_fast``), or with
+    ``portable`` in the form Spark also takes (the same registry SQL, over the raw tables and portable rollups)."""
+    if not dates:
+        raise ValueError("no snapshot dates given")
+    if not portable:
+        _compute_fast(con, dates, cfg, on_progress)
+        return
+    _prepare(con, dates, cfg)
+    snapshot = _sources(con, cfg, on_progress)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot}")
+    _drop_sources(con, cfg)
 
 
 def build_snapshots(

@@ -1,6 +1,6 @@
-"""The DuckDB-only rollups (``features.rollups_duckdb``) build the same tables as the portable ones that Spark
-takes (``features.rollups``): every running total, last day and milestone, on hand-dated edges and on generated
-data, at monthly and weekly snapshots."""
+"""The fast DuckDB build (``features.rollups_duckdb``: integer account ids, naive UTC times, DuckDB-only rollups)
+gives the same snapshots, spine and dates as the portable form that Spark takes (``features.rollups`` and the
+registry's SQL over the raw tables), on hand-dated edges and on generated data, at monthly and weekly snapshots."""
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -20,27 +20,37 @@ from tests.factories import T0, valid_tables
 from tests.features.reference import load_raw, read_raw
 from tests.features.worlds import AS_OF, DAY, US, midnight, world
 
-TABLES = (*TOTALS, "milestone_first", "snapshots")
+TABLES = ("snapshots", "spine", "snapshot_dates")
 
 
 def _built(tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime], portable: bool) -> dict[str, pd.DataFrame]:
-    """The rollups' outputs (which ``compute_snapshots`` drops once used), and the snapshots."""
+    """What ``compute_snapshots`` leaves: the snapshots, the spine and the dates; with ``portable``, also the
+    portable rollups (which it drops once used)."""
     with duckdb.connect() as con:
         load_raw(con, tables)
-        _prepare(con, dates, FeatureConfig(), portable)
-        out = {t: con.sql(f"SELECT * FROM {t} ORDER BY ALL").df() for t in TABLES if t != "snapshots"}
+        out = {}
+        if portable:
+            _prepare(con, dates, FeatureConfig())
+            out = {t: _read(con, t) for t in (*TOTALS, "milestone_first")}
         compute_snapshots(con, dates, portable=portable)
-        return out | {"snapshots": con.sql("SELECT * FROM snapshots ORDER BY ALL").df()}
+        # A second build on the same connection sees nothing of the first (temp tables would hide its own).
+        compute_snapshots(con, dates, portable=portable)
+        return out | {t: _read(con, t) for t in TABLES}
+
+
+def _read(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
+    return con.sql(f"SELECT * FROM {table} ORDER BY ALL").to_arrow_table().to_pandas()
 
 
 def assert_same_rollups(tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime]) -> dict[str, pd.DataFrame]:
+    """Asserts the fast and portable builds agree; returns the portable build's tables and rollups."""
     fast, portable = _built(tables, dates, False), _built(tables, dates, True)
     for t in TABLES:
         assert list(fast[t].columns) == list(portable[t].columns), t
-        # Totals are whole numbers in both, only typed differently (BIGINT against HUGEINT).
+        assert list(fast[t].dtypes) == list(portable[t].dtypes), t
         a, b = fast[t].astype("object"), portable[t].astype("object")
         pd.testing.assert_frame_equal(a.map(_plain), b.map(_plain), obj=t)
-    return fast
+    return portable
 
 
 def _plain(v: object) -> object:
