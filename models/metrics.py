@@ -23,6 +23,12 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return err / len(y)
 
 
+def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[tuple[float, float]]:
+    """(mean predicted, observed rate) in the equal-count bins of ``expected_calibration_error``."""
+    order = np.argsort(p, kind="stable")
+    return [(float(p[i].mean()), float(y[i].mean())) for i in np.array_split(order, bins) if len(i)]
+
+
 def top_mask(score: np.ndarray, share: float = TOP) -> np.ndarray:
     """True for the ``share`` of rows with the highest score (at least one row)."""
     k = max(1, round(share * len(score)))

@@ -25,6 +25,7 @@ class Registered:
     run_id: str
     model: ChurnModel
     metrics: dict[str, float] = field(default_factory=dict)
+    calibration: list[tuple[float, float]] = field(default_factory=list)  # (predicted, observed) on validation
 
 
 def alias_version(name: str, alias: str, tracking_uri: str) -> str | None:
@@ -49,4 +50,12 @@ def load_registered(name: str, alias: str, tracking_uri: str, version: str | Non
     if found is None:
         raise ModelNotFound(f"{name} v{mv.version} has no {ARTIFACT}: it was not logged by churn train")
     run = client.get_run(mv.run_id) if mv.run_id else None
-    return Registered(name, alias, str(mv.version), mv.run_id or "", load(found), run.data.metrics if run else {})
+    bins: list[tuple[float, float]] = []
+    if run is not None:
+        try:
+            got = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/calibration.json")
+            bins = [(float(a), float(b)) for a, b in got["bins"]]
+        except (MlflowException, OSError, KeyError, ValueError):
+            bins = []  # logged before calibration bins were: the model page shows none
+    return Registered(name, alias, str(mv.version), mv.run_id or "", load(found), run.data.metrics if run else {},
+                      bins)  # fmt: skip

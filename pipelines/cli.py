@@ -13,7 +13,7 @@ from rich.table import Table
 
 from pipelines.cli_features import dataset_app, features_app, print_build, print_dataset
 from pipelines.cli_models import models_app, print_train, train_cmd
-from pipelines.cli_serve import print_score, score_cmd, serve_cmd
+from pipelines.cli_serve import password_cmd, print_score, score_cmd, serve_cmd
 from pipelines.demo import STAGES, DemoContext
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.simulate import Oracle
@@ -38,6 +38,7 @@ app.add_typer(models_app, name="models")
 app.command("train")(train_cmd)
 app.command("score")(score_cmd)
 app.command("serve")(serve_cmd)
+app.command("password")(password_cmd)
 console = Console()
 
 

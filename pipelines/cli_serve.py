@@ -55,3 +55,16 @@ def serve_cmd(
     console.print(f"Serving on http://{host}:{port} (docs: http://{host}:{port}/docs)")
     # The app is imported by uvicorn from its path: the CLI (pipelines) does not import serving.
     uvicorn.run("serving.app:factory", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+def password_cmd(
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="The CSM's password.")],
+) -> None:
+    """Print the hash of a CSM password, for CHURN_CSM_USERS (the format serving.pages.check_password reads;
+    written here because the CLI does not import serving)."""
+    import hashlib
+    import secrets
+
+    salt = secrets.token_hex(8)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 200_000).hex()
+    typer.echo(f"pbkdf2$200000${salt}${digest}")

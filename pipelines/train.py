@@ -25,7 +25,7 @@ from models.baselines import LogisticBaseline, ScorecardBaseline
 from models.config import TrainConfig
 from models.estimator import ChurnModel
 from models.explain import explain
-from models.metrics import evaluate
+from models.metrics import calibration_bins, evaluate
 from models.pyfunc import ProbabilityModel, save
 from pipelines.datasets import TARGETS
 from pipelines.registry import Decision, decide
@@ -151,6 +151,7 @@ def log_and_register(
             flat["roc_auc_vs_oracle"] = ratio
         mlflow.log_metrics({k: float(v) for k, v in flat.items() if np.isfinite(v)})
         mlflow.log_dict(metrics, "metrics.json")
+        mlflow.log_dict({"bins": calibration_bins(y, scores["model"])}, "calibration.json")
         sample = valid.sample(min(len(valid), 2000), random_state=cfg.seed)
         X = model.prepare(sample)
         for fname, fig in (

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.middleware.sessions import SessionMiddleware
 
 from models.store import alias_version
+from serving.pages import SignIn, hash_password, pages
 from serving.routes import router
 from serving.settings import ServingSettings, get_serving_settings
 from serving.store import TARGETS, Holder, load_bundle
@@ -74,6 +76,16 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
                               "Send an API key as 'Authorization: Bearer KEY'.")  # fmt: skip
     app.state.settings, app.state.holder, app.state.reload, app.state.keys = settings, holder, reload, settings.keys()
     app.include_router(router)
+    app.include_router(pages)
+    app.state.users = settings.csm_users or (
+        {"demo": {"password": hash_password("demo"), "owner": ""}} if settings.env == "development" else {}
+    )
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret, same_site="lax",
+                       https_only=settings.env == "production", max_age=12 * 3600)  # fmt: skip
+
+    @app.exception_handler(SignIn)
+    async def sign_in(request: Request, e: SignIn) -> RedirectResponse:
+        return RedirectResponse("/login", status_code=303)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -39,7 +39,7 @@ def latest(request: Request, account_id: str) -> tuple[Bundle, bytes]:
 @router.get("/accounts/{account_id}/score", response_model=Score, responses={404: {"model": Problem}})
 async def score_one(account_id: str, request: Request, _: Reader) -> Response:
     """The latest score of one account, with its reasons, health components and play."""
-    _, payload = latest(request, account_id)
+    payload = latest(request, account_id)[1]
     return Response(payload, media_type="application/json")
 
 
@@ -96,7 +96,7 @@ def score_live(body: RowsIn, request: Request, _: Reader) -> LiveOut:
 Order = Literal["probability", "revenue"]
 
 
-def _rank(
+def rank(
     b: Bundle, sort: str, segment: str | None, touch_model: str | None, owner: str | None, tier: str | None,
     q: str | None, limit: int, offset: int,
 ) -> Ranking:  # fmt: skip
@@ -132,7 +132,7 @@ async def at_risk(request: Request, _: Reader, by: Order = "probability", segmen
                   limit: Limit = 50, offset: Offset = 0) -> Ranking:  # fmt: skip
     """Accounts by churn risk: by probability, or by revenue at risk (probability x ARR)."""
     sort = "p_churn" if by == "probability" else "revenue_at_risk"
-    return _rank(bundle(request), sort, segment, touch_model, owner, tier, q, limit, offset)
+    return rank(bundle(request), sort, segment, touch_model, owner, tier, q, limit, offset)
 
 
 @router.get("/rankings/upsell", response_model=Ranking)
@@ -140,7 +140,7 @@ async def upsell(request: Request, _: Reader, segment: Segment = None, touch_mod
                  owner: Owner = None, tier: Tier = None, q: Search = None, limit: Limit = 50,
                  offset: Offset = 0) -> Ranking:  # fmt: skip
     """Expansion candidates by upsell probability."""
-    return _rank(bundle(request), "p_upsell", segment, touch_model, owner, tier, q, limit, offset)
+    return rank(bundle(request), "p_upsell", segment, touch_model, owner, tier, q, limit, offset)
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut, responses={404: {"model": Problem}})

@@ -31,6 +31,12 @@ class ServingSettings(BaseSettings):
     max_ids: int = Field(1000, description="Most account ids in one request.")
     max_rows: int = Field(100, description="Most raw feature rows in one live-scoring request.")
     threads: int = Field(1, description="LightGBM threads per request (more oversubscribes the server's pool).")
+    session_secret: str = Field("dev-only-session-secret", description="Signs the CSM pages' session cookie.")
+    csm_users: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='CSM sign-ins, as JSON: {"ana": {"password": "pbkdf2$...", "owner": "Ana Ruiz"}}; make a hash '
+        "with `churn password`. Development without users: user demo, password demo.",
+    )
 
     @model_validator(mode="after")
     def _safe(self) -> "ServingSettings":
@@ -40,6 +46,8 @@ class ServingSettings(BaseSettings):
             weak = [k for k in self.api_keys if k in DEMO_KEYS or len(k) < 16]
             if weak:
                 raise ValueError("in production every API key must be at least 16 characters and not a demo key")
+            if self.session_secret.startswith("dev-only") or len(self.session_secret) < 32:
+                raise ValueError("CHURN_SESSION_SECRET must be set in production (32 characters or more)")
         return self
 
     def keys(self) -> dict[str, str]:

@@ -1,0 +1,80 @@
+"""Charts as inline SVG strings, drawn on the server: pages need no network and no JavaScript library.
+Every chart has a <title> and <desc> for screen readers, and the numbers are also printed in the page."""
+
+from html import escape
+
+RED, AMBER, GREEN, GREY = "#b3261e", "#8a5a00", "#1e6b34", "#5f6368"  # AA contrast on white
+
+
+def components(parts: dict[str, float], width: int = 560) -> str:
+    """Diverging horizontal bars: health points each feature family adds (right, green) or takes (left, red)."""
+    items = sorted(parts.items(), key=lambda kv: kv[1])
+    top = max((abs(v) for _, v in items), default=1.0) or 1.0
+    row, label, mid = 26, 130, 130 + (width - 130) // 2
+    half = (width - 130) // 2 - 50
+    out = [f'<svg role="img" viewBox="0 0 {width} {row * len(items) + 10}" width="100%" '
+           f'aria-labelledby="ct cd"><title id="ct">Health components by family</title>'
+           f'<desc id="cd">Bars to the left pull the health score down; bars to the right hold it up.</desc>',
+           f'<line x1="{mid}" y1="0" x2="{mid}" y2="{row * len(items)}" stroke="{GREY}"/>']  # fmt: skip
+    for i, (name, v) in enumerate(items):
+        y = i * row + 4
+        w = abs(v) / top * half
+        x = mid - w if v < 0 else mid
+        colour = RED if v < 0 else GREEN
+        out.append(f'<text x="{label - 8}" y="{y + 14}" text-anchor="end" font-size="13">{escape(name)}</text>')
+        out.append(f'<rect x="{x:.1f}" y="{y}" width="{max(w, 1):.1f}" height="18" fill="{colour}"/>')
+        tx, anchor = (x - 4, "end") if v < 0 else (x + w + 4, "start")
+        out.append(f'<text x="{tx:.1f}" y="{y + 14}" text-anchor="{anchor}" font-size="12">{v:+.1f}</text>')
+    return "".join(out) + "</svg>"
+
+
+def trend(points: list[dict[str, object]], red: float, yellow: float, width: int = 560, height: int = 160) -> str:
+    """Health over past snapshots, with the tier bands behind it."""
+    if not points:
+        return "<p>No history yet.</p>"
+    values = [float(p["health"]) for p in points]  # type: ignore[arg-type]
+    lo = min(0.0, *values)
+    pad, n = 30, len(values)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        x = pad + (width - 2 * pad) * (i / max(n - 1, 1))
+        return x, height - pad - (height - 2 * pad) * (v - lo) / (100 - lo)
+
+    def band(a: float, b: float, colour: str) -> str:
+        (_, y1), (_, y2) = xy(0, b), xy(0, a)
+        size = f'width="{width - 2 * pad}" height="{y2 - y1:.1f}"'
+        return f'<rect x="{pad}" y="{y1:.1f}" {size} fill="{colour}" opacity="0.12"/>'
+
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(values)))
+    out = [f'<svg role="img" viewBox="0 0 {width} {height}" width="100%" aria-labelledby="tt td">'
+           f'<title id="tt">Health trend</title><desc id="td">Health score at each of the last {n} snapshots, '
+           f'from {values[0]:.0f} to {values[-1]:.0f}.</desc>',
+           band(lo, red, RED), band(red, yellow, AMBER), band(yellow, 100, GREEN),
+           f'<polyline points="{line}" fill="none" stroke="#1a1a1a" stroke-width="2"/>']  # fmt: skip
+    for i, (p, v) in enumerate(zip(points, values, strict=True)):
+        x, y = xy(i, v)
+        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#1a1a1a"/>')
+        out.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" font-size="11">'
+                   f'{escape(str(p["as_of"])[:7])}</text>')  # fmt: skip
+    return "".join(out) + "</svg>"
+
+
+def calibration(points: list[tuple[float, float]], size: int = 300) -> str:
+    """Observed rate against predicted probability (equal-count bins), with the diagonal."""
+    if not points:
+        return "<p>No calibration data.</p>"
+    top = max(max(p, o) for p, o in points) * 1.05 or 1.0
+    pad = 36
+
+    def xy(p: float, o: float) -> tuple[float, float]:
+        return pad + (size - 2 * pad) * p / top, size - pad - (size - 2 * pad) * o / top
+
+    (x0, y0), (x1, y1) = xy(0, 0), xy(top, top)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{RED}"/>' for x, y in (xy(p, o) for p, o in points))
+    return (f'<svg role="img" viewBox="0 0 {size} {size}" width="{size}" aria-labelledby="kt kd">'
+            f'<title id="kt">Calibration</title><desc id="kd">Observed churn rate against predicted probability in '
+            f'{len(points)} equal-count bins; on the diagonal means well calibrated.</desc>'
+            f'<line x1="{x0}" y1="{y0}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{GREY}" stroke-dasharray="4"/>{dots}'
+            f'<text x="{size / 2}" y="{size - 6}" text-anchor="middle" font-size="12">predicted</text>'
+            f'<text x="12" y="{size / 2}" font-size="12" transform="rotate(-90 12 {size / 2})" '
+            f'text-anchor="middle">observed</text></svg>')  # fmt: skip

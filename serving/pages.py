@@ -1,0 +1,137 @@
+"""Server-rendered pages for CSMs on the same app as the API: sign-in, the ranked accounts, one account, the
+models. The rankings come from the same function as the API's, so a page and the API agree for a filter."""
+
+import hashlib
+import hmac
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from serving import charts
+from serving.routes import bundle, rank
+from serving.store import Bundle
+
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+pages = APIRouter(include_in_schema=False)
+PAGE = 25
+ORDERS = {"risk": "p_churn", "revenue": "revenue_at_risk", "upsell": "p_upsell"}
+
+
+def hash_password(password: str, salt: str | None = None, rounds: int = 200_000) -> str:
+    """``pbkdf2$rounds$salt$hex``: how CSM passwords are kept in CHURN_CSM_USERS."""
+    salt = salt or hashlib.sha256(password.encode() + b"churn").hexdigest()[:16]
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), rounds).hex()
+    return f"pbkdf2${rounds}${salt}${digest}"
+
+
+def check_password(stored: str, given: str) -> bool:
+    try:
+        _, rounds, salt, _ = stored.split("$")
+        return hmac.compare_digest(stored, hash_password(given, salt, int(rounds)))
+    except ValueError:
+        return False
+
+
+class SignIn(Exception):
+    """Raised by ``user`` when nobody is signed in; the app turns it into a redirect to /login."""
+
+
+def user(request: Request) -> dict[str, Any]:
+    name = request.session.get("user")
+    users = request.app.state.users
+    if not name or name not in users:
+        raise SignIn
+    owner = users[name].get("owner")
+    if not owner:  # the demo user: the owner with the most accounts, so that "my accounts" shows something
+        owners = bundle(request).scores.frame.get("csm_owner")
+        owner = owners.mode().iat[0] if owners is not None and owners.notna().any() else None
+    return {"name": name, "owner": owner}
+
+
+def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"user": request.session.get("user"), **context})
+
+
+@pages.get("/login")
+def login_form(request: Request, error: str | None = None) -> HTMLResponse:
+    return _page(request, "login.html", error=error, demo=request.app.state.settings.env == "development")
+
+
+@pages.post("/login")
+def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
+    stored = request.app.state.users.get(username, {}).get("password", "")
+    if not stored or not check_password(stored, password):
+        return _page(request, "login.html", error="Wrong user name or password.", demo=False)
+    request.session["user"] = username
+    return RedirectResponse("/accounts", status_code=303)
+
+
+@pages.post("/logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@pages.get("/")
+def home() -> Response:
+    return RedirectResponse("/accounts", status_code=303)
+
+
+def _options(b: Bundle) -> dict[str, list[str]]:
+    f = b.scores.frame
+    return (
+        {c: sorted(str(v) for v in f[c].dropna().unique()) for c in ("segment", "touch_model", "csm_owner")}
+        if len(f)
+        else {}
+    )
+
+
+@pages.get("/accounts")
+def accounts(request: Request, by: str = "risk", segment: str | None = None, touch_model: str | None = None,
+             owner: str | None = None, tier: str | None = None, q: str | None = None, mine: bool = False,
+             page: int = 1) -> HTMLResponse:  # fmt: skip
+    me = user(request)
+    b = bundle(request)
+    if by not in ORDERS:
+        by = "risk"
+    if mine:
+        owner = me["owner"]
+    tier = tier if tier in ("red", "yellow", "green") else None
+    page = max(page, 1)
+    r = rank(b, ORDERS[by], segment or None, touch_model or None, owner or None, tier, q or None, PAGE,
+             (page - 1) * PAGE)  # fmt: skip
+    return _page(request, "accounts.html", ranking=r, by=by, segment=segment or "", touch_model=touch_model or "",
+                 owner=owner or "", tier=tier or "", q=q or "", mine=mine, page=page, me=me,
+                 pages=max(1, math.ceil(r.total / PAGE)), options=_options(b))  # fmt: skip
+
+
+@pages.get("/accounts/{account_id}")
+def account(request: Request, account_id: str) -> HTMLResponse:
+    user(request)
+    b = bundle(request)
+    payload = b.scores.payloads.get(account_id)
+    if payload is None:
+        raise HTTPException(404, f"no account {account_id!r} among the latest scores")
+    s = json.loads(payload)
+    cfg = b.scorer.health_config
+    parts = s["components"]
+    base = s["health"] - sum(parts.values())
+    return _page(request, "account.html", s=s, base=base, chart=charts.components(parts),
+                 trend=charts.trend(b.scores.history.get(account_id, []), cfg.red_below, cfg.yellow_below),
+                 history=b.scores.history.get(account_id, []))  # fmt: skip
+
+
+@pages.get("/model")
+def model(request: Request) -> HTMLResponse:
+    user(request)
+    b = bundle(request)
+    shown = ("roc_auc", "pr_auc", "brier", "ece", "lift_top_decile", "revenue_captured_top_decile",
+             "roc_auc_vs_oracle", "scorecard_roc_auc", "logistic_roc_auc")  # fmt: skip
+    return _page(request, "model.html", models=b.models, shown=shown, loaded_at=b.loaded_at,
+                 as_of=b.scores.as_of, scored_at=b.scores.scored_at,
+                 calibration=charts.calibration(b.models["churn"].calibration))  # fmt: skip
