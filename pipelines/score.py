@@ -56,10 +56,13 @@ def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _dates AS SELECT UNNEST(CAST(? AS TIMESTAMPTZ[])) AS as_of", [list(dates)]
     )
-    rows = con.sql(
+    sql = (
         f"SELECT s.*, {cols} FROM features.snapshots s JOIN _dates USING (as_of) "
         "LEFT JOIN raw.accounts a USING (account_id) ORDER BY s.as_of, s.account_id"
-    ).df()
+    )
+    # Through Arrow: duckdb 2.0's .df() calls DataFrame.drop(inplace=True) on time-zone-aware columns, which
+    # pandas 3.1 deprecates (an error under the tests' warning filters).
+    rows = con.sql(sql).to_arrow_table().to_pandas()
     scores = scorer.score(rows)
     for c in ACCOUNT_COLUMNS:
         scores[c] = rows[c].to_numpy()

@@ -50,7 +50,9 @@ def load_dataset(con: duckdb.DuckDBPyConnection, target: str) -> pd.DataFrame:
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     try:
-        return con.sql(f"SELECT * FROM features.dataset_{target} ORDER BY as_of, account_id").df()
+        return (
+            con.sql(f"SELECT * FROM features.dataset_{target} ORDER BY as_of, account_id").to_arrow_table().to_pandas()
+        )
     except duckdb.CatalogException as e:
         raise ValueError(f"no training set for {target}: run `churn dataset build --target {target}` first") from e
 

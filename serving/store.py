@@ -48,7 +48,7 @@ def load_scores(warehouse: Path) -> Scores:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         try:
-            all_rows = con.sql("SELECT * FROM scores.accounts ORDER BY account_id, as_of").df()
+            all_rows = con.sql("SELECT * FROM scores.accounts ORDER BY account_id, as_of").to_arrow_table().to_pandas()
         except duckdb.CatalogException:
             return Scores(pd.DataFrame(), {}, {}, None, None)
     history: dict[str, list[dict[str, Any]]] = {}
