@@ -91,8 +91,6 @@ def _sources(
         con.execute(f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {source_sql(src)}")
         if on_progress:
             on_progress("features", i, len(sources))
-    for name in (*TOTALS, "milestone_first"):
-        con.execute(f"DROP TABLE {name}")
     return snapshot_sql(fams)
 
 
@@ -136,12 +134,14 @@ def _compute_fast(
         con.register("_dates", frame)
         con.execute("CREATE TABLE snapshot_dates AS SELECT as_of FROM _dates")
         con.unregister("_dates")
-        con.execute(f"CREATE TABLE spine AS {SPINE}")
+        con.execute(f"CREATE TABLE spine AS {rollups_duckdb.SPINE}")
         for name, sql in rollups_duckdb.rollups(cfg).items():
             con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
         for name in ("usage", "usage_keys", *(t.daily for t in TOTALS.values())):
             con.execute(f"DROP TABLE {name}")
         snapshot = _sources(con, cfg, on_progress, table="TABLE")
+        for name in (*TOTALS, "milestone_first"):
+            con.execute(f"DROP TABLE {name}")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE snapshots AS SELECT k.account_id, make_timestamptz(epoch_us(f.as_of)) "
             f"AS as_of, f.* EXCLUDE (account_id, as_of) FROM ({snapshot}) f JOIN account_ids k ON k.aid = f.account_id"
@@ -181,6 +181,8 @@ def compute_snapshots(
         return
     _prepare(con, dates, cfg)
     snapshot = _sources(con, cfg, on_progress)
+    for name in (*TOTALS, "milestone_first"):
+        con.execute(f"DROP TABLE {name}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot}")
     _drop_sources(con, cfg)
 
