@@ -3,6 +3,7 @@ Every chart has a <title> and <desc> for screen readers, and the numbers are als
 
 from html import escape
 
+FIT = 'style="max-width:100%;height:auto"'  # drawn size on wide screens, shrinks on narrow ones
 RED, AMBER, GREEN, GREY = "#b3261e", "#8a5a00", "#1e6b34", "#5f6368"  # AA contrast on white
 
 
@@ -12,7 +13,7 @@ def components(parts: dict[str, float], width: int = 560) -> str:
     top = max((abs(v) for _, v in items), default=1.0) or 1.0
     row, label, mid = 26, 130, 130 + (width - 130) // 2
     half = (width - 130) // 2 - 50
-    out = [f'<svg role="img" viewBox="0 0 {width} {row * len(items) + 10}" width="100%" '
+    out = [f'<svg role="img" viewBox="0 0 {width} {row * len(items) + 10}" width="{width}" {FIT} '
            f'aria-labelledby="ct cd"><title id="ct">Health components by family</title>'
            f'<desc id="cd">Bars to the left pull the health score down; bars to the right hold it up.</desc>',
            f'<line x1="{mid}" y1="0" x2="{mid}" y2="{row * len(items)}" stroke="{GREY}"/>']  # fmt: skip
@@ -46,7 +47,7 @@ def trend(points: list[dict[str, object]], red: float, yellow: float, width: int
         return f'<rect x="{pad}" y="{y1:.1f}" {size} fill="{colour}" opacity="0.12"/>'
 
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(values)))
-    out = [f'<svg role="img" viewBox="0 0 {width} {height}" width="100%" aria-labelledby="tt td">'
+    out = [f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" {FIT} aria-labelledby="tt td">'
            f'<title id="tt">Health trend</title><desc id="td">Health score at each of the last {n} snapshots, '
            f'from {values[0]:.0f} to {values[-1]:.0f}.</desc>',
            band(lo, red, RED), band(red, yellow, AMBER), band(yellow, 100, GREEN),
