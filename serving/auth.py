@@ -21,7 +21,8 @@ def _scope(keys: dict[str, str], given: str) -> str | None:
 
 
 def require(scope: str):  # type: ignore[no-untyped-def]
-    def check(
+    # async although it never awaits: FastAPI runs a plain def dependency in the thread pool, a hop per request.
+    async def check(
         request: Request,
         token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         key: Annotated[str | None, Depends(header)],
