@@ -67,6 +67,8 @@ def _frame(rows: list[dict[str, float | str | None]]) -> tuple[pd.DataFrame, lis
                 problems.append({"field": f"rows.{i}.{k}", "problem": "unknown feature (see GET /v1/models)"})
             elif f is not None and not f.categorical and isinstance(v, str):
                 problems.append({"field": f"rows.{i}.{k}", "problem": f"must be a number ({f.unit}), got a string"})
+            elif k == "account_id" and v is not None and not isinstance(v, str):
+                problems.append({"field": f"rows.{i}.{k}", "problem": "must be a string"})
     if problems:
         raise HTTPException(422, problems)
     frame = pd.DataFrame(rows)
