@@ -41,8 +41,9 @@ def matrix(frame: pd.DataFrame, names: Sequence[str], categories: dict[str, list
     position = {n: j for j, n in enumerate(names)}
     out[:, [position[n] for n in numeric]] = block
     for n, values in categories.items():
-        codes = frame[n].astype("object").map({v: float(i) for i, v in enumerate(values)})
-        out[:, position[n]] = codes.to_numpy(dtype="float64", na_value=np.nan)
+        # A dict lookup per value, not Series.map: the map costs about 0.6 ms per column even for one row.
+        code = {v: float(i) for i, v in enumerate(values)}
+        out[:, position[n]] = [code.get(v, np.nan) for v in frame[n].to_numpy(dtype=object)]
     return pd.DataFrame(out, columns=list(names), index=frame.index)
 
 
