@@ -36,7 +36,7 @@ def load_playbook(path: Path = PLAYS) -> Playbook:
         spec = tomllib.loads(path.read_text())
         rules = tuple(Rule(**{**r, "any_of": tuple(r.get("any_of", ()))}) for r in spec["rules"])
         threshold = float(spec.get("expansion_threshold", 0.15))
-    except (KeyError, TypeError, tomllib.TOMLDecodeError) as e:
+    except (KeyError, TypeError, ValueError) as e:  # ValueError: bad TOML, or a threshold that is not a number
         raise ValueError(f"playbook {path} is malformed ({e}); see models/plays.toml for the format") from e
     known = {f.name for f in features()}
     for r in rules:
