@@ -56,20 +56,20 @@ class ChurnModel:
     def prepare(self, rows: pd.DataFrame) -> pd.DataFrame:
         return matrix(rows, self.features_, self.categories_)
 
-    def raw(self, X: pd.DataFrame) -> np.ndarray:
+    def raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The trees' output in log-odds (before calibration)."""
         threads = self.config.threads
         return np.asarray(self.booster_.predict(as_array(X), num_iteration=self.trees_, raw_score=True,
                                                 num_threads=threads))  # fmt: skip
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated probability of the positive class, one per row."""
         return self.calibrate(self.raw(X))
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         return self.calibrator_(raw)
 
-    def contributions(self, X: pd.DataFrame, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def contributions(self, X: pd.DataFrame | np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact TreeSHAP: (rows x features) contributions in log-odds and the base value per row; each row's
         contributions plus its base value equal ``raw``. ``threads`` defaults to the training configuration's:
         the thread count is always set, since LightGBM's default (every core) spins badly on a busy machine."""

@@ -8,6 +8,8 @@ base value) to this account's health over the families in proportion to their lo
 calibration is monotone, so every component keeps the sign of its family's pull, and they add up exactly.
 """
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -64,12 +66,12 @@ def family_matrix(names: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     return fams, m
 
 
-def explain(model: ChurnModel, X: pd.DataFrame, threads: int | None = None) -> Explanation:
+def explain(model: ChurnModel, X: pd.DataFrame | np.ndarray, threads: int | None = None) -> Explanation:
     """Contributions of every feature for every row of ``X`` (a frame from ``model.prepare``)."""
     contrib, base = model.contributions(X, threads)
     raw = base + contrib.sum(axis=1)
     fams, m = family_matrix(tuple(model.features_))
-    by_family = pd.DataFrame(contrib @ m, columns=fams, index=X.index)
+    by_family = pd.DataFrame(contrib @ m, columns=fams, index=X.index if isinstance(X, pd.DataFrame) else None)
     return Explanation(model.features_, contrib, base, raw, model.calibrate(raw), by_family)
 
 
@@ -91,17 +93,28 @@ def health(model: ChurnModel, e: Explanation) -> tuple[np.ndarray, pd.DataFrame,
 def reasons(rows: pd.DataFrame, e: Explanation, top: int = 3) -> list[list[dict[str, object]]]:
     """Per row, the ``top`` features that move the score most (largest absolute contribution), each with its
     value, contribution (log-odds; positive raises the predicted probability) and a sentence."""
-    order = np.argsort(-np.abs(e.contributions), axis=1, kind="stable")[:, :top]
-    columns = {n: rows[n].to_numpy(dtype=object) for n in {e.features[j] for j in np.unique(order)}}
+    names = {e.features[j] for j in np.unique(np.argsort(-np.abs(e.contributions), axis=1)[:, :top])}
+    columns = {n: rows[n].to_numpy(dtype=object) for n in names}
+    return top_reasons(e.contributions, e.features, lambda i, n: columns[n][i], top)
+
+
+def top_reasons(
+    contributions: np.ndarray, names: list[str], value: Callable[[int, str], object], top: int = 3
+) -> list[list[dict[str, object]]]:
+    """``reasons`` on an array of contributions, reading each row's values through ``value(row, feature)``."""
+    order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top]
     out = []
     for i, idx in enumerate(order):
         items = []
         for j in idx:
-            name = e.features[j]
+            name = names[j]
             f = _by_name()[name]
-            value = columns[name][i]
-            value = None if pd.isna(value) else value.item() if hasattr(value, "item") else value
-            items.append({"feature": name, "family": f.family, "value": value,
-                          "contribution": float(e.contributions[i, j]), "sentence": sentence(f, value)})  # fmt: skip
+            v = value(i, name)
+            if hasattr(v, "item"):
+                v = v.item()  # numpy scalar -> Python
+            if (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
+                v = None
+            items.append({"feature": name, "family": f.family, "value": v,
+                          "contribution": float(contributions[i, j]), "sentence": sentence(f, v)})  # fmt: skip
         out.append(items)
     return out

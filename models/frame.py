@@ -1,7 +1,7 @@
 """Feature matrices: the registry's columns in registry order, categoricals typed with the categories seen in
 training (LightGBM takes them natively; an unseen category becomes missing rather than a wrong code)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,10 +47,32 @@ def matrix(frame: pd.DataFrame, names: Sequence[str], categories: dict[str, list
     return pd.DataFrame(out, columns=list(names), index=frame.index)
 
 
-def as_array(X: pd.DataFrame) -> np.ndarray:
+def array_from_dicts(
+    rows: Sequence[Mapping[str, object]], names: Sequence[str], categories: dict[str, list[str]]
+) -> np.ndarray:
+    """Rows given as {feature: value} (absent = missing) as the float array of ``matrix``, without pandas: the
+    live-scoring path of the API, where building frames cost more than the trees for one row."""
+    codes = {n: {v: float(i) for i, v in enumerate(values)} for n, values in categories.items()}
+    out = np.full((len(rows), len(names)), np.nan)
+    for i, row in enumerate(rows):
+        for j, n in enumerate(names):
+            v = row.get(n)
+            if v is None:
+                continue
+            if n in codes:
+                out[i, j] = codes[n].get(v, np.nan)  # type: ignore[call-overload]
+            else:
+                try:
+                    out[i, j] = float(v)  # type: ignore[arg-type]
+                except (TypeError, ValueError):
+                    out[i, j] = np.nan  # as ``matrix`` coerces: not a number is unknown
+    return out
+
+
+def as_array(X: pd.DataFrame | np.ndarray) -> np.ndarray:
     """A frame from ``matrix`` as the float array LightGBM reads fastest (16 ms per one-row call from a frame
     with categorical columns, 0.05 ms from an array)."""
-    return X.to_numpy(dtype="float64")
+    return X if isinstance(X, np.ndarray) else X.to_numpy(dtype="float64")
 
 
 def time_slices(as_of: pd.Series, inner_dates: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 features and the upsell propensity (``models/plays.toml``). Pure: frames in, one play per row out."""
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,31 +49,39 @@ def load_playbook(path: Path = PLAYS) -> Playbook:
     return Playbook(rules, threshold)
 
 
+def choose(book: Playbook, touch: object, weakest: str, value: Callable[[str], float], at_risk: bool,
+           p_upsell: float) -> str:  # fmt: skip
+    """The play of one account: the first rule that matches (``value(feature)`` reads its features)."""
+    for r in book.rules:
+        if r.upsell:
+            if p_upsell >= book.expansion_threshold and not at_risk:
+                return r.play
+            continue
+        if not at_risk:
+            continue
+        if r.touch is not None and touch != r.touch:
+            continue
+        if r.family is not None and weakest != r.family:
+            continue
+        if r.any_of and not any(value(f) > r.above for f in r.any_of):
+            continue
+        return r.play
+    return ""
+
+
 def suggest(rows: pd.DataFrame, components: pd.DataFrame, tier: np.ndarray, p_upsell: np.ndarray,
             book: Playbook) -> list[str]:  # fmt: skip
     """One play per row. ``rows``: touch_model and the features the rules name; ``components``: health components
     by family (negative = pulls health down); ``tier``: red/yellow/green."""
     weakest = components.idxmin(axis=1).to_numpy()
     needed = {f: pd.to_numeric(rows[f], errors="coerce").fillna(0.0).to_numpy() for r in book.rules for f in r.any_of}
+    touch = rows["touch_model"].to_numpy(dtype=object)
     at_risk = np.isin(tier, ("red", "yellow"))
     out = []
     for i in range(len(rows)):
-        chosen = ""
-        for r in book.rules:
-            if r.upsell:
-                if p_upsell[i] >= book.expansion_threshold and not at_risk[i]:
-                    chosen = r.play
-                    break
-                continue
-            if not at_risk[i]:
-                continue
-            if r.touch is not None and rows["touch_model"].iat[i] != r.touch:
-                continue
-            if r.family is not None and weakest[i] != r.family:
-                continue
-            if r.any_of and not any(needed[f][i] > r.above for f in r.any_of):
-                continue
-            chosen = r.play
-            break
-        out.append(chosen)
+
+        def value(f: str, i: int = i) -> float:
+            return float(needed[f][i])
+
+        out.append(choose(book, touch[i], str(weakest[i]), value, bool(at_risk[i]), float(p_upsell[i])))
     return out

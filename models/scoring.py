@@ -1,15 +1,30 @@
-"""Scores with everything a CSM or a health-score system needs, for any frame of feature rows: churn and upsell
+"""Scores with everything a CSM or a health-score system needs, for feature rows: churn and upsell
 probabilities, health score and tier, family components, top reasons, revenue at risk and a suggested play.
-Shared by batch scoring and by the API's live scoring, so both say the same thing for the same row."""
+Shared by batch scoring (frames) and by the API's live scoring (dicts), so both say the same thing for a row;
+one core works on float arrays, so that a one-row request pays for the trees, not for building frames."""
 
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from models.estimator import ChurnModel
-from models.explain import HealthConfig, explain, health, reasons
-from models.plays import Playbook, load_playbook, suggest
+from models.explain import HealthConfig, explain, health, top_reasons
+from models.frame import array_from_dicts
+from models.plays import Playbook, choose, load_playbook
+
+Value = Callable[[int, str], object]  # (row, column) -> value
+
+
+def _number(v: object) -> float | None:
+    try:
+        x = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
 
 
 @dataclass(frozen=True)
@@ -26,22 +41,52 @@ class Scorer:
         components (dict family -> points), reasons and upsell_reasons (lists of dicts), arr, revenue_at_risk,
         play and the model versions."""
         rows = rows.reset_index(drop=True)
-        e = explain(self.churn, self.churn.prepare(rows), threads)
-        u = explain(self.upsell, self.upsell.prepare(rows), threads)
+        columns = {c: rows[c].to_numpy(dtype=object) for c in rows.columns}
+        records = self._records(
+            self.churn.prepare(rows).to_numpy(), self.upsell.prepare(rows).to_numpy(),
+            lambda i, c: columns[c][i] if c in columns else None, len(rows), threads,
+        )  # fmt: skip
+        return pd.DataFrame.from_records(records, columns=list(records[0]) if records else None)
+
+    def score_dicts(self, rows: Sequence[Mapping[str, object]], threads: int | None = None) -> list[dict[str, Any]]:
+        """``score`` for rows given as {column: value}, returning plain dicts (the API's live path)."""
+        c, u = self.churn, self.upsell
+        return self._records(
+            array_from_dicts(rows, c.features_, c.categories_), array_from_dicts(rows, u.features_, u.categories_),
+            lambda i, col: rows[i].get(col), len(rows), threads,
+        )  # fmt: skip
+
+    def _records(self, xc: np.ndarray, xu: np.ndarray, value: Value, n: int, threads: int | None) -> list[dict]:
+        e = explain(self.churn, xc, threads)
+        u = explain(self.upsell, xu, threads)
         score, parts, _ = health(self.churn, e)
         tier = self.health_config.tier(score)
-        arr = pd.to_numeric(rows["arr"], errors="coerce") if "arr" in rows else pd.Series(np.nan, index=rows.index)
-        out = pd.DataFrame({c: rows[c] for c in ("account_id", "as_of") if c in rows})
-        out["p_churn"] = e.probability
-        out["p_upsell"] = u.probability
-        out["health"] = score
-        out["tier"] = tier
-        out["components"] = pd.Series(parts.round(4).to_dict(orient="records"), dtype=object)
-        out["reasons"] = pd.Series(reasons(rows, e, self.top), dtype=object)
-        out["upsell_reasons"] = pd.Series(reasons(rows, u, self.top), dtype=object)
-        out["arr"] = arr.to_numpy()
-        out["revenue_at_risk"] = e.probability * arr.to_numpy()
-        out["play"] = suggest(rows, parts, tier, u.probability, self.playbook)
-        out["churn_version"] = self.versions.get("churn", "")
-        out["upsell_version"] = self.versions.get("upsell", "")
+        families = list(parts.columns)
+        points = parts.to_numpy()
+        why = top_reasons(e.contributions, e.features, value, self.top)
+        why_up = top_reasons(u.contributions, u.features, value, self.top)
+        out = []
+        for i in range(n):
+            arr = _number(value(i, "arr"))
+            weakest = families[int(np.argmin(points[i]))]
+            at_risk = tier[i] in ("red", "yellow")
+
+            def feature_value(f: str, i: int = i) -> float:
+                return _number(value(i, f)) or 0.0
+
+            play = choose(self.playbook, value(i, "touch_model"), weakest, feature_value, at_risk,
+                          float(u.probability[i]))  # fmt: skip
+            record: dict[str, Any] = {}
+            for key in ("account_id", "as_of"):
+                v = value(i, key)
+                if v is not None:
+                    record[key] = v
+            record.update({
+                "p_churn": float(e.probability[i]), "p_upsell": float(u.probability[i]), "health": float(score[i]),
+                "tier": str(tier[i]), "components": dict(zip(families, np.round(points[i], 4).tolist(), strict=True)),
+                "reasons": why[i], "upsell_reasons": why_up[i], "arr": arr,
+                "revenue_at_risk": None if arr is None else float(e.probability[i]) * arr, "play": play,
+                "churn_version": self.versions.get("churn", ""), "upsell_version": self.versions.get("upsell", ""),
+            })  # fmt: skip
+            out.append(record)
         return out
