@@ -140,8 +140,9 @@ def demo_cmd(
         print_train(ctx.results[f"train_{target}"])
     print_score(ctx.results["score"])
     console.print(
-        "Next: [bold]uv run churn serve[/bold] starts the API on http://127.0.0.1:8000 (docs at /docs); "
-        "demo API keys: demo-read-key (read), demo-admin-key (admin), e.g.\n"
+        "Next: [bold]uv run churn serve[/bold] starts the API and the CSM pages on http://127.0.0.1:8000 "
+        "(sign in as demo / demo; API docs at /docs); demo API keys: demo-read-key (read), demo-admin-key "
+        "(admin), e.g.\n"
         "  curl -H 'Authorization: Bearer demo-read-key' 'http://127.0.0.1:8000/v1/rankings/at-risk?limit=5'"
     )
     console.print(f"Warehouse: [bold]{ctx.warehouse}[/bold] (tables in schema raw)")
