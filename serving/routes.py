@@ -12,7 +12,8 @@ from serving.auth import Admin, Reader
 from serving.schemas import AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
 from serving.store import Bundle
 
-router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 403: {"model": Problem}})
+# 422 documented as our Problem body: FastAPI would document its own validation error, which the app never sends.
+router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}})
 FEATURES = {f.name: f for f in features()}
 EXTRA = {"account_id", "as_of", "arr"}
 
