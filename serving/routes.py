@@ -1,6 +1,7 @@
 """The JSON API under /v1. Routes stay thin: they read the current bundle and shape responses."""
 
 import json
+import math
 from typing import Annotated, Literal
 
 import numpy as np
@@ -68,6 +69,8 @@ def _check(rows: list[dict[str, float | str | None]]) -> list[str]:
                 problems.append({"field": f"rows.{i}.{k}", "problem": "unknown feature (see GET /v1/models)"})
             elif f is not None and not f.categorical and isinstance(v, str):
                 problems.append({"field": f"rows.{i}.{k}", "problem": f"must be a number ({f.unit}), got a string"})
+            elif isinstance(v, float) and not math.isfinite(v):
+                problems.append({"field": f"rows.{i}.{k}", "problem": "must be a finite number (or null)"})
             elif k == "account_id" and v is not None and not isinstance(v, str):
                 problems.append({"field": f"rows.{i}.{k}", "problem": "must be a string"})
     if problems:
