@@ -2,7 +2,7 @@
 features and the upsell propensity (``models/plays.toml``). Pure: frames in, one play per row out."""
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +49,15 @@ def load_playbook(path: Path = PLAYS) -> Playbook:
     return Playbook(rules, threshold)
 
 
-def choose(book: Playbook, touch: object, weakest: str, value: Callable[[str], float], at_risk: bool,
-           p_upsell: float) -> str:  # fmt: skip
-    """The play of one account: the first rule that matches (``value(feature)`` reads its features)."""
+AT_RISK = ("red", "yellow")  # tiers that get the at-risk rules; the others only the expansion play
+
+
+def choose(book: Playbook, touch: object, components: Mapping[str, float], tier: str, p_upsell: float,
+           value: Callable[[str], float]) -> str:  # fmt: skip
+    """The play of one account: the first rule that matches. ``components``: health points by family (the most
+    negative is the weakest family); ``value(feature)`` reads the features the rules name."""
+    weakest = min(components, key=components.__getitem__)
+    at_risk = tier in AT_RISK
     for r in book.rules:
         if r.upsell:
             if p_upsell >= book.expansion_threshold and not at_risk:
@@ -73,15 +79,14 @@ def suggest(rows: pd.DataFrame, components: pd.DataFrame, tier: np.ndarray, p_up
             book: Playbook) -> list[str]:  # fmt: skip
     """One play per row. ``rows``: touch_model and the features the rules name; ``components``: health components
     by family (negative = pulls health down); ``tier``: red/yellow/green."""
-    weakest = components.idxmin(axis=1).to_numpy()
     needed = {f: pd.to_numeric(rows[f], errors="coerce").fillna(0.0).to_numpy() for r in book.rules for f in r.any_of}
     touch = rows["touch_model"].to_numpy(dtype=object)
-    at_risk = np.isin(tier, ("red", "yellow"))
+    parts = [dict(zip(components.columns, row, strict=True)) for row in components.to_numpy().tolist()]
     out = []
     for i in range(len(rows)):
 
         def value(f: str, i: int = i) -> float:
             return float(needed[f][i])
 
-        out.append(choose(book, touch[i], str(weakest[i]), value, bool(at_risk[i]), float(p_upsell[i])))
+        out.append(choose(book, touch[i], parts[i], str(tier[i]), float(p_upsell[i]), value))
     return out

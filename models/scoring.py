@@ -68,14 +68,13 @@ class Scorer:
         out = []
         for i in range(n):
             arr = _number(value(i, "arr"))
-            weakest = families[int(np.argmin(points[i]))]
-            at_risk = tier[i] in ("red", "yellow")
 
             def feature_value(f: str, i: int = i) -> float:
                 return _number(value(i, f)) or 0.0
 
-            play = choose(self.playbook, value(i, "touch_model"), weakest, feature_value, at_risk,
-                          float(u.probability[i]))  # fmt: skip
+            components = dict(zip(families, points[i].tolist(), strict=True))
+            play = choose(self.playbook, value(i, "touch_model"), components, str(tier[i]), float(u.probability[i]),
+                          feature_value)  # fmt: skip
             record: dict[str, Any] = {}
             for key in ("account_id", "as_of"):
                 v = value(i, key)
