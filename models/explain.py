@@ -57,12 +57,14 @@ def _by_name() -> dict[str, Feature]:
     return {f.name: f for f in features()}
 
 
+@cache  # a model's feature list never changes; this runs twice per live request otherwise
 def family_matrix(names: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     """Families in registry order and a (features x families) 0/1 matrix: contributions @ matrix = family sums."""
     fams = list(dict.fromkeys(_by_name()[n].family for n in names))
     m = np.zeros((len(names), len(fams)))
     for i, n in enumerate(names):
         m[i, fams.index(_by_name()[n].family)] = 1.0
+    m.setflags(write=False)  # shared by every caller through the cache
     return fams, m
 
 

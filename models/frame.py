@@ -18,6 +18,11 @@ def categories_of(frame: pd.DataFrame, categorical: Sequence[str]) -> dict[str, 
     return {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
 
 
+def category_codes(values: Sequence[str]) -> dict[str, float]:
+    """Each training category's code: its index in the training categories (the code LightGBM learned)."""
+    return {v: float(i) for i, v in enumerate(values)}
+
+
 def matrix(frame: pd.DataFrame, names: Sequence[str], categories: dict[str, list[str]]) -> pd.DataFrame:
     """``frame``'s feature columns as a new all-float frame: numbers as they are, each categorical as the index of
     its value among the training categories (NaN when missing or unseen: the trees never learned a code for an
@@ -42,7 +47,7 @@ def matrix(frame: pd.DataFrame, names: Sequence[str], categories: dict[str, list
     out[:, [position[n] for n in numeric]] = block
     for n, values in categories.items():
         # A dict lookup per value, not Series.map: the map costs about 0.6 ms per column even for one row.
-        code = {v: float(i) for i, v in enumerate(values)}
+        code = category_codes(values)
         out[:, position[n]] = [code.get(v, np.nan) for v in frame[n].to_numpy(dtype=object)]
     return pd.DataFrame(out, columns=list(names), index=frame.index)
 
@@ -52,7 +57,7 @@ def array_from_dicts(
 ) -> np.ndarray:
     """Rows given as {feature: value} (absent = missing) as the float array of ``matrix``, without pandas: the
     live-scoring path of the API, where building frames cost more than the trees for one row."""
-    codes = {n: {v: float(i) for i, v in enumerate(values)} for n, values in categories.items()}
+    codes = {n: category_codes(values) for n, values in categories.items()}
     out = np.full((len(rows), len(names)), np.nan)
     for i, row in enumerate(rows):
         for j, n in enumerate(names):

@@ -26,11 +26,17 @@ def bundle(request: Request) -> Bundle:
     return b
 
 
-def latest(request: Request, account_id: str) -> tuple[Bundle, bytes]:
-    """The current bundle and the JSON of the account's latest score; 503 before any scoring, 404 if unknown."""
+def scored(request: Request) -> Bundle:
+    """The current bundle, or 503 when nothing has been scored yet."""
     b = bundle(request)
     if not b.scores.payloads:
         raise HTTPException(503, "no scores yet: run `churn score` (the server picks them up on reload)")
+    return b
+
+
+def latest(request: Request, account_id: str) -> tuple[Bundle, bytes]:
+    """The current bundle and the JSON of the account's latest score; 503 before any scoring, 404 if unknown."""
+    b = scored(request)
     payload = b.scores.payloads.get(account_id)
     if payload is None:
         raise HTTPException(404, f"no score for account {account_id!r}: unknown, or not active at the latest as_of")
@@ -47,9 +53,7 @@ async def score_one(account_id: str, request: Request, _: Reader) -> Response:
 @router.post("/scores", response_model=ScoresOut, responses={413: {"model": Problem}})
 async def score_many(body: IdsIn, request: Request, _: Reader) -> Response:
     """Latest scores of many accounts by id; unknown ids are listed in not_found."""
-    b = bundle(request)
-    if not b.scores.payloads:
-        raise HTTPException(503, "no scores yet: run `churn score` (the server picks them up on reload)")
+    b = scored(request)
     limit = request.app.state.settings.max_ids
     if len(body.account_ids) > limit:
         raise HTTPException(413, f"{len(body.account_ids)} account ids in one request; the limit is {limit}")
