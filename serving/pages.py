@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import math
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ ORDERS = {"risk": "p_churn", "revenue": "revenue_at_risk", "upsell": "p_upsell"}
 
 def hash_password(password: str, salt: str | None = None, rounds: int = 200_000) -> str:
     """``pbkdf2$rounds$salt$hex``: how CSM passwords are kept in CHURN_CSM_USERS."""
-    salt = salt or hashlib.sha256(password.encode() + b"churn").hexdigest()[:16]
+    salt = salt or secrets.token_hex(8)  # random per hash: equal passwords must not give equal hashes
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), rounds).hex()
     return f"pbkdf2${rounds}${salt}${digest}"
 
