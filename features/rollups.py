@@ -31,8 +31,8 @@ def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
     one island (first, last + n], so only an island's first day (+1) and its last day + n (-1) need a row.
     """
     flags = ", ".join(
-        f"CASE WHEN prev IS NULL OR day - prev > {n} THEN 1 ELSE 0 END AS s{n}, "
-        f"CASE WHEN nxt IS NULL OR nxt - day > {n} THEN 1 ELSE 0 END AS e{n}"
+        f"CASE WHEN prev IS NULL OR date_diff('day', prev, day) > {n} THEN 1 ELSE 0 END AS s{n}, "
+        f"CASE WHEN nxt IS NULL OR date_diff('day', day, nxt) > {n} THEN 1 ELSE 0 END AS e{n}"
         for n in windows
     )
     starts = " + ".join(f"s{n}" for n in windows)
@@ -87,7 +87,11 @@ def _running(t: Totals) -> str:
     """The ``Totals`` per spine row, from probe rows merged into the daily rows' window sort."""
     daily, values, lags, lasts = t.daily, t.values, t.lags, t.lasts
     zeros = ", ".join("0" for _ in values)
-    lag_rows = " UNION ALL ".join(f"SELECT {lag} AS lag" for lag in lags)
+    # One probe per spine row and window edge (constant intervals: every engine's SQL shifts a date by those).
+    probes = " UNION ALL ".join(
+        f"SELECT account_id, CAST(as_of_day - INTERVAL {lag} DAY AS DATE), 1, as_of, {lag}, {zeros} FROM spine"
+        for lag in lags
+    )
     # A probe sorts before the data of its own day, so that its running total covers the days before it only.
     order = "PARTITION BY account_id ORDER BY day, probe DESC ROWS UNBOUNDED PRECEDING"
     running = ", ".join(f"SUM({v}) OVER ({order}) AS {v}" for v in values)
@@ -100,9 +104,7 @@ def _running(t: Totals) -> str:
         WITH merged AS (
             SELECT account_id, day, 0 AS probe, CAST(NULL AS TIMESTAMPTZ) AS as_of, -1 AS lag, {", ".join(values)}
             FROM {daily}
-            UNION ALL
-            SELECT s.account_id, CAST(s.as_of_day - INTERVAL (l.lag) DAY AS DATE), 1, s.as_of, l.lag, {zeros}
-            FROM spine s CROSS JOIN ({lag_rows}) l
+            UNION ALL {probes}
         ),
         totals AS (SELECT account_id, as_of, lag, probe, {running}{", " + last if lasts else ""} FROM merged)
         SELECT account_id, as_of, {pivot}{", " + pivot_last if lasts else ""}

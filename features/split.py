@@ -7,6 +7,7 @@ training label looks into the validation period.
 """
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -31,19 +32,31 @@ def held_out(account_ids: pd.Series, share: float) -> pd.Series:
     return buckets < share * 10_000
 
 
-def time_split(rows: pd.DataFrame, label: str, cfg: SplitConfig = SplitConfig()) -> pd.Series:
-    """'train', 'valid' or None (left out) per row of ``rows`` (account_id, as_of, ``label``).
-
-    Rows without a label are left out. Raises when there are too few labeled dates to split.
-    """
-    labeled = rows[label].notna()
-    dates = sorted(rows.loc[labeled, "as_of"].unique())
+def first_valid_date(
+    labeled_dates: Iterable[pd.Timestamp], label: str, cfg: SplitConfig = SplitConfig()
+) -> pd.Timestamp:
+    """The first as_of of the validation period, from the snapshot dates that have a ``label``; raises when there
+    are too few to split."""
+    dates = sorted(set(labeled_dates))
     if len(dates) <= cfg.valid_dates:
         raise ValueError(
             f"only {len(dates)} snapshot dates have a {label} label; a split needs more than valid_dates="
             f"{cfg.valid_dates}. Build snapshots over a longer period, or lower valid_dates."
         )
-    first_valid = dates[-cfg.valid_dates]
+    return pd.Timestamp(dates[-cfg.valid_dates])
+
+
+def time_split(
+    rows: pd.DataFrame, label: str, cfg: SplitConfig = SplitConfig(), first_valid: pd.Timestamp | None = None
+) -> pd.Series:
+    """'train', 'valid' or None (left out) per row of ``rows`` (account_id, as_of, ``label``).
+
+    Rows without a label are left out. ``first_valid`` defaults to ``first_valid_date`` of ``rows``; an engine that
+    splits a table in parts (Spark) computes it once over the whole table and passes it to every part.
+    """
+    labeled = rows[label].notna()
+    if first_valid is None:
+        first_valid = first_valid_date(rows.loc[labeled, "as_of"].unique(), label, cfg)
     holdout = held_out(rows["account_id"], cfg.valid_share)
     matured = rows["as_of"] + pd.Timedelta(days=cfg.horizon_days) <= first_valid
     split = pd.Series(None, index=rows.index, dtype="object")

@@ -62,11 +62,16 @@ def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[
     )
     # Through Arrow: duckdb 2.0's .df() calls DataFrame.drop(inplace=True) on time-zone-aware columns, which
     # pandas 3.1 deprecates (an error under the tests' warning filters).
-    rows = con.sql(sql).to_arrow_table().to_pandas()
+    return scored(con.sql(sql).to_arrow_table().to_pandas(), scorer, datetime.now(UTC))
+
+
+def scored(rows: pd.DataFrame, scorer: Scorer, scored_at: datetime) -> pd.DataFrame:
+    """The stored form (``COLUMNS``) of the scores of ``rows`` (snapshots with the accounts' columns): reasons and
+    components as JSON text. The Spark engine applies this very function to each part of its table."""
     scores = scorer.score(rows)
     for c in ACCOUNT_COLUMNS:
         scores[c] = rows[c].to_numpy()
-    scores["scored_at"] = pd.Timestamp(datetime.now(UTC))
+    scores["scored_at"] = pd.Timestamp(scored_at)
     for c in JSON_COLUMNS:
         scores[c] = [json.dumps(v) for v in scores[c]]
     return scores[list(COLUMNS)]

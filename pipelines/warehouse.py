@@ -37,3 +37,21 @@ def arrow_table(frame: pd.DataFrame) -> pa.Table:
         column = table.column(i)
         table = table.set_column(i, c, column.cast(pa.timestamp(column.type.unit, tz="UTC")))
     return table
+
+
+def export_raw(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
+    """Every table of the warehouse's ``raw`` schema that the contract defines, as ``folder/<table>.parquet``
+    (the input of the Spark engine); returns the rows written per table."""
+    from features.contract import TABLES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    have = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+    ).fetchall()}  # fmt: skip
+    rows = {}
+    for table in TABLES:
+        if table not in have:
+            raise ValueError(f"the warehouse has no raw.{table}: run `churn ingest SOURCE` (or `churn demo`) first")
+        con.execute(f"COPY raw.{table} TO '{folder / (table + '.parquet')}' (FORMAT parquet, COMPRESSION zstd)")
+        ((rows[table],),) = con.execute(f"SELECT count(*) FROM raw.{table}").fetchall()
+    return rows

@@ -35,7 +35,7 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="resolution_hours_90d", description="mean hours to resolve tickets opened in the last 90 days",
           unit="hours",
           sql=f"AVG(CASE WHEN {in_window(90, 0, DAY)} AND {RATED} "
-              "THEN (epoch(t.resolved_at) - epoch(t.created_at)) / 3600.0 END)"),
+              "THEN date_diff('microsecond', t.created_at, t.resolved_at) / 3600e6 END)"),
         F(name="csat_mean_90d", description="mean satisfaction rating (1-5) of tickets opened in the last 90 days",
           unit="rating", sql=f"AVG(CASE WHEN {in_window(90, 0, DAY)} AND {RATED} THEN t.csat END)"),
         F(name="csat_min_90d", description="lowest satisfaction rating of tickets opened in the last 90 days",
@@ -54,7 +54,7 @@ def family(cfg: FeatureConfig) -> Family:
           unit="tickets", sql=f"COUNT(CASE WHEN {is_open} AND {HIGH} THEN 1 END)"),
         F(name="oldest_open_ticket_days", description="age in days of the oldest ticket open at the snapshot",
           unit="days",
-          sql=f"MAX(CASE WHEN {is_open} THEN (epoch(s.as_of) - epoch(t.created_at)) / 86400.0 END)"),
+          sql=f"MAX(CASE WHEN {is_open} THEN date_diff('microsecond', t.created_at, s.as_of) / 86400e6 END)"),
     )  # fmt: skip
     derived = (
         F(

@@ -1,0 +1,311 @@
+"""The Spark engine: the registry's feature definitions, the labels and the training sets, executed by PySpark.
+
+There is no second implementation here. Spark runs the portable SQL that the DuckDB engine also runs with
+``portable=True`` (``features.rollups``, the registry's sources and snapshot, ``features.labels``), carried to Spark
+SQL by sqlglot (``features.registry.to_dialect``); ``tests/pipelines/test_spark.py`` checks both engines give equal
+snapshots, labels and scores. This module only sends statements and moves tables in and out.
+
+Partitioning: every rollup, running total and source query groups or windows by ``account_id`` first, so Spark
+shuffles by account and each account's days are processed in one task; cost grows linearly with events and accounts
+(``spark.sql.shuffle.partitions`` sets the number of account groups; on a cluster, about 2-4 per executor core).
+
+The raw tables come from a folder of Parquet tables named as in the data contract (``<folder>/<table>.parquet`` or
+``<folder>/<table>/``, e.g. what ``churn export`` writes from the warehouse), or from a database of the session's
+catalog (``catalog:<database>``, e.g. tables a Databricks job maintains).
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import sqlglot
+from sqlglot import exp
+
+from features.catalog import families, features
+from features.config import FeatureConfig
+from features.contract import TABLES
+from features.labels import LabelConfig, labels_sql
+from features.query import snapshot_sql, source_sql, source_table
+from features.rollups import SPINE, TOTALS, rollups
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from features.split import SplitConfig
+    from models.scoring import Scorer
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+
+# Settings every session gets, whatever the master: times are UTC (the contract's), Parquet times are written as
+# plain microsecond timestamps (Spark's default INT96 is deprecated and other engines misread it), and rewriting a
+# snapshot date replaces only that date's partition.
+BASE_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+}
+# Local mode on a small machine: no UI, few shuffle partitions (the default 200 costs more than it buys below a
+# few million rows). A cluster user overrides both with --spark-conf.
+LOCAL_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8", "spark.driver.memory": "4g"}
+
+
+def session(master: str = "local[2]", conf: Iterable[tuple[str, str]] = (), app: str = "churn") -> "SparkSession":
+    """A Spark session for ``master`` (``local[N]``, ``spark://host:7077``, ``yarn``, ...) with ``conf`` on top of
+    the engine's own settings."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app).master(master)
+    settings = BASE_CONF | (LOCAL_CONF if master.startswith("local") else {}) | dict(conf)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def parse_conf(pairs: Sequence[str]) -> list[tuple[str, str]]:
+    """``key=value`` strings (the CLI's ``--spark-conf``) as pairs; a clear error for anything else."""
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--spark-conf takes key=value (e.g. spark.executor.memory=8g), got {pair!r}")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+class Engine:
+    """Runs the portable SQL in one Spark session. Tables the SQL creates become cached temp views; the SQL's
+    ``raw.<table>`` names are read from ``raw`` (a Parquet folder, or ``catalog:<database>``)."""
+
+    def __init__(self, spark: "SparkSession", raw: str) -> None:
+        self.spark = spark
+        self.database: str | None = None
+        self.views: dict[str, DataFrame] = {}
+        if raw.startswith("catalog:"):
+            self.database = raw.removeprefix("catalog:")
+        else:
+            self._register_parquet(Path(raw))
+
+    def _register_parquet(self, folder: Path) -> None:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no folder {folder}: give a folder of Parquet tables (churn export --to {folder})")
+        paths = {t: next((p for p in (folder / f"{t}.parquet", folder / t) if p.exists()), None) for t in TABLES}
+        missing = [t for t, p in paths.items() if p is None]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder} lacks the contract's tables {', '.join(missing)} (as <table>.parquet or <table>/): "
+                "export them from the warehouse with `churn export --to FOLDER`"
+            )
+        for table, path in paths.items():
+            self.spark.read.parquet(str(path)).createOrReplaceTempView(f"raw_{table}")
+
+    def to_spark(self, sql: str) -> str:
+        """The DuckDB-dialect ``sql`` as Spark SQL, with ``raw.<table>`` pointed at the registered source."""
+
+        def rename(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Table) and node.db == "raw":
+                if self.database:
+                    return exp.table_(node.name, db=self.database, alias=node.alias or None)
+                return exp.table_(f"raw_{node.name}", alias=node.alias or None)
+            return node
+
+        trees = sqlglot.parse(sql, read="duckdb")
+        return ";\n".join(t.transform(rename).sql(dialect="spark") for t in trees if t is not None)
+
+    def create(self, name: str, sql: str) -> "DataFrame":
+        """``CREATE TEMP TABLE name AS sql``: the result is computed now and cached, so that later statements read
+        it once instead of recomputing it."""
+        t0 = time.perf_counter()
+        frame = self.spark.sql(self.to_spark(sql)).persist()
+        rows = frame.count()
+        logger.debug("%s: %d rows in %.1f s", name, rows, time.perf_counter() - t0)
+        frame.createOrReplaceTempView(name)
+        self.views[name] = frame
+        return frame
+
+    def drop(self, *names: str) -> None:
+        for name in names:
+            frame = self.views.pop(name, None)
+            if frame is not None:
+                frame.unpersist()
+            self.spark.catalog.dropTempView(name)
+
+    def data_end(self) -> datetime:
+        """The last usage event time: labels need it to tell a matured horizon from an open one."""
+        ((last,),) = self.spark.sql(self.to_spark("SELECT max(ts) FROM raw.usage_events")).collect()
+        if last is None:
+            raise ValueError("raw.usage_events is empty: nothing to build features from")
+        return last.replace(tzinfo=UTC) if last.tzinfo is None else last.astimezone(UTC)
+
+    def snapshot_dates(self, dates: Sequence[datetime]) -> None:
+        if not dates:
+            raise ValueError("no snapshot dates given")
+        # Naive UTC instants: the session's time zone is UTC, and Arrow cannot hand over zone-aware columns under
+        # pandas 3.1 without a deprecated conversion.
+        frame = pd.DataFrame({"as_of": pd.DatetimeIndex(sorted(set(dates))).tz_convert("UTC").tz_localize(None)})
+        self.spark.createDataFrame(frame).createOrReplaceTempView("snapshot_dates")
+
+    def snapshots(self, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig(),
+                  on_progress: Progress | None = None) -> "DataFrame":  # fmt: skip
+        """Feature snapshots for ``dates`` (account_id, as_of, every feature in registry order), as the DuckDB
+        engine's ``compute_snapshots``; leaves the views ``spine`` and ``snapshot_dates`` for the labels."""
+        from pipelines.featurize import _bounds
+
+        self.snapshot_dates(dates)
+        self.create("spine", SPINE)
+        for name, sql in rollups(cfg).items():
+            self.create(name, Template(sql).substitute(_bounds(dates)))
+        self.drop(*(t.daily for t in TOTALS.values()))
+        fams = families(cfg)
+        sources = [(fam, src) for fam in fams for src in fam.sources]
+        for i, (fam, src) in enumerate(sources, 1):
+            self.create(source_table(fam, src), source_sql(src))
+            if on_progress:
+                on_progress("features", i, len(sources))
+        out = self.create("snapshots", snapshot_sql(fams))
+        self.drop(*TOTALS, "milestone_first", *(source_table(fam, src) for fam, src in sources))
+        return out
+
+    def labels(self, cfg: LabelConfig = LabelConfig(), data_end: datetime | None = None) -> "DataFrame":
+        """Labels for the current ``spine`` (``features.labels``)."""
+        end = data_end or self.data_end()
+        self.spark.createDataFrame(pd.DataFrame({"ts": pd.DatetimeIndex([end]).tz_convert("UTC").tz_localize(None)})) \
+            .createOrReplaceTempView("data_end")  # fmt: skip
+        return self.create("labels", labels_sql(cfg))
+
+
+@dataclass(frozen=True)
+class SparkBuild:
+    dates: list[datetime]
+    snapshots: int
+    features: int
+    churn_rate: dict[str, float | None]
+    upsell_rate: dict[str, float | None]
+    seconds: float
+    out: Path
+
+
+def build(
+    engine: Engine,
+    dates: Sequence[datetime],
+    out: str,
+    fcfg: FeatureConfig = FeatureConfig(),
+    lcfg: LabelConfig = LabelConfig(),
+    data_end: datetime | None = None,
+    on_progress: Progress | None = None,
+) -> SparkBuild:
+    """Snapshots and labels for ``dates``, written as Parquet to ``out/snapshots`` and ``out/labels`` partitioned
+    by snapshot date: rebuilding a date replaces its partition, other dates are kept."""
+    from pyspark.sql import functions as F
+
+    t0 = time.perf_counter()
+    snaps = engine.snapshots(dates, fcfg, on_progress)
+    labels = engine.labels(lcfg, data_end)
+    for name, frame in (("snapshots", snaps), ("labels", labels)):
+        frame.withColumn("as_of_date", F.to_date("as_of")).write.mode("overwrite").partitionBy("as_of_date") \
+            .parquet(f"{out}/{name}")  # fmt: skip
+    rates = labels.groupBy(F.date_format("as_of", "yyyy-MM-dd").alias("d")) \
+        .agg(F.avg("churn").alias("c"), F.avg("upsell").alias("u")).orderBy("d").collect()  # fmt: skip
+    n = snaps.count()
+    engine.drop("snapshots", "labels")
+    return SparkBuild(
+        dates=sorted(set(dates)), snapshots=n, features=len(features(fcfg)),
+        churn_rate={r["d"]: r["c"] for r in rates}, upsell_rate={r["d"]: r["u"] for r in rates},
+        seconds=time.perf_counter() - t0, out=Path(out),
+    )  # fmt: skip
+
+
+def read_built(spark: "SparkSession", out: str, name: str) -> "DataFrame":
+    """A table ``build`` wrote (``snapshots`` or ``labels``), without the partition column."""
+    try:
+        return spark.read.parquet(f"{out}/{name}").drop("as_of_date")
+    except Exception as e:  # Spark's AnalysisException: PATH_NOT_FOUND
+        raise ValueError(f"no {name} under {out}: run `churn features build --engine spark --out {out}` first") from e
+
+
+def build_dataset(
+    spark: "SparkSession", out: str, target: str, cfg: "SplitConfig | None" = None
+) -> dict[str, dict[str, float]]:
+    """The training set of ``target``: snapshots joined with the target's label, split by time with
+    ``features.split.time_split`` (the validation period's first date computed once over the whole table, then
+    the same function applied to each part), written to ``out/datasets/<target>`` partitioned by split. Returns
+    rows and positive rate per split."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    from features.split import SplitConfig, first_valid_date, time_split
+    from pipelines.datasets import TARGETS
+
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    cfg = cfg or SplitConfig()
+    labels = read_built(spark, out, "labels").select("account_id", "as_of", F.col(target).alias("label"))
+    rows = read_built(spark, out, "snapshots").join(labels, ["account_id", "as_of"])
+    dates = [r[0] for r in rows.where("label IS NOT NULL").select("as_of").distinct().collect()]
+    first_valid = first_valid_date([pd.Timestamp(d).tz_localize("UTC") for d in dates], target, cfg)
+
+    def split(parts: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+        for part in parts:
+            part["as_of"] = part["as_of"].dt.tz_localize("UTC") if part["as_of"].dt.tz is None else part["as_of"]
+            yield part.assign(split=time_split(part, "label", cfg, first_valid).astype("string"))
+
+    schema = StructType([*rows.schema.fields, StructField("split", StringType())])
+    data = rows.mapInPandas(split, schema).where("split IS NOT NULL").withColumn("label", F.col("label").cast("byte"))
+    data.write.mode("overwrite").partitionBy("split").parquet(f"{out}/datasets/{target}")
+    stats = spark.read.parquet(f"{out}/datasets/{target}").groupBy("split") \
+        .agg(F.count("*").alias("rows"), F.avg("label").alias("rate")).collect()  # fmt: skip
+    return {r["split"]: {"rows": r["rows"], "positive_rate": r["rate"]} for r in stats}
+
+
+def score(
+    engine: Engine, out: str, scorer: "Scorer", dates: int = 1, scored_at: datetime | None = None
+) -> dict[str, float]:
+    """Scores of every account's snapshot at the latest ``dates`` snapshot dates under ``out/snapshots``, with
+    the champion models in ``scorer``: ``pipelines.score.scored`` (the embedded path's own function) applied to
+    each part of the table, written to ``out/scores`` (the columns of the warehouse's ``scores.accounts``)
+    partitioned by snapshot date. Returns the accounts, revenue at risk and red tier count at the latest date."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampType
+
+    from pipelines.score import ACCOUNT_COLUMNS, COLUMNS, scored
+
+    spark = engine.spark
+    snaps = read_built(spark, out, "snapshots")
+    latest = [r[0] for r in snaps.select("as_of").distinct().orderBy(F.col("as_of").desc()).limit(dates).collect()]
+    accounts = spark.sql(engine.to_spark(f"SELECT account_id, {', '.join(ACCOUNT_COLUMNS)} FROM raw.accounts"))
+    rows = snaps.where(F.col("as_of").isin(latest)).join(
+        accounts.drop("segment", "touch_model", "industry", "region"), "account_id", "left"
+    )
+    at = scored_at or datetime.now(UTC)
+    numbers = {"p_churn", "p_upsell", "health", "arr", "revenue_at_risk"}
+    schema = StructType([
+        StructField(c, TimestampType() if c in ("as_of", "scored_at") else DoubleType() if c in numbers
+                    else StringType())
+        for c in COLUMNS
+    ])  # fmt: skip
+
+    def apply(parts: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+        for part in parts:
+            if len(part):
+                yield scored(part, scorer, at)
+
+    scores = rows.mapInPandas(apply, schema)
+    scores.withColumn("as_of_date", F.to_date("as_of")).write.mode("overwrite").partitionBy("as_of_date") \
+        .parquet(f"{out}/scores")  # fmt: skip
+    ((n, risk, red),) = (
+        spark.read.parquet(f"{out}/scores")
+        .where(F.col("as_of") == max(latest))
+        .agg(F.count("*"), F.sum("revenue_at_risk"), F.sum(F.when(F.col("tier") == "red", 1).otherwise(0)))
+        .collect()
+    )
+    return {"accounts": n, "revenue_at_risk": risk or 0.0, "red": red}
