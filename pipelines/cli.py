@@ -14,6 +14,7 @@ from rich.table import Table
 from pipelines.cli_features import dataset_app, features_app, print_build, print_dataset
 from pipelines.cli_models import models_app, print_train, train_cmd
 from pipelines.cli_serve import password_cmd, print_score, score_cmd, serve_cmd
+from pipelines.cli_spark import export_cmd
 from pipelines.demo import STAGES, DemoContext
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.simulate import Oracle
@@ -39,6 +40,7 @@ app.command("train")(train_cmd)
 app.command("score")(score_cmd)
 app.command("serve")(serve_cmd)
 app.command("password")(password_cmd)
+app.command("export")(export_cmd)
 console = Console()
 
 

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features.split import SplitConfig
+from pipelines import cli_spark
 from pipelines.datasets import TARGETS, DatasetReport, build_dataset
 from pipelines.featurize import BuildReport, default_dates, snapshot_dates, store
 from pipelines.settings import get_settings
@@ -35,8 +36,19 @@ def features_build(
     every: Annotated[str, typer.Option(help="month (first days) or week (Mondays).")] = "month",
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
     export: Annotated[Path | None, typer.Option(help="Folder for a Parquet export (default: data/features).")] = None,
+    engine: cli_spark.Engine = "duckdb",
+    spark_master: cli_spark.Master = None,
+    spark_conf: cli_spark.Conf = None,
+    lake: cli_spark.Lake = None,
+    raw: cli_spark.Raw = None,
 ) -> None:
-    """Compute feature snapshots and labels of every account active at each date; rebuilt dates are replaced."""
+    """Compute feature snapshots and labels of every account active at each date; rebuilt dates are replaced.
+    With --engine spark: from the Parquet raw tables in the lake, into LAKE/snapshots and LAKE/labels."""
+    cli_spark.check_engine(engine)
+    if engine == "spark":
+        opts = cli_spark.SparkOptions(spark_master, spark_conf, lake, raw)
+        cli_spark.features(every, _day(start, "start"), _day(end, "end"), opts)
+        return
     s = get_settings()
     path = warehouse or s.warehouse
     if not path.exists():
@@ -61,10 +73,20 @@ def dataset_build(
     valid_dates: Annotated[int, typer.Option(min=1, help="Latest labeled dates used for validation.")] = 3,
     valid_share: Annotated[float, typer.Option(help="Share of accounts held out for validation.")] = 0.3,
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    engine: cli_spark.Engine = "duckdb",
+    spark_master: cli_spark.Master = None,
+    spark_conf: cli_spark.Conf = None,
+    lake: cli_spark.Lake = None,
 ) -> None:
-    """Join snapshots with the target's labels and split by time (no account in both train and valid)."""
+    """Join snapshots with the target's labels and split by time (no account in both train and valid).
+    With --engine spark: from LAKE/snapshots and LAKE/labels into LAKE/datasets/TARGET."""
     if target not in TARGETS:
         raise typer.BadParameter(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    cli_spark.check_engine(engine)
+    if engine == "spark":
+        opts = cli_spark.SparkOptions(spark_master, spark_conf, lake, None)
+        cli_spark.dataset(target, SplitConfig(valid_dates, valid_share), opts)
+        return
     s = get_settings()
     with connect(warehouse or s.warehouse) as con:
         try:

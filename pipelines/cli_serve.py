@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from models.store import ModelNotFound
+from pipelines import cli_spark
 from pipelines.score import ScoreReport, champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
 from pipelines.warehouse import connect
@@ -19,9 +20,19 @@ def score_cmd(
     to: Annotated[str | None, typer.Option(help="postgresql://... to write there (table churn_scores).")] = None,
     dates: Annotated[int, typer.Option(min=1, help="Score the latest N snapshot dates (history for trends).")] = 1,
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    engine: cli_spark.Engine = "duckdb",
+    spark_master: cli_spark.Master = None,
+    spark_conf: cli_spark.Conf = None,
+    lake: cli_spark.Lake = None,
 ) -> None:
     """Score the latest snapshot of every active account with the champion models; an as_of scored again is
-    replaced."""
+    replaced. With --engine spark: LAKE/snapshots scored into LAKE/scores (Parquet, the same columns)."""
+    cli_spark.check_engine(engine)
+    if engine == "spark":
+        if to:
+            raise typer.BadParameter("--to is for the DuckDB engine; Spark writes LAKE/scores (load it from there)")
+        cli_spark.score(dates, cli_spark.SparkOptions(spark_master, spark_conf, lake, None))
+        return
     s = get_settings()
     try:
         scorer = champion_scorer(s.mlflow_uri())

@@ -48,7 +48,11 @@ def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]:
 
 def default_dates(con: duckdb.DuckDBPyConnection, every: str = "month") -> list[datetime]:
     """Snapshot dates over the whole data: from the first month start after the data begin to the data end."""
-    first, last = data_bounds(con)
+    return dates_within(*data_bounds(con), every)
+
+
+def dates_within(first: datetime, last: datetime, every: str = "month") -> list[datetime]:
+    """Snapshot dates from the first month start after ``first`` (the data's first event) to ``last``."""
     start = (pd.Timestamp(first.date()) + pd.offsets.MonthBegin(1)).date()
     return snapshot_dates(start, last.date(), every)
 

@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     seed: int = Field(7, description="Seed of the demo's generated dataset.")
     demo_accounts: int = Field(10_000, description="Accounts in the demo's generated dataset.")
     demo_months: int = Field(24, description="Months of history in the demo's generated dataset.")
+    lake: str = Field(
+        "data/lake",
+        description="The Spark engine's folder or URI (s3://, hdfs://, abfss://): raw/ in, snapshots/, labels/, "
+        "datasets/ and scores/ out, as Parquet.",
+    )
+    spark_master: str = Field("local[2]", description="Spark master of --engine spark (local[N], yarn, spark://...).")
     duckdb_memory: str = Field("4GB", description="Memory cap of DuckDB in the warehouse; it spills to disk beyond.")
     tracking_uri: str | None = Field(
         None,

@@ -16,7 +16,8 @@ catalog (``catalog:<database>``, e.g. tables a Databricks job maintains).
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,9 @@ def session(master: str = "local[2]", conf: Iterable[tuple[str, str]] = (), app:
     the engine's own settings."""
     from pyspark.sql import SparkSession
 
+    # PySpark 4.3 warns on each pandas conversion that it "does not yet fully support pandas >= 3.0.0". Decided:
+    # keep pandas 3 and prove the conversions this engine makes by tests (tests/pipelines/test_spark.py).
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     builder = SparkSession.builder.appName(app).master(master)
     settings = BASE_CONF | (LOCAL_CONF if master.startswith("local") else {}) | dict(conf)
     for key, value in settings.items():
@@ -81,6 +85,11 @@ def parse_conf(pairs: Sequence[str]) -> list[tuple[str, str]]:
             raise ValueError(f"--spark-conf takes key=value (e.g. spark.executor.memory=8g), got {pair!r}")
         out.append((key.strip(), value.strip()))
     return out
+
+
+def _utc(t: datetime) -> datetime:
+    """Spark hands back session-time (UTC) instants as naive datetimes."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 class Engine:
@@ -140,12 +149,16 @@ class Engine:
                 frame.unpersist()
             self.spark.catalog.dropTempView(name)
 
+    def data_bounds(self) -> tuple[datetime, datetime]:
+        """First and last usage event times (as ``pipelines.featurize.data_bounds``)."""
+        ((first, last),) = self.spark.sql(self.to_spark("SELECT min(ts), max(ts) FROM raw.usage_events")).collect()
+        if first is None or last is None:
+            raise ValueError("raw.usage_events is empty: nothing to build features from")
+        return _utc(first), _utc(last)
+
     def data_end(self) -> datetime:
         """The last usage event time: labels need it to tell a matured horizon from an open one."""
-        ((last,),) = self.spark.sql(self.to_spark("SELECT max(ts) FROM raw.usage_events")).collect()
-        if last is None:
-            raise ValueError("raw.usage_events is empty: nothing to build features from")
-        return last.replace(tzinfo=UTC) if last.tzinfo is None else last.astimezone(UTC)
+        return self.data_bounds()[1]
 
     def snapshot_dates(self, dates: Sequence[datetime]) -> None:
         if not dates:
@@ -254,7 +267,7 @@ def build_dataset(
     dates = [r[0] for r in rows.where("label IS NOT NULL").select("as_of").distinct().collect()]
     first_valid = first_valid_date([pd.Timestamp(d).tz_localize("UTC") for d in dates], target, cfg)
 
-    def split(parts: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+    def split(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for part in parts:
             part["as_of"] = part["as_of"].dt.tz_localize("UTC") if part["as_of"].dt.tz is None else part["as_of"]
             yield part.assign(split=time_split(part, "label", cfg, first_valid).astype("string"))
@@ -294,7 +307,7 @@ def score(
         for c in COLUMNS
     ])  # fmt: skip
 
-    def apply(parts: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+    def apply(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for part in parts:
             if len(part):
                 yield scored(part, scorer, at)

@@ -1,0 +1,124 @@
+"""``--engine spark`` of ``churn features build``, ``churn dataset build`` and ``churn score``, and ``churn export``
+(the warehouse's raw tables as the Parquet the Spark engine reads)."""
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from features.split import SplitConfig
+from pipelines import spark
+from pipelines.settings import get_settings
+
+console = Console()
+ENGINES = ("duckdb", "spark")
+
+Engine = Annotated[str, typer.Option(help="duckdb (the embedded warehouse) or spark (Parquet in the lake).")]
+Master = Annotated[str | None, typer.Option(help="Spark master (default CHURN_SPARK_MASTER, local[2]).")]
+Conf = Annotated[
+    list[str] | None, typer.Option(help="Spark setting key=value (repeat), e.g. spark.executor.memory=8g.")
+]
+Lake = Annotated[str | None, typer.Option(help="Spark's folder or URI (default CHURN_LAKE, data/lake).")]
+Raw = Annotated[
+    str | None, typer.Option(help="Spark's raw tables: a Parquet folder or catalog:<database> (default LAKE/raw).")
+]
+
+
+@dataclass(frozen=True)
+class SparkOptions:
+    master: str | None
+    conf: list[str] | None
+    lake: str | None
+    raw: str | None
+
+
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+def open_engine(o: SparkOptions) -> tuple[spark.Engine, str]:
+    """The Spark session and engine for the CLI's options; exits with a clear message when they are wrong."""
+    s = get_settings()
+    folder = o.lake or s.lake
+    try:
+        session = spark.session(o.master or s.spark_master, spark.parse_conf(o.conf or []))
+        return spark.Engine(session, o.raw or f"{folder}/raw"), folder
+    except ImportError as e:
+        console.print("[red]--engine spark needs PySpark:[/red] uv sync (dev group) or pip install 'churn[spark]'")
+        raise typer.Exit(1) from e
+    except (ValueError, FileNotFoundError) as e:
+        console.print(f"[red]spark:[/red] {e}")
+        raise typer.Exit(1) from e
+
+
+def features(every: str, first: date | None, last: date | None, o: SparkOptions) -> None:
+    from pipelines.featurize import dates_within, snapshot_dates
+
+    run, lake = open_engine(o)
+    try:
+        begin, end = run.data_bounds()
+        dates = dates_within(begin, end, every)
+        if first or last:
+            dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
+        report = spark.build(run, dates, lake, data_end=end)
+    except ValueError as e:
+        console.print(f"[red]features build failed:[/red] {e}")
+        raise typer.Exit(1) from e
+    console.print(
+        f"Built {report.features} features for {report.snapshots:,} snapshots on {len(report.dates)} dates with "
+        f"Spark in {report.seconds:.1f} s into {lake}/snapshots and {lake}/labels"
+    )
+
+
+def dataset(target: str, split: SplitConfig, o: SparkOptions) -> None:
+    run, lake = open_engine(o)
+    try:
+        stats = spark.build_dataset(run.spark, lake, target, split)
+    except ValueError as e:
+        console.print(f"[red]dataset build failed:[/red] {e}")
+        raise typer.Exit(1) from e
+    parts = ", ".join(f"{k} {v['rows']:,} rows ({v['positive_rate']:.1%} positive)" for k, v in sorted(stats.items()))
+    console.print(f"Training set {target} with Spark into {lake}/datasets/{target}: {parts}")
+
+
+def score(dates: int, o: SparkOptions) -> None:
+    from models.store import ModelNotFound
+    from pipelines.score import champion_scorer
+
+    try:
+        scorer = champion_scorer(get_settings().mlflow_uri())
+    except ModelNotFound as e:
+        console.print(f"[red]score failed:[/red] {e}")
+        raise typer.Exit(1) from e
+    run, lake = open_engine(o)
+    try:
+        got = spark.score(run, lake, scorer, dates)
+    except ValueError as e:
+        console.print(f"[red]score failed:[/red] {e}")
+        raise typer.Exit(1) from e
+    console.print(
+        f"Scored {got['accounts']:,} accounts with Spark into {lake}/scores: {got['red']:,} red; revenue at risk "
+        f"{got['revenue_at_risk']:,.0f} a year"
+    )
+
+
+def export_cmd(
+    to: Annotated[Path | None, typer.Option(help="Folder to write <table>.parquet into (default LAKE/raw).")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+) -> None:
+    """Write the warehouse's validated raw tables as Parquet: the input of --engine spark."""
+    from pipelines.warehouse import connect, export_raw
+
+    s = get_settings()
+    folder = to or Path(s.lake) / "raw"
+    try:
+        with connect(warehouse or s.warehouse, read_only=True) as con:
+            rows = export_raw(con, folder)
+    except ValueError as e:
+        console.print(f"[red]export failed:[/red] {e}")
+        raise typer.Exit(1) from e
+    console.print(f"Exported {len(rows)} tables ({sum(rows.values()):,} rows) to {folder}")
