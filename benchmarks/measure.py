@@ -1,6 +1,7 @@
 """Run a command in a fresh process and measure its wall time and peak memory (process tree, from /proc)."""
 
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,13 +24,16 @@ def tree_rss_kib(pid: int) -> int:
 def run(cmd: list[str]) -> tuple[float, int, str]:
     """Seconds, peak memory (MiB) and standard output of ``cmd``; raises if it fails."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss_kib(proc.pid))
-        time.sleep(0.02)
-    seconds = time.perf_counter() - t0
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
+    # Standard error goes to a file: a chatty child (Spark's JVM) would otherwise fill the pipe and block.
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss_kib(proc.pid))
+            time.sleep(0.02)
+        seconds = time.perf_counter() - t0
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{errors.read()[-5000:]}")
     return seconds, peak // 1024, out
