@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
+KEY = ("account_id", "as_of")  # the key of the spine, the running totals, the sources, snapshots and labels
 
 # Settings every session gets, whatever the master: times are UTC (the contract's), Parquet times are written as
 # plain microsecond timestamps (Spark's default INT96 is deprecated and other engines misread it), and rewriting a
@@ -131,11 +132,17 @@ class Engine:
         trees = sqlglot.parse(sql, read="duckdb")
         return ";\n".join(t.transform(rename).sql(dialect="spark") for t in trees if t is not None)
 
-    def create(self, name: str, sql: str) -> "DataFrame":
-        """``CREATE TEMP TABLE name AS sql``: the result is computed now and cached, so that later statements read
-        it once instead of recomputing it."""
+    def create(self, name: str, sql: str, by: Sequence[str] = ()) -> "DataFrame":
+        """``CREATE TEMP TABLE name AS sql``: the result is computed now and kept as a local checkpoint, a table
+        with no lineage. Plain caching was measured slower: every source query joins the spine again, and Spark
+        then failed to reuse the cached tables in the snapshot's 13-way join (2,500 accounts: 29.8 s for that
+        join cached, 5.9 s checkpointed; 134 s cached at 10 M events). Tables created with the same ``by`` are
+        hash-partitioned alike, so that joins on those keys need not shuffle the ever wider join."""
         t0 = time.perf_counter()
-        frame = self.spark.sql(self.to_spark(sql)).persist()
+        frame = self.spark.sql(self.to_spark(sql))
+        if by:
+            frame = frame.repartition(int(self.spark.conf.get("spark.sql.shuffle.partitions") or 200), *by)
+        frame = frame.localCheckpoint(eager=True)
         rows = frame.count()
         logger.debug("%s: %d rows in %.1f s", name, rows, time.perf_counter() - t0)
         frame.createOrReplaceTempView(name)
@@ -175,17 +182,17 @@ class Engine:
         from pipelines.featurize import _bounds
 
         self.snapshot_dates(dates)
-        self.create("spine", SPINE)
+        self.create("spine", SPINE, KEY)
         for name, sql in rollups(cfg).items():
-            self.create(name, Template(sql).substitute(_bounds(dates)))
+            self.create(name, Template(sql).substitute(_bounds(dates)), KEY if name in TOTALS else ())
         self.drop(*(t.daily for t in TOTALS.values()))
         fams = families(cfg)
         sources = [(fam, src) for fam in fams for src in fam.sources]
         for i, (fam, src) in enumerate(sources, 1):
-            self.create(source_table(fam, src), source_sql(src))
+            self.create(source_table(fam, src), source_sql(src), KEY)
             if on_progress:
                 on_progress("features", i, len(sources))
-        out = self.create("snapshots", snapshot_sql(fams))
+        out = self.create("snapshots", snapshot_sql(fams), KEY)
         self.drop(*TOTALS, "milestone_first", *(source_table(fam, src) for fam, src in sources))
         return out
 
@@ -194,7 +201,7 @@ class Engine:
         end = data_end or self.data_end()
         self.spark.createDataFrame(pd.DataFrame({"ts": pd.DatetimeIndex([end]).tz_convert("UTC").tz_localize(None)})) \
             .createOrReplaceTempView("data_end")  # fmt: skip
-        return self.create("labels", labels_sql(cfg))
+        return self.create("labels", labels_sql(cfg), KEY)
 
 
 @dataclass(frozen=True)
