@@ -40,8 +40,9 @@ def first_valid_date(
     dates = sorted(set(labeled_dates))
     if len(dates) <= cfg.valid_dates:
         raise ValueError(
-            f"only {len(dates)} snapshot dates have a {label} label; a split needs more than valid_dates="
-            f"{cfg.valid_dates}. Build snapshots over a longer period, or lower valid_dates."
+            f"only {len(dates)} snapshot dates have a {label} label (a label is known once the data run "
+            f"{cfg.horizon_days} days, plus the grace period for churn, past its snapshot); a split needs more than "
+            f"valid_dates={cfg.valid_dates}. Bring a longer history (a year or more), or lower --valid-dates."
         )
     return pd.Timestamp(dates[-cfg.valid_dates])
 

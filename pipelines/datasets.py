@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from features.split import SplitConfig, time_split
+from features.split import SplitConfig, first_valid_date, time_split
 from pipelines.warehouse import arrow_table
 
 TARGETS = ("churn", "upsell")
@@ -38,7 +38,8 @@ def build_dataset(
         f"SELECT f.*, l.{target} AS label FROM features.snapshots f "
         "JOIN features.labels l USING (account_id, as_of) ORDER BY f.as_of, f.account_id"
     ).to_arrow_table().to_pandas()  # fmt: skip
-    rows["split"] = time_split(rows, "label", cfg)
+    first_valid = first_valid_date(rows.loc[rows["label"].notna(), "as_of"].unique(), target, cfg)
+    rows["split"] = time_split(rows, "label", cfg, first_valid)
     data = rows[rows["split"].notna()].reset_index(drop=True)
     data["label"] = data["label"].astype("int8")
     con.register("_dataset", arrow_table(data))
