@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipelines import cli_spark
 from pipelines.cli_features import dataset_app, features_app, print_build, print_dataset
 from pipelines.cli_models import models_app, print_train, train_cmd
 from pipelines.cli_serve import password_cmd, print_score, score_cmd, serve_cmd
@@ -85,8 +86,18 @@ def ingest_cmd(
     source: Annotated[str, typer.Argument(help="A folder of CSV/Parquet files, or postgresql://... URL.")],
     mapping: Annotated[Path | None, typer.Option(help="TOML file mapping your tables and columns.")] = None,
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    engine: cli_spark.Engine = "duckdb",
+    spark_master: cli_spark.Master = None,
+    spark_conf: cli_spark.Conf = None,
+    lake: cli_spark.Lake = None,
 ) -> None:
-    """Validate SOURCE against the data contract and load it into the warehouse; bad rows go to quarantine."""
+    """Validate SOURCE against the data contract and load it into the warehouse; bad rows go to quarantine.
+    With --engine spark: SOURCE is a folder of Parquet or CSV tables; accepted rows go to LAKE/raw, the rest to
+    LAKE/quarantine."""
+    cli_spark.check_engine(engine)
+    if engine == "spark":
+        cli_spark.ingest(Path(source), mapping, cli_spark.SparkOptions(spark_master, spark_conf, lake, None))
+        return
     target = warehouse or get_settings().warehouse
     try:
         with _progress() as bar:

@@ -4,14 +4,18 @@
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from features.split import SplitConfig
 from pipelines import spark
 from pipelines.settings import get_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 console = Console()
 ENGINES = ("duckdb", "spark")
@@ -40,19 +44,45 @@ def check_engine(engine: str) -> None:
         raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
 
 
-def open_engine(o: SparkOptions) -> tuple[spark.Engine, str]:
-    """The Spark session and engine for the CLI's options; exits with a clear message when they are wrong."""
-    s = get_settings()
-    folder = o.lake or s.lake
+def open_session(o: SparkOptions) -> "SparkSession":
+    """The Spark session for the CLI's options; exits with a clear message when they are wrong."""
     try:
-        session = spark.session(o.master or s.spark_master, spark.parse_conf(o.conf or []))
-        return spark.Engine(session, o.raw or f"{folder}/raw"), folder
+        return spark.session(o.master or get_settings().spark_master, spark.parse_conf(o.conf or []))
     except ImportError as e:
         console.print("[red]--engine spark needs PySpark:[/red] uv sync (dev group) or pip install 'churn[spark]'")
         raise typer.Exit(1) from e
+    except ValueError as e:
+        console.print(f"[red]spark:[/red] {e}")
+        raise typer.Exit(1) from e
+
+
+def open_engine(o: SparkOptions) -> tuple[spark.Engine, str]:
+    """The engine over the lake's raw tables (or ``--raw``), and the lake."""
+    folder = o.lake or get_settings().lake
+    session = open_session(o)
+    try:
+        return spark.Engine(session, o.raw or f"{folder}/raw"), folder
     except (ValueError, FileNotFoundError) as e:
         console.print(f"[red]spark:[/red] {e}")
         raise typer.Exit(1) from e
+
+
+def ingest(source: Path, mapping: Path | None, o: SparkOptions) -> None:
+    from pipelines.ingest import IngestError
+    from pipelines.spark_ingest import ingest as check
+
+    lake = o.lake or get_settings().lake
+    try:
+        report = check(open_session(o), source, lake, mapping)
+    except (IngestError, ValueError, FileNotFoundError) as e:
+        console.print(f"[red]ingest failed:[/red] {e}")
+        raise typer.Exit(1) from e
+    table = Table("table", "input rows", "accepted", "quarantined", "reasons")
+    for name, c in report.tables.items():
+        why = ", ".join(f"{k}: {v:,}" for k, v in report.reasons.get(name, {}).items())
+        table.add_row(name, f"{c.input_rows:,}", f"{c.accepted:,}", f"{c.quarantined:,}", why)
+    console.print(table)
+    console.print(f"Accepted rows in {lake}/raw, quarantined rows with their reasons in {lake}/quarantine")
 
 
 def features(every: str, first: date | None, last: date | None, o: SparkOptions) -> None:

@@ -15,6 +15,7 @@ catalog (``catalog:<database>``, e.g. tables a Databricks job maintains).
 """
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -55,6 +56,7 @@ BASE_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
 }
+PANDAS_WARNING = "PySpark does not yet fully support pandas"
 # Local mode on a small machine: no UI, few shuffle partitions (the default 200 costs more than it buys below a
 # few million rows). A cluster user overrides both with --spark-conf.
 LOCAL_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8", "spark.driver.memory": "4g"}
@@ -67,9 +69,12 @@ def session(master: str = "local[2]", conf: Iterable[tuple[str, str]] = (), app:
 
     # PySpark 4.3 warns on each pandas conversion that it "does not yet fully support pandas >= 3.0.0". Decided:
     # keep pandas 3 and prove the conversions this engine makes by tests (tests/pipelines/test_spark.py).
-    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+    warnings.filterwarnings("ignore", PANDAS_WARNING, FutureWarning)
+    # The same for the Python workers (they inherit the driver's environment in local mode; executorEnv elsewhere).
+    os.environ.setdefault("PYTHONWARNINGS", f"ignore:{PANDAS_WARNING}:FutureWarning")
     builder = SparkSession.builder.appName(app).master(master)
-    settings = BASE_CONF | (LOCAL_CONF if master.startswith("local") else {}) | dict(conf)
+    settings = BASE_CONF | {"spark.executorEnv.PYTHONWARNINGS": f"ignore:{PANDAS_WARNING}:FutureWarning"}
+    settings |= (LOCAL_CONF if master.startswith("local") else {}) | dict(conf)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

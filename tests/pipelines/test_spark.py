@@ -4,7 +4,6 @@ training-set row and score equal, snapshot by snapshot (exactly for counts, date
 ``churn score``'s table)."""
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,10 +27,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
 
 
 @pytest.fixture(scope="module")
-def session() -> Iterator[object]:
-    spark = engine.session("local[2]", [("spark.sql.shuffle.partitions", "4")])
-    yield spark
-    spark.stop()
+def session(spark_session: object) -> object:
+    return spark_session
 
 
 @pytest.fixture(scope="module")
