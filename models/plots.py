@@ -1,10 +1,8 @@
 """Evaluation plots as matplotlib figures (no display needed): ROC and PR curves, calibration, cumulative gains,
 SHAP summary. The caller saves or logs them."""
 
-import matplotlib
-
-matplotlib.use("Agg")  # no screen on servers and CI
-
+# No backend is forced: without a screen (servers, CI) matplotlib picks Agg itself, and in a notebook the figures
+# show inline (forcing Agg here hid them there).
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

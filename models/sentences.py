@@ -9,6 +9,7 @@ from features.registry import Feature
 
 _CHANGE = re.compile(r"^change in (?P<subject>.+?)(?:, (?P<window>.+)| (?P<over>over .+))$")
 _CAP = re.compile(r"\s*\((?P<cap>\d+): none in (?P<span>[^)]+)\)")
+_NOTE = re.compile(r"\s*\([^)]*:[^)]*\)")  # e.g. "(12: billed yearly)"; a range such as "(0-10)" stays
 
 
 def _number(v: float) -> str:
@@ -37,8 +38,8 @@ def sentence(f: Feature, value: object) -> str:
     cap = _CAP.search(desc)
     if cap and v >= int(cap["cap"]):
         return f"{_CAP.sub('', desc)}: none in {cap['span']}"
-    desc = _CAP.sub("", desc)
-    if f.unit == "share":
+    desc = _NOTE.sub("", _CAP.sub("", desc))  # notes in brackets help a reader of the registry, not of a reason
+    if f.unit == "share" or desc.startswith("share of"):
         return f"{desc}: {v:.0%}"
     if f.unit in ("currency", "ratio", "score", "rating") or f.unit in desc:
         return f"{desc}: {_number(v)}"

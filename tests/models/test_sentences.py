@@ -21,6 +21,9 @@ from models.sentences import sentence
         ("active_users_30d", 4.0, "distinct users active in the last 30 days: 4"),
         ("segment", "enterprise", "market segment: enterprise"),
         ("nps_latest", None, "latest NPS answer (0-10): unknown"),
+        ("nps_latest", 9.0, "latest NPS answer (0-10): 9"),
+        ("billing_months", 1.0, "months the latest invoice covers: 1"),
+        ("active_users_per_seat_30d", 0.12, "share of paid seats active in the last 30 days: 12%"),
     ],
 )
 def test_sentence(name: str, value: object, expected: str) -> None:
