@@ -175,10 +175,10 @@ class Engine:
     def snapshot_dates(self, dates: Sequence[datetime]) -> None:
         if not dates:
             raise ValueError("no snapshot dates given")
-        # Naive UTC instants: the session's time zone is UTC, and Arrow cannot hand over zone-aware columns under
-        # pandas 3.1 without a deprecated conversion.
-        frame = pd.DataFrame({"as_of": pd.DatetimeIndex(sorted(set(dates))).tz_convert("UTC").tz_localize(None)})
-        self.spark.createDataFrame(frame).createOrReplaceTempView("snapshot_dates")
+        # Python datetimes with their zone, not a pandas frame: PySpark's Arrow path reads zone-aware columns
+        # through Series.values, which pandas 3.1 deprecates.
+        rows = [(pd.Timestamp(d).tz_convert("UTC").to_pydatetime(),) for d in sorted(set(dates))]
+        self.spark.createDataFrame(rows, "as_of timestamp").createOrReplaceTempView("snapshot_dates")
 
     def snapshots(self, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig(),
                   on_progress: Progress | None = None) -> "DataFrame":  # fmt: skip
@@ -204,8 +204,8 @@ class Engine:
     def labels(self, cfg: LabelConfig = LabelConfig(), data_end: datetime | None = None) -> "DataFrame":
         """Labels for the current ``spine`` (``features.labels``)."""
         end = data_end or self.data_end()
-        self.spark.createDataFrame(pd.DataFrame({"ts": pd.DatetimeIndex([end]).tz_convert("UTC").tz_localize(None)})) \
-            .createOrReplaceTempView("data_end")  # fmt: skip
+        last = pd.Timestamp(end).tz_convert("UTC").to_pydatetime()
+        self.spark.createDataFrame([(last,)], "ts timestamp").createOrReplaceTempView("data_end")
         return self.create("labels", labels_sql(cfg), KEY)
 
 
