@@ -99,8 +99,9 @@ def _utc(t: datetime) -> datetime:
 
 
 class Engine:
-    """Runs the portable SQL in one Spark session. Tables the SQL creates become cached temp views; the SQL's
-    ``raw.<table>`` names are read from ``raw`` (a Parquet folder, or ``catalog:<database>``)."""
+    """Runs the portable SQL in one Spark session. Tables the SQL creates become checkpointed temp views; the SQL's
+    ``raw.<table>`` names are read from ``raw`` (a local Parquet folder, a URI of one whose tables are folders
+    ``<table>/``, or ``catalog:<database>``)."""
 
     def __init__(self, spark: "SparkSession", raw: str) -> None:
         self.spark = spark
@@ -108,6 +109,9 @@ class Engine:
         self.views: dict[str, DataFrame] = {}
         if raw.startswith("catalog:"):
             self.database = raw.removeprefix("catalog:")
+        elif "://" in raw:  # shared storage (s3a://, abfss://, hdfs://): Spark itself says what is missing
+            for table in TABLES:
+                self.spark.read.parquet(f"{raw.rstrip('/')}/{table}").createOrReplaceTempView(f"raw_{table}")
         else:
             self._register_parquet(Path(raw))
 
