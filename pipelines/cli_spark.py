@@ -1,6 +1,8 @@
 """``--engine spark`` of ``churn features build``, ``churn dataset build`` and ``churn score``, and ``churn export``
 (the warehouse's raw tables as the Parquet the Spark engine reads)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -39,6 +41,17 @@ class SparkOptions:
     raw: str | None
 
 
+@contextmanager
+def failing_as(what: str, *errors: type[Exception]) -> Iterator[None]:
+    """Turn ``errors`` (default ValueError) into a red one-line message and exit code 1."""
+    caught = errors or (ValueError,)
+    try:
+        yield
+    except caught as e:
+        console.print(f"[red]{what}:[/red] {e}")
+        raise typer.Exit(1) from e
+
+
 def check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -47,24 +60,20 @@ def check_engine(engine: str) -> None:
 def open_session(o: SparkOptions) -> "SparkSession":
     """The Spark session for the CLI's options; exits with a clear message when they are wrong."""
     try:
-        return spark.session(o.master or get_settings().spark_master, spark.parse_conf(o.conf or []))
+        import pyspark  # noqa: F401
     except ImportError as e:
         console.print("[red]--engine spark needs PySpark:[/red] uv sync (dev group) or pip install 'churn[spark]'")
         raise typer.Exit(1) from e
-    except ValueError as e:
-        console.print(f"[red]spark:[/red] {e}")
-        raise typer.Exit(1) from e
+    with failing_as("spark"):
+        return spark.session(o.master or get_settings().spark_master, spark.parse_conf(o.conf or []))
 
 
 def open_engine(o: SparkOptions) -> tuple[spark.Engine, str]:
     """The engine over the lake's raw tables (or ``--raw``), and the lake."""
     folder = o.lake or get_settings().lake
     session = open_session(o)
-    try:
+    with failing_as("spark", ValueError, FileNotFoundError):
         return spark.Engine(session, o.raw or f"{folder}/raw"), folder
-    except (ValueError, FileNotFoundError) as e:
-        console.print(f"[red]spark:[/red] {e}")
-        raise typer.Exit(1) from e
 
 
 def ingest(source: Path, mapping: Path | None, o: SparkOptions) -> None:
@@ -72,11 +81,8 @@ def ingest(source: Path, mapping: Path | None, o: SparkOptions) -> None:
     from pipelines.spark_ingest import ingest as check
 
     lake = o.lake or get_settings().lake
-    try:
+    with failing_as("ingest failed", IngestError, ValueError, FileNotFoundError):
         report = check(open_session(o), source, lake, mapping)
-    except (IngestError, ValueError, FileNotFoundError) as e:
-        console.print(f"[red]ingest failed:[/red] {e}")
-        raise typer.Exit(1) from e
     table = Table("table", "input rows", "accepted", "quarantined", "reasons")
     for name, c in report.tables.items():
         why = ", ".join(f"{k}: {v:,}" for k, v in report.reasons.get(name, {}).items())
@@ -89,15 +95,12 @@ def features(every: str, first: date | None, last: date | None, o: SparkOptions)
     from pipelines.featurize import dates_within, snapshot_dates
 
     run, lake = open_engine(o)
-    try:
+    with failing_as("features build failed"):
         begin, end = run.data_bounds()
         dates = dates_within(begin, end, every)
         if first or last:
             dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
         report = spark.build(run, dates, lake, data_end=end)
-    except ValueError as e:
-        console.print(f"[red]features build failed:[/red] {e}")
-        raise typer.Exit(1) from e
     console.print(
         f"Built {report.features} features for {report.snapshots:,} snapshots on {len(report.dates)} dates with "
         f"Spark in {report.seconds:.1f} s into {lake}/snapshots and {lake}/labels"
@@ -106,11 +109,8 @@ def features(every: str, first: date | None, last: date | None, o: SparkOptions)
 
 def dataset(target: str, split: SplitConfig, o: SparkOptions) -> None:
     run, lake = open_engine(o)
-    try:
+    with failing_as("dataset build failed"):
         stats = spark.build_dataset(run.spark, lake, target, split)
-    except ValueError as e:
-        console.print(f"[red]dataset build failed:[/red] {e}")
-        raise typer.Exit(1) from e
     parts = ", ".join(f"{k} {v['rows']:,} rows ({v['positive_rate']:.1%} positive)" for k, v in sorted(stats.items()))
     console.print(f"Training set {target} with Spark into {lake}/datasets/{target}: {parts}")
 
@@ -119,17 +119,11 @@ def score(dates: int, o: SparkOptions) -> None:
     from models.store import ModelNotFound
     from pipelines.score import champion_scorer
 
-    try:
+    with failing_as("score failed", ModelNotFound):
         scorer = champion_scorer(get_settings().mlflow_uri())
-    except ModelNotFound as e:
-        console.print(f"[red]score failed:[/red] {e}")
-        raise typer.Exit(1) from e
     run, lake = open_engine(o)
-    try:
+    with failing_as("score failed"):
         got = spark.score(run, lake, scorer, dates)
-    except ValueError as e:
-        console.print(f"[red]score failed:[/red] {e}")
-        raise typer.Exit(1) from e
     console.print(
         f"Scored {got['accounts']:,} accounts with Spark into {lake}/scores: {got['red']:,} red; revenue at risk "
         f"{got['revenue_at_risk']:,.0f} a year"
@@ -145,10 +139,6 @@ def export_cmd(
 
     s = get_settings()
     folder = to or Path(s.lake) / "raw"
-    try:
-        with connect(warehouse or s.warehouse, read_only=True) as con:
-            rows = export_raw(con, folder)
-    except ValueError as e:
-        console.print(f"[red]export failed:[/red] {e}")
-        raise typer.Exit(1) from e
+    with failing_as("export failed"), connect(warehouse or s.warehouse, read_only=True) as con:
+        rows = export_raw(con, folder)
     console.print(f"Exported {len(rows)} tables ({sum(rows.values()):,} rows) to {folder}")

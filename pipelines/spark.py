@@ -106,7 +106,6 @@ class Engine:
     def __init__(self, spark: "SparkSession", raw: str) -> None:
         self.spark = spark
         self.database: str | None = None
-        self.views: dict[str, DataFrame] = {}
         if raw.startswith("catalog:"):
             self.database = raw.removeprefix("catalog:")
         elif "://" in raw:  # shared storage (s3a://, abfss://, hdfs://): Spark itself says what is missing
@@ -155,14 +154,11 @@ class Engine:
         rows = frame.count()
         logger.debug("%s: %d rows in %.1f s", name, rows, time.perf_counter() - t0)
         frame.createOrReplaceTempView(name)
-        self.views[name] = frame
         return frame
 
     def drop(self, *names: str) -> None:
+        """Drop temp views; their checkpoint blocks go once nothing refers to them (Spark's context cleaner)."""
         for name in names:
-            frame = self.views.pop(name, None)
-            if frame is not None:
-                frame.unpersist()
             self.spark.catalog.dropTempView(name)
 
     def data_bounds(self) -> tuple[datetime, datetime]:

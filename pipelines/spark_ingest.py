@@ -73,12 +73,13 @@ def _checked(
                 out[c] = out[c].dt.tz_convert("UTC").dt.tz_localize(None)
             out[REASON] = why.reindex(out.index).astype("string")
             out[CODES] = codes.reindex(out.index).astype("string")
-            shown = raw.astype("string")
-            out[VALUES] = [
-                json.dumps({c: (None if pd.isna(v) else str(v)) for c, v in shown.loc[i].items()}) if i in why.index
-                else None
-                for i in out.index
-            ]  # fmt: skip
+            # The source values as text, for the rejected rows only (most rows of a part pass).
+            shown = result.rejected.astype("string")
+            row_json = pd.Series(
+                [json.dumps({c: (None if pd.isna(v) else v) for c, v in row.items()}) for _, row in shown.iterrows()],
+                index=shown.index, dtype="object",
+            )  # fmt: skip
+            out[VALUES] = row_json.reindex(out.index)
             yield out.reset_index(names=ROW)
 
     return check
