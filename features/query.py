@@ -15,21 +15,23 @@ def source_table(family: Family, source: Source) -> str:
 
 
 def source_sql(source: Source) -> str:
-    """One row per spine row: the source's aggregates, grouped by the spine's key."""
+    """One row per spine row: the source's aggregates, grouped by the spine's key (a ``per_row`` source's
+    expressions, ungrouped)."""
     cols = ",\n    ".join(f"{f.sql} AS {f.name}" for f in source.features)
-    return (
-        f"SELECT s.account_id, s.as_of,\n    {cols}\nFROM {source.join}\n"
-        "GROUP BY s.account_id, s.as_of, s.as_of_day, s.created_at"
-    )
+    group = "" if source.per_row else "\nGROUP BY s.account_id, s.as_of, s.as_of_day, s.created_at"
+    return f"SELECT s.account_id, s.as_of,\n    {cols}\nFROM {source.join}{group}"
 
 
-def snapshot_sql(families: tuple[Family, ...]) -> str:
-    """The spine joined with every source table, then every feature in registry order (derived ones computed)."""
+def snapshot_sql(families: tuple[Family, ...], positional: bool = False) -> str:
+    """The spine joined with every source table, then every feature in registry order (derived ones computed).
+    With ``positional`` (DuckDB only), the source tables hold the spine's rows in the spine's order and are
+    joined row by row (``POSITIONAL JOIN``) instead of by key."""
     joins, cols = [], []
     for fam in families:
         for src in fam.sources:
             t = source_table(fam, src)
-            joins.append(f"LEFT JOIN {t} ON {t}.account_id = s.account_id AND {t}.as_of = s.as_of")
+            on = f" ON {t}.account_id = s.account_id AND {t}.as_of = s.as_of"
+            joins.append(f"POSITIONAL JOIN {t}" if positional else f"LEFT JOIN {t}{on}")
             cols += [f"{t}.{f.name}" for f in src.features]
     base = "SELECT " + ", ".join([f"s.{c}" for c in SPINE_COLUMNS] + cols) + "\nFROM spine s\n" + "\n".join(joins)
     out = []

@@ -18,8 +18,8 @@ FAMILIES = (
 
 @dataclass(frozen=True)
 class Feature:
-    """One feature: ``sql`` is an aggregate over its source's join (or, when derived, an expression over the
-    family's other columns). ``categorical`` features are strings; the rest are numbers (NULL = unknown)."""
+    """One feature: ``sql`` is an aggregate over its source's join (a plain expression for a ``per_row`` source;
+    when derived, an expression over the family's other columns). ``categorical`` features are strings; the rest are numbers (NULL = unknown)."""
 
     name: str
     family: str
@@ -31,12 +31,14 @@ class Feature:
 
 @dataclass(frozen=True)
 class Source:
-    """One aggregate query over the spine: ``join`` is the FROM clause (the spine is ``s``); the query groups by
-    the spine's key and computes ``features`` (aggregates)."""
+    """One query over the spine: ``join`` is the FROM clause (the spine is ``s``); the query groups by the spine's
+    key and computes ``features`` (aggregates). A ``per_row`` source joins at most one row to each spine row (the
+    running totals of ``features.rollups``): its features are plain expressions and the query does not group."""
 
     name: str
     join: str
     features: tuple[Feature, ...]
+    per_row: bool = False
 
 
 @dataclass(frozen=True)

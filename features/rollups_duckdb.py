@@ -53,8 +53,27 @@ def inputs(columns: Mapping[str, Sequence[tuple[str, str]]]) -> dict[str, str]:
     return out
 
 
-def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
-    """As ``features.rollups._islands``, over the events themselves (same-day repeats start and end nothing)."""
+def _edges(name: str) -> str:
+    """The column of ``buckets`` that gives each day its bucket for the running totals ``name``."""
+    return f"e_{name}"
+
+
+def _buckets() -> str:
+    """``buckets``: each day of [$first, $last) with, per running total, its bucket: the first day after it at
+    which that total is read (as_of - lag, over every snapshot date and lag); NULL past the last such day."""
+    cols = ", ".join(
+        f"(SELECT MIN(e.edge) FROM (SELECT DISTINCT CAST(as_of AS DATE) - l.lag AS edge FROM snapshot_dates, "
+        f"(VALUES {', '.join(f'({lag})' for lag in t.lags)}) l(lag)) e WHERE e.edge > d.day) AS {_edges(name)}"
+        for name, t in TOTALS.items()
+    )
+    days = "SELECT CAST(unnest(generate_series(DATE '$first', DATE '$last' - 1, INTERVAL 1 DAY)) AS DATE) AS day"
+    return f"SELECT d.day, {cols} FROM ({days}) d"
+
+
+def _islands(key: str, where: str, windows: tuple[int, ...], totals: str) -> str:
+    """As ``features.rollups._islands``, per bucket of ``totals`` (see ``rollups``): each key's last day in each
+    bucket stands for the bucket (at a read day, "seen within n days" depends only on the key's last day before
+    it, which is a bucket's last day), and the steps are summed per bucket."""
     flags = ", ".join(
         f"CASE WHEN prev IS NULL OR day - prev > {n} THEN 1 ELSE 0 END AS s{n}, "
         f"CASE WHEN nxt IS NULL OR nxt - day > {n} THEN 1 ELSE 0 END AS e{n}"
@@ -67,47 +86,70 @@ def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
         + f" FROM flagged WHERE e{n} = 1"
         for n in windows
     )
+    edge = _edges(totals)
+    cols = ", ".join(dict.fromkeys(["account_id", *key.split(", ")]))
     return f"""
-        WITH ordered AS (
+        WITH seen AS (
+            SELECT {cols}, MAX(u.day) AS day FROM usage u JOIN buckets b ON b.day = u.day
+            WHERE {where} AND b.{edge} IS NOT NULL GROUP BY {cols}, b.{edge}
+        ),
+        ordered AS (
             SELECT account_id, day, LAG(day) OVER w AS prev, LEAD(day) OVER w AS nxt
-            FROM usage WHERE {where} WINDOW w AS (PARTITION BY {key} ORDER BY day)
+            FROM seen WINDOW w AS (PARTITION BY {key} ORDER BY day)
         ),
         flagged AS (SELECT account_id, day, {flags} FROM ordered),
         steps ({", ".join(["account_id", "day", *(f"a{n}" for n in windows)])}) AS (
             SELECT account_id, day, {", ".join(f"s{n}" for n in windows)} FROM flagged WHERE {starts} > 0
             UNION ALL {ends}
         )
-        SELECT account_id, day, {", ".join(f"CAST(SUM(a{n}) AS INTEGER) AS a{n}" for n in windows)}
-        FROM steps GROUP BY 1, 2"""
+        SELECT s.account_id, b.{edge} AS day, {", ".join(f"CAST(SUM(s.a{n}) AS INTEGER) AS a{n}" for n in windows)}
+        FROM steps s JOIN buckets b ON b.day = s.day WHERE b.{edge} IS NOT NULL GROUP BY 1, 2"""
+
+
+def _bucketed(name: str, t: Totals, daily: str) -> str:
+    """The rows of ``daily`` summed per account and bucket of ``name``; each of ``t.lasts`` becomes the last day
+    in the bucket on which its condition held."""
+    edge = _edges(name)
+    cols = ", ".join(
+        [f"SUM(d.{v}) AS {v}" for v in t.values]
+        + [f"MAX(CASE WHEN {cond} THEN d.day END) AS {n}" for n, cond in t.lasts.items()]
+    )
+    return f"""
+        SELECT d.account_id, b.{edge} AS day, {cols}
+        FROM {daily} d JOIN buckets b ON b.day = d.day WHERE b.{edge} IS NOT NULL GROUP BY 1, 2"""
 
 
 def _running(t: Totals) -> str:
-    """Per spine row, as ``features.rollups._running``: cumulative sums over the daily rows, the one before each
-    edge found by ASOF JOIN (the last daily row of a day before as_of - lag), then one column per lag."""
+    """Per spine row, as ``features.rollups._running``: cumulative sums over the bucket rows (a bucket's day is
+    the read day that closes it, so a read at day x takes the last bucket at or before x), looked up at each
+    as_of - lag by one ASOF JOIN per lag."""
     window = "WINDOW w AS (PARTITION BY account_id ORDER BY day ROWS UNBOUNDED PRECEDING)"
     cums = ", ".join(
-        [f"CAST(SUM({v}) OVER w AS BIGINT) AS {v}" for v in t.values]
-        + [f"MAX(CASE WHEN {cond} THEN day END) OVER w AS {n}" for n, cond in t.lasts.items()]
+        [f"CAST(SUM({v}) OVER w AS BIGINT) AS {v}" for v in t.values] + [f"MAX({n}) OVER w AS {n}" for n in t.lasts]
     )
-    lag_rows = " UNION ALL ".join(f"SELECT {lag} AS lag" for lag in t.lags)
-    pivot = ", ".join(
-        [f"COALESCE(MAX(CASE WHEN lag = {lag} THEN {v} END), 0) AS {v}_c{lag}" for v in t.values for lag in t.lags]
-        + [f"MAX(CASE WHEN lag = 0 THEN {n} END) AS {n}" for n in t.lasts]
+    cols = ", ".join(
+        [f"COALESCE(c{lag}.{v}, 0) AS {v}_c{lag}" for v in t.values for lag in t.lags]
+        + [f"c0.{n} AS {n}" for n in t.lasts]
+    )
+    joins = " ".join(
+        f"ASOF LEFT JOIN cum c{lag} ON c{lag}.account_id = s.account_id AND s.as_of_day - {lag} >= c{lag}.day"
+        for lag in t.lags
     )
     return f"""
-        WITH cum AS (SELECT account_id, day, {cums} FROM {t.daily} {window}),
-        probes AS (SELECT s.account_id, s.as_of, l.lag, s.as_of_day - l.lag AS edge FROM spine s, ({lag_rows}) l),
-        joined AS (
-            SELECT p.account_id, p.as_of, p.lag, {", ".join(f"c.{c}" for c in (*t.values, *t.lasts))}
-            FROM probes p ASOF LEFT JOIN cum c ON c.account_id = p.account_id AND p.edge > c.day
-        )
-        SELECT account_id, as_of, {pivot} FROM joined GROUP BY account_id, as_of"""
+        WITH cum AS MATERIALIZED (SELECT account_id, day, {cums} FROM {t.daily} {window})
+        SELECT s.account_id, s.as_of, {cols} FROM spine s {joins}"""
 
 
 def rollups(cfg: FeatureConfig) -> dict[str, str]:
     """SELECT statements by table name, in the order they must be created (as ``features.rollups.rollups``, plus
-    the intermediate ``usage_keys`` and ``usage``); they need ``account_ids`` and ``spine``."""
+    intermediate tables: ``usage_keys``, ``usage``, ``buckets`` and the per-day tables that ``TOTALS`` read per
+    bucket); they need ``account_ids``, ``snapshot_dates`` and ``spine``.
+
+    Each running total is read only at as_of - lag for its lags, so it keeps one row per account and *bucket*,
+    the days between two such read days, instead of one per day: a read sees whole buckets. Monthly snapshots
+    read usage at 60 days of a year, weekly ones at 4 days of 7 (``buckets``)."""
     not_feature = quoted((cfg.login_event, *cfg.milestones))
+    usage, email = TOTALS["usage_totals"], TOTALS["email_totals"]
     daily = {
         # One integer per (account, user) seen in the days: the user islands partition by it.
         "usage_keys": f"""
@@ -119,13 +161,17 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
             FROM $raw.usage_events e
             JOIN usage_keys k ON k.account_id = e.account_id AND k.user_id IS NOT DISTINCT FROM e.user_id
             WHERE {DAYS}""",
-        "usage_daily": f"""
+        "buckets": _buckets(),
+        "usage_days": f"""
             SELECT account_id, day, COUNT(*) AS events,
                    COUNT(CASE WHEN event_type = '{cfg.login_event}' THEN 1 END) AS logins, 1 AS active
             FROM usage GROUP BY 1, 2""",
-        "user_daily": _islands("uid", "TRUE", (7, 30)),
-        "feature_daily": _islands("account_id, event_type", f"event_type NOT IN ({not_feature})", (30, 90)),
-        "email_daily": f"""
+        "usage_daily": _bucketed("usage_totals", usage, "usage_days"),
+        "user_daily": _islands("uid", "TRUE", (7, 30), "user_totals"),
+        "feature_daily": _islands(
+            "account_id, event_type", f"event_type NOT IN ({not_feature})", (30, 90), "feature_totals"
+        ),
+        "email_days": f"""
             SELECT k.aid AS account_id, {DAY} AS day,
                    COUNT(CASE WHEN event = 'sent' THEN 1 END) AS sent,
                    COUNT(CASE WHEN event = 'open' THEN 1 END) AS opens,
@@ -134,6 +180,7 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
                    COUNT(CASE WHEN event = 'unsubscribe' THEN 1 END) AS unsubscribes
             FROM $raw.email_events e JOIN account_ids k ON k.account_id = e.account_id
             WHERE {DAYS} GROUP BY 1, 2""",
+        "email_daily": _bucketed("email_totals", email, "email_days"),
         "milestone_first": f"""
             SELECT k.aid AS account_id, event_type, make_timestamp(epoch_us(MIN(ts))) AS first_ts
             FROM $raw.usage_events e JOIN account_ids k ON k.account_id = e.account_id
@@ -141,6 +188,10 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
             GROUP BY 1, 2""",
     }
     return daily | {name: _running(t) for name, t in TOTALS.items()}
+
+
+# Intermediate tables of ``rollups``, dropped once the running totals exist.
+INTERMEDIATE = ("usage_keys", "usage", "buckets", "usage_days", "email_days", *(t.daily for t in TOTALS.values()))
 
 
 # As ``features.rollups.SPINE``, with the covering subscription row picked by arg_max over its rowid in a GROUP BY

@@ -34,17 +34,23 @@ def trend(cur: str, prev: str) -> str:
     return f"CAST({cur} AS DOUBLE) / NULLIF({prev}, 0) - 1"
 
 
+def totals_join(totals: str) -> str:
+    """The FROM clause of a ``per_row`` source: the spine and its row of the running totals ``totals``
+    (``features.rollups``), joined as ``d``."""
+    return f"spine s LEFT JOIN {totals} d ON d.account_id = s.account_id AND d.as_of = s.as_of"
+
+
 def total(value: str, days: int, skip: int = 0) -> str:
-    """Sum of a rolled-up ``value`` over the window, from the running totals (``features.rollups``) joined as ``d``:
-    the total before as_of - skip minus the total before as_of - skip - days."""
-    return f"MAX(d.{value}_c{skip} - d.{value}_c{days + skip})"
+    """Sum of a rolled-up ``value`` over the window, from the running totals (``totals_join``): the total before
+    as_of - skip minus the total before as_of - skip - days."""
+    return f"d.{value}_c{skip} - d.{value}_c{days + skip}"
 
 
 def days_since_day(day: str, cap: int) -> str:
-    """Days from ``day`` (a last-seen day from the running totals) to as_of; ``cap + 1`` when older or none."""
-    return f"LEAST(COALESCE(date_diff('day', MAX({day}), s.as_of_day), {cap + 1}), {cap + 1})"
+    """Days from ``day`` (a last-seen day from ``totals_join``) to as_of; ``cap + 1`` when older or none."""
+    return f"LEAST(COALESCE(date_diff('day', {day}, s.as_of_day), {cap + 1}), {cap + 1})"
 
 
 def level(value: str, skip: int = 0) -> str:
-    """A running total read as it stood before as_of - skip (distinct counts are levels, not differences)."""
-    return f"MAX(d.{value}_c{skip})"
+    """A running total (``totals_join``) read as it stood before as_of - skip (distinct counts are levels, not differences)."""
+    return f"d.{value}_c{skip}"

@@ -86,16 +86,31 @@ def _prepare(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: Fea
 
 
 def _sources(
-    con: duckdb.DuckDBPyConnection, cfg: FeatureConfig, on_progress: Progress | None, table: str = "TEMP TABLE"
+    con: duckdb.DuckDBPyConnection, cfg: FeatureConfig, on_progress: Progress | None, *, fast: bool = False
 ) -> str:
-    """One table per source of the registry (over ``spine`` and the rollups); returns the snapshot's SELECT."""
+    """One table per source of the registry (over ``spine`` and the rollups); returns the snapshot's SELECT.
+
+    ``fast`` (in the fast build's own catalog): each source table is stored in the spine's order, which must be
+    (account_id, as_of), and the snapshot joins them by position: on weekly snapshots, 11 hash joins of 0.8 M
+    rows took 2.1 s, the positional join 0.6 s, and ordering the tables 0.35 s. The order is checked."""
     fams = families(cfg)
     sources = [(fam, src) for fam in fams for src in fam.sources]
+    table, order = ("TABLE", " ORDER BY s.account_id, s.as_of") if fast else ("TEMP TABLE", "")
     for i, (fam, src) in enumerate(sources, 1):
-        con.execute(f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {source_sql(src)}")
+        con.execute(f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {source_sql(src)}{order}")
         if on_progress:
             on_progress("features", i, len(sources))
-    return snapshot_sql(fams)
+    if fast:
+        names = [source_table(fam, src) for fam, src in sources]
+        misplaced = " OR ".join(f"{t}.account_id IS DISTINCT FROM s.account_id OR {t}.as_of IS DISTINCT FROM s.as_of"
+                                for t in names)  # fmt: skip
+        ((n,),) = con.execute(
+            f"SELECT count(*) FROM spine s {' '.join(f'POSITIONAL JOIN {t}' for t in names)} WHERE {misplaced}"
+        ).fetchall()
+        if n:  # DuckDB keeps a table's insertion order unless preserve_insertion_order is off
+            raise RuntimeError(f"feature build: {n} source rows out of the spine's order; is DuckDB's "
+                               "preserve_insertion_order setting off? Turn it on (SET preserve_insertion_order = true)")  # fmt: skip
+    return snapshot_sql(fams, positional=fast)
 
 
 def _drop_sources(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
@@ -115,7 +130,7 @@ def _compute_fast(
     con.execute("SET TimeZone = 'UTC'")
     # Temp tables come first in name resolution: a spine or rollup left by an earlier build would hide ours.
     temp = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
-    ours = {"spine", "snapshot_dates", "snapshots", "account_ids", *rollups_duckdb.rollups(cfg), *TOTALS}
+    ours = {"spine", "spine_keys", "snapshot_dates", "snapshots", "account_ids", *rollups_duckdb.rollups(cfg), *TOTALS}
     ours |= {source_table(fam, src) for fam in families(cfg) for src in fam.sources}
     for name in temp & ours:
         con.execute(f"DROP TABLE temp.main.{name}")
@@ -129,6 +144,8 @@ def _compute_fast(
     subst = _bounds(dates) | {"raw": f'"{db}".raw'}
     con.execute(f"DETACH DATABASE IF EXISTS {WORK}")
     con.execute(f"ATTACH ':memory:' AS {WORK} (READ_WRITE)")
+    ((ordered,),) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+    con.execute("SET preserve_insertion_order = true")  # the source tables keep the spine's order (``_sources``)
     try:
         con.execute(f"USE {WORK}")
         con.execute("CREATE SCHEMA raw")
@@ -138,17 +155,22 @@ def _compute_fast(
         con.register("_dates", frame)
         con.execute("CREATE TABLE snapshot_dates AS SELECT as_of FROM _dates")
         con.unregister("_dates")
-        con.execute(f"CREATE TABLE spine AS {rollups_duckdb.SPINE}")
+        con.execute(f"CREATE TABLE spine AS {rollups_duckdb.SPINE} ORDER BY account_id, as_of")
         for name, sql in rollups_duckdb.rollups(cfg).items():
             con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
-        for name in ("usage", "usage_keys", *(t.daily for t in TOTALS.values())):
+        for name in rollups_duckdb.INTERMEDIATE:
             con.execute(f"DROP TABLE {name}")
-        snapshot = _sources(con, cfg, on_progress, table="TABLE")
+        snapshot = _sources(con, cfg, on_progress, fast=True)
         for name in (*TOTALS, "milestone_first"):
             con.execute(f"DROP TABLE {name}")
+        # The account ids as strings, in the spine's order: joining them to the wide snapshot by key took 1.5 s of
+        # the weekly build's 3.8 s snapshot step; by position, 0.07 s for this table.
+        con.execute("CREATE TABLE spine_keys AS SELECT k.account_id FROM spine s JOIN account_ids k "
+                    "ON k.aid = s.account_id ORDER BY s.account_id, s.as_of")  # fmt: skip
+        con.execute("SET preserve_insertion_order = false")  # the result's order is free (weekly: 1.5 s -> 1.1 s)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE snapshots AS SELECT k.account_id, make_timestamptz(epoch_us(f.as_of)) "
-            f"AS as_of, f.* EXCLUDE (account_id, as_of) FROM ({snapshot}) f JOIN account_ids k ON k.aid = f.account_id"
+            f"AS as_of, f.* EXCLUDE (account_id, as_of) FROM ({snapshot}) f POSITIONAL JOIN spine_keys k"
         )
         _drop_sources(con, cfg)
         # The spine and dates as the portable build leaves them (labels read them).
@@ -163,6 +185,7 @@ def _compute_fast(
             "FROM snapshot_dates"
         )
     finally:
+        con.execute(f"SET preserve_insertion_order = {ordered}")
         con.execute(f'USE "{db}"')
         con.execute(f"DETACH DATABASE {WORK}")
 

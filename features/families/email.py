@@ -4,7 +4,7 @@ from functools import partial
 
 from features.config import FeatureConfig
 from features.registry import Family, Feature, Source
-from features.sql import days_since_day, ratio, total
+from features.sql import days_since_day, ratio, total, totals_join
 
 F = partial(Feature, family="email")
 
@@ -38,5 +38,4 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="open_rate_trend_30d", description="open rate of the last 30 days minus that of the 30 before",
           unit="share", sql=f"{ratio('opens_30d', 'sent_30d')} - {ratio('opens_prev_30d', 'sent_prev_30d')}"),
     )  # fmt: skip
-    join = "spine s LEFT JOIN email_totals d ON d.account_id = s.account_id AND d.as_of = s.as_of"
-    return Family("email", (Source("email", join, tuple(sums)),), derived)
+    return Family("email", (Source("email", totals_join("email_totals"), tuple(sums), per_row=True),), derived)

@@ -4,14 +4,9 @@ from functools import partial
 
 from features.config import FeatureConfig
 from features.registry import Family, Feature, Source
-from features.sql import days_since_day, level, ratio, total, trend
+from features.sql import days_since_day, level, ratio, total, totals_join, trend
 
 F = partial(Feature, family="engagement")
-
-
-def _join(totals: str) -> str:
-    """The running totals of ``features.rollups``: one row per spine row."""
-    return f"spine s LEFT JOIN {totals} d ON d.account_id = s.account_id AND d.as_of = s.as_of"
 
 
 def family(cfg: FeatureConfig) -> Family:
@@ -68,9 +63,9 @@ def family(cfg: FeatureConfig) -> Family:
     return Family(
         "engagement",
         (
-            Source("usage", _join("usage_totals"), tuple(usage)),
-            Source("users", _join("user_totals"), tuple(users)),
-            Source("breadth", _join("feature_totals"), tuple(breadth)),
+            Source("usage", totals_join("usage_totals"), tuple(usage), per_row=True),
+            Source("users", totals_join("user_totals"), tuple(users), per_row=True),
+            Source("breadth", totals_join("feature_totals"), tuple(breadth), per_row=True),
         ),
         derived,
     )
