@@ -16,6 +16,7 @@ catalog (``catalog:<database>``, e.g. tables a Databricks job maintains).
 
 import logging
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -72,6 +73,8 @@ def session(master: str = "local[2]", conf: Iterable[tuple[str, str]] = (), app:
     warnings.filterwarnings("ignore", PANDAS_WARNING, FutureWarning)
     # The same for the Python workers (they inherit the driver's environment in local mode; executorEnv elsewhere).
     os.environ.setdefault("PYTHONWARNINGS", f"ignore:{PANDAS_WARNING}:FutureWarning")
+    if master.startswith("local"):  # local workers run this interpreter, not whatever "python3" is on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app).master(master)
     settings = BASE_CONF | {"spark.executorEnv.PYTHONWARNINGS": f"ignore:{PANDAS_WARNING}:FutureWarning"}
     settings |= (LOCAL_CONF if master.startswith("local") else {}) | dict(conf)
