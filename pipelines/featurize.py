@@ -5,6 +5,7 @@ table per source; the snapshot. Everything runs inside DuckDB; Python only sends
 """
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,19 @@ def _drop_sources(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
             con.execute(f"DROP TABLE {source_table(fam, src)}")
 
 
+def _create_rollups(con: duckdb.DuckDBPyConnection, statements: dict[str, str], subst: dict[str, str]) -> None:
+    """Create ``statements`` in order, dropping each intermediate table (``rollups_duckdb.INTERMEDIATE``) as soon as
+    no later statement reads it: the event-level copies are the largest tables of the build."""
+    pending = list(statements.items())
+    for i, (name, sql) in enumerate(pending):
+        con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
+        later = " ".join(sql for _, sql in pending[i + 1 :])
+        for table in rollups_duckdb.INTERMEDIATE:
+            created = any(n == table for n, _ in pending[: i + 1])
+            if created and not re.search(rf"\b{table}\b", later):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def _compute_fast(
     con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig, on_progress: Progress | None
 ) -> None:
@@ -156,10 +170,7 @@ def _compute_fast(
         con.execute("CREATE TABLE snapshot_dates AS SELECT as_of FROM _dates")
         con.unregister("_dates")
         con.execute(f"CREATE TABLE spine AS {rollups_duckdb.SPINE} ORDER BY account_id, as_of")
-        for name, sql in rollups_duckdb.rollups(cfg).items():
-            con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
-        for name in rollups_duckdb.INTERMEDIATE:
-            con.execute(f"DROP TABLE {name}")
+        _create_rollups(con, rollups_duckdb.rollups(cfg), subst)
         snapshot = _sources(con, cfg, on_progress, fast=True)
         for name in (*TOTALS, "milestone_first"):
             con.execute(f"DROP TABLE {name}")
