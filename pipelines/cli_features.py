@@ -4,6 +4,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -61,8 +62,8 @@ def features_build(
             if first or last:
                 dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
             report = store(con, dates, export=export or s.data_dir / "features")
-        except ValueError as e:
-            console.print(f"[red]features build failed:[/red] {e}")
+        except (ValueError, duckdb.OutOfMemoryException) as e:
+            console.print(f"[red]features build failed:[/red] {_hint(e)}")
             raise typer.Exit(1) from e
     print_build(report)
 
@@ -91,10 +92,18 @@ def dataset_build(
     with connect(warehouse or s.warehouse) as con:
         try:
             _, report = build_dataset(con, target, s.data_dir / "datasets", SplitConfig(valid_dates, valid_share))
-        except ValueError as e:
-            console.print(f"[red]dataset build failed:[/red] {e}")
+        except (ValueError, duckdb.OutOfMemoryException) as e:
+            console.print(f"[red]dataset build failed:[/red] {_hint(e)}")
             raise typer.Exit(1) from e
     print_dataset(report)
+
+
+def _hint(e: Exception) -> str:
+    """The error, with the fix when DuckDB ran out of its memory cap (it spills most work, not all of it)."""
+    if isinstance(e, duckdb.OutOfMemoryException):
+        cap = get_settings().duckdb_memory
+        return f"DuckDB ran out of its memory cap ({cap}): raise it, e.g. CHURN_DUCKDB_MEMORY=4GB ({e})"
+    return str(e)
 
 
 def print_build(r: BuildReport) -> None:

@@ -76,3 +76,24 @@ def test_time_split_by_hand() -> None:
     assert split[rows.label.isna()].isna().all()
     with pytest.raises(ValueError, match="only 6 snapshot dates"):
         time_split(rows, "label", SplitConfig(valid_dates=6))
+
+
+def test_build_out_of_memory_names_the_setting_to_raise(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A memory cap too small even for spilling ends the build with the setting to raise, not a traceback."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from pipelines.settings import get_settings
+
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(warehouse.read_bytes())
+    monkeypatch.setenv("CHURN_DUCKDB_MEMORY", "2MB")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["features", "build", "--warehouse", str(copy), "--export", str(tmp_path)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "out of its memory cap (2MB)" in result.output and "CHURN_DUCKDB_MEMORY=4GB" in result.output
