@@ -19,7 +19,8 @@ FAMILIES = (
 @dataclass(frozen=True)
 class Feature:
     """One feature: ``sql`` is an aggregate over its source's join (a plain expression for a ``per_row`` source;
-    when derived, an expression over the family's other columns). ``categorical`` features are strings; the rest are numbers (NULL = unknown)."""
+    when derived, an expression over the family's other columns). ``categorical`` features are strings; the rest
+    are numbers (NULL = unknown)."""
 
     name: str
     family: str

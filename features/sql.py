@@ -52,5 +52,6 @@ def days_since_day(day: str, cap: int) -> str:
 
 
 def level(value: str, skip: int = 0) -> str:
-    """A running total (``totals_join``) read as it stood before as_of - skip (distinct counts are levels, not differences)."""
+    """A running total (``totals_join``) read as it stood before as_of - skip (distinct counts are levels, not
+    differences)."""
     return f"d.{value}_c{skip}"
