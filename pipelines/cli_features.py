@@ -55,16 +55,12 @@ def features_build(
     if not path.exists():
         console.print(f"[red]no warehouse at {path}[/red]: run `churn ingest SOURCE` (or `churn demo`) first")
         raise typer.Exit(1)
-    with connect(path) as con:
-        try:
-            dates = default_dates(con, every)
-            first, last = _day(start, "start"), _day(end, "end")
-            if first or last:
-                dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
-            report = store(con, dates, export=export or s.data_dir / "features")
-        except (ValueError, duckdb.OutOfMemoryException) as e:
-            console.print(f"[red]features build failed:[/red] {_hint(e)}")
-            raise typer.Exit(1) from e
+    with connect(path) as con, cli_spark.failing_as("features build failed", ValueError, duckdb.OutOfMemoryException):
+        dates = default_dates(con, every)
+        first, last = _day(start, "start"), _day(end, "end")
+        if first or last:
+            dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
+        report = store(con, dates, export=export or s.data_dir / "features")
     print_build(report)
 
 
@@ -89,21 +85,12 @@ def dataset_build(
         cli_spark.dataset(target, SplitConfig(valid_dates, valid_share), opts)
         return
     s = get_settings()
-    with connect(warehouse or s.warehouse) as con:
-        try:
-            _, report = build_dataset(con, target, s.data_dir / "datasets", SplitConfig(valid_dates, valid_share))
-        except (ValueError, duckdb.OutOfMemoryException) as e:
-            console.print(f"[red]dataset build failed:[/red] {_hint(e)}")
-            raise typer.Exit(1) from e
+    with (
+        connect(warehouse or s.warehouse) as con,
+        cli_spark.failing_as("dataset build failed", ValueError, duckdb.OutOfMemoryException),
+    ):
+        _, report = build_dataset(con, target, s.data_dir / "datasets", SplitConfig(valid_dates, valid_share))
     print_dataset(report)
-
-
-def _hint(e: Exception) -> str:
-    """The error, with the fix when DuckDB ran out of its memory cap (it spills most work, not all of it)."""
-    if isinstance(e, duckdb.OutOfMemoryException):
-        cap = get_settings().duckdb_memory
-        return f"DuckDB ran out of its memory cap ({cap}): raise it, e.g. CHURN_DUCKDB_MEMORY=4GB ({e})"
-    return str(e)
 
 
 def print_build(r: BuildReport) -> None:

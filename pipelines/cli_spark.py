@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -48,8 +49,16 @@ def failing_as(what: str, *errors: type[Exception]) -> Iterator[None]:
     try:
         yield
     except caught as e:
-        console.print(f"[red]{what}:[/red] {e}")
+        console.print(f"[red]{what}:[/red] {_hint(e)}")
         raise typer.Exit(1) from e
+
+
+def _hint(e: Exception) -> str:
+    """The error, with the fix when DuckDB ran out of its memory cap (it spills most work, not all of it)."""
+    if isinstance(e, duckdb.OutOfMemoryException):
+        cap = get_settings().duckdb_memory
+        return f"DuckDB ran out of its memory cap ({cap}): raise it, e.g. CHURN_DUCKDB_MEMORY=4GB ({e})"
+    return str(e)
 
 
 def check_engine(engine: str) -> None:
