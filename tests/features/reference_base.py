@@ -46,12 +46,14 @@ def reference_spine(accounts: pd.DataFrame, subscriptions: pd.DataFrame, as_of: 
 
 @dataclass(frozen=True)
 class Cut:
-    """One snapshot: its time, its spine, and the raw tables (each sorted by its ``TIME_OF`` column)."""
+    """One snapshot: its time, its spine, and the raw tables (each sorted by its ``TIME_OF`` column). ``tuned``: the
+    tables are cut by binary search on their times; otherwise by comparing every row's time, as a notebook does."""
 
     as_of: pd.Timestamp
     spine: pd.DataFrame
     tables: Mapping[str, pd.DataFrame]
     cfg: FeatureConfig
+    tuned: bool = True
 
     @property
     def ids(self) -> pd.Index:
@@ -64,6 +66,9 @@ class Cut:
         """Rows dated before as_of (and, given ``days``, no earlier than ``days`` days before it)."""
         frame = self.tables[table]
         times = frame[TIME_OF[table]]
+        if not self.tuned:
+            keep = times < self.as_of
+            return frame[keep if days is None else keep & (times >= self.ago(days))]
         first = 0 if days is None else int(times.searchsorted(self.ago(days), side="left"))
         return frame.iloc[first : int(times.searchsorted(self.as_of, side="left"))]
 
