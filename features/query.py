@@ -4,7 +4,7 @@ The engine first creates the tables ``snapshot_dates(as_of)``, ``spine`` (``roll
 one table per source (``source_sql``), then the snapshot (``snapshot_sql``).
 """
 
-from features.registry import Family, Source
+from features.registry import Family, Feature, Source
 
 SPINE_COLUMNS = ("account_id", "as_of", "as_of_day", "created_at", "segment", "industry", "region", "touch_model",
                  "mrr", "seats", "plan", "row_start", "cancelled_at")  # fmt: skip
@@ -14,18 +14,25 @@ def source_table(family: Family, source: Source) -> str:
     return f"part_{family.name}_{source.name}"
 
 
-def source_sql(source: Source) -> str:
+def _typed(f: Feature, expr: str) -> str:
+    """``expr`` as the snapshot stores feature ``f``: a string when categorical, else a DOUBLE."""
+    return f"CAST({expr} AS {'VARCHAR' if f.categorical else 'DOUBLE'})"
+
+
+def source_sql(source: Source, typed: bool = False) -> str:
     """One row per spine row: the source's aggregates, grouped by the spine's key (a ``per_row`` source's
-    expressions, ungrouped)."""
-    cols = ",\n    ".join(f"{f.sql} AS {f.name}" for f in source.features)
+    expressions, ungrouped). With ``typed``, each is already cast to its snapshot type (``snapshot_sql``)."""
+    cols = ",\n    ".join(f"{_typed(f, f.sql) if typed else f.sql} AS {f.name}" for f in source.features)
     group = "" if source.per_row else "\nGROUP BY s.account_id, s.as_of, s.as_of_day, s.created_at"
     return f"SELECT s.account_id, s.as_of,\n    {cols}\nFROM {source.join}{group}"
 
 
-def snapshot_sql(families: tuple[Family, ...], positional: bool = False) -> str:
+def snapshot_sql(families: tuple[Family, ...], positional: bool = False, typed: bool = False) -> str:
     """The spine joined with every source table, then every feature in registry order (derived ones computed).
     With ``positional`` (DuckDB only), the source tables hold the spine's rows in the spine's order and are
-    joined row by row (``POSITIONAL JOIN``) instead of by key."""
+    joined row by row (``POSITIONAL JOIN``) instead of by key. With ``typed``, the source tables' features are
+    already cast (``source_sql``): DuckDB runs a positional join on one thread, and the casts of 0.8 M weekly rows
+    cost 0.3 s of it, against a fraction of that in the source tables' parallel statements."""
     joins, cols = [], []
     for fam in families:
         for src in fam.sources:
@@ -38,6 +45,8 @@ def snapshot_sql(families: tuple[Family, ...], positional: bool = False) -> str:
     for fam in families:
         derived = {f.name for f in fam.derived}
         for f in fam.features:
-            expr = f.sql if f.name in derived else f.name
-            out.append(f"CAST({expr} AS {'VARCHAR' if f.categorical else 'DOUBLE'}) AS {f.name}")
+            if f.name in derived:
+                out.append(f"{_typed(f, f.sql)} AS {f.name}")
+            else:
+                out.append(f"{f.name if typed else _typed(f, f.name)} AS {f.name}")
     return f"WITH base AS (\n{base}\n)\nSELECT account_id, as_of,\n    " + ",\n    ".join(out) + "\nFROM base"

@@ -98,11 +98,11 @@ def _sources(
     fams = families(cfg)
     sources = [(fam, src) for fam in fams for src in fam.sources]
     table, order = ("TABLE", " ORDER BY s.account_id, s.as_of") if fast else ("TEMP TABLE", "")
-    inputs = (*TOTALS, "milestone_first", *(f"raw.{t}" for t in rollups_duckdb.COPIED))
+    held = [*TOTALS, "milestone_first", *(f"raw.{t}" for t in rollups_duckdb.COPIED)]
     for i, (fam, src) in enumerate(sources, 1):
-        _ordered(con, f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {source_sql(src)}{order}")
+        _ordered(con, f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {source_sql(src, fast)}{order}")
         if fast:
-            _free(con, inputs, " ".join(source_sql(s) for _, s in sources[i:]))
+            held = _free(con, held, " ".join(source_sql(s) for _, s in sources[i:]))
         if on_progress:
             on_progress("features", i, len(sources))
     if fast:
@@ -114,7 +114,7 @@ def _sources(
         ).fetchall()
         if n:
             raise RuntimeError(f"feature build: {n} source rows are out of the spine's order (a bug: please report it)")
-    return snapshot_sql(fams, positional=fast)
+    return snapshot_sql(fams, positional=fast, typed=fast)
 
 
 def _ordered(con: duckdb.DuckDBPyConnection, statement: str) -> None:
@@ -134,23 +134,27 @@ def _drop_sources(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
             con.execute(f"DROP TABLE {source_table(fam, src)}")
 
 
-def _free(con: duckdb.DuckDBPyConnection, tables: Sequence[str], later: str) -> None:
-    """Drop each of ``tables`` (of the fast build's scratch catalog) that exists and that ``later`` (the SQL still
-    to run) does not name. Memory is what slows the build: on weekly snapshots the last step spilled to disk at
+def _free(con: duckdb.DuckDBPyConnection, tables: Sequence[str], later: str) -> list[str]:
+    """Drop each of ``tables`` (of the fast build's scratch catalog) that ``later`` (the SQL still to run) does not
+    name; returns the others. Memory is what slows the build: on weekly snapshots the last step spilled to disk at
     the 1.5GB cap while rollups and raw copies that nothing read any more were still held."""
+    kept = []
     for table in tables:
-        if not re.search(rf"\b{re.escape(table)}\b", later):
+        if re.search(rf"\b{re.escape(table)}\b", later):
+            kept.append(table)
+        else:
             con.execute(f"DROP TABLE IF EXISTS {table}")
+    return kept
 
 
 def _create_rollups(con: duckdb.DuckDBPyConnection, statements: dict[str, str], subst: dict[str, str]) -> None:
     """Create ``statements`` in order, dropping each intermediate table (``rollups_duckdb.INTERMEDIATE``) as soon as
     no later statement reads it: the event-level copies are the largest tables of the build."""
-    pending = list(statements.items())
+    pending, held = list(statements.items()), []
     for i, (name, sql) in enumerate(pending):
         con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
-        created = [t for t in rollups_duckdb.INTERMEDIATE if any(n == t for n, _ in pending[: i + 1])]
-        _free(con, created, " ".join(sql for _, sql in pending[i + 1 :]))
+        held += [name] if name in rollups_duckdb.INTERMEDIATE else []
+        held = _free(con, held, " ".join(sql for _, sql in pending[i + 1 :]))
 
 
 def _compute_fast(
