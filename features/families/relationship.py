@@ -38,8 +38,11 @@ def family(cfg: FeatureConfig) -> Family:
             sql="CASE WHEN champions > 0 THEN 1 ELSE 0 END",
         ),
     )
+    # Contacts who left before the 365 days of the longest window count in no feature, so they are not joined (366:
+    # the windows start at a UTC day, which may be up to a day before as_of - 365 days).
     join = (
         "spine s LEFT JOIN raw.contacts c ON c.account_id = s.account_id "
-        "AND (c.created_at IS NULL OR c.created_at < s.as_of)"
+        "AND (c.created_at IS NULL OR c.created_at < s.as_of) "
+        "AND (c.left_at IS NULL OR c.left_at >= s.as_of - INTERVAL 366 DAY)"
     )
     return Family("relationship", (Source("contacts", join, feats),), derived)

@@ -68,5 +68,10 @@ def family(cfg: FeatureConfig) -> Family:
         "spine s LEFT JOIN raw.support_tickets t ON t.account_id = s.account_id AND t.created_at < s.as_of "
         "AND t.created_at >= s.as_of - INTERVAL 90 DAY"
     )
-    open_join = "spine s LEFT JOIN raw.support_tickets t ON t.account_id = s.account_id AND t.created_at < s.as_of"
+    # Only open tickets are joined (every feature of this source counts open ones): the join no longer grows with
+    # the account's whole ticket history.
+    open_join = (
+        "spine s LEFT JOIN raw.support_tickets t ON t.account_id = s.account_id AND t.created_at < s.as_of "
+        "AND (t.resolved_at IS NULL OR t.resolved_at >= s.as_of)"
+    )
     return Family("support", (Source("tickets", recent_join, recent), Source("open", open_join, open_now)), derived)
