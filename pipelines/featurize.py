@@ -98,11 +98,12 @@ def _sources(
     fams = families(cfg)
     sources = [(fam, src) for fam in fams for src in fam.sources]
     table, order = ("TABLE", " ORDER BY s.account_id, s.as_of") if fast else ("TEMP TABLE", "")
+    selects = [source_sql(src, fast) for _, src in sources]
     held = [*TOTALS, "milestone_first", *(f"raw.{t}" for t in rollups_duckdb.COPIED)]
-    for i, (fam, src) in enumerate(sources, 1):
-        _ordered(con, f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {source_sql(src, fast)}{order}")
+    for i, ((fam, src), select) in enumerate(zip(sources, selects, strict=True), 1):
+        _ordered(con, f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {select}{order}")
         if fast:
-            held = _free(con, held, " ".join(source_sql(s) for _, s in sources[i:]))
+            held = _free(con, held, " ".join(selects[i:]))
         if on_progress:
             on_progress("features", i, len(sources))
     if fast:
@@ -153,7 +154,8 @@ def _create_rollups(con: duckdb.DuckDBPyConnection, statements: dict[str, str], 
     pending, held = list(statements.items()), []
     for i, (name, sql) in enumerate(pending):
         con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
-        held += [name] if name in rollups_duckdb.INTERMEDIATE else []
+        if name in rollups_duckdb.INTERMEDIATE:
+            held.append(name)
         held = _free(con, held, " ".join(sql for _, sql in pending[i + 1 :]))
 
 
