@@ -93,3 +93,18 @@ def test_same_on_generated_data(tmp_path: object) -> None:
     weekly = snapshot_dates(datetime(2024, 2, 5).date(), datetime(2024, 12, 30).date(), "week")
     got = assert_same_rollups(tables, monthly + weekly)
     assert len(got["snapshots"]) > 2000
+
+
+def test_packed_totals_refuse_a_running_total_they_cannot_hold() -> None:
+    # The fast build packs running sums 40 bits each; an account whose |values| sum to 2^40 must fail loudly,
+    # one just under must pass.
+    from features.rollups_duckdb import BITS, _bounded
+
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE user_daily (account_id INTEGER, day DATE, a7 HUGEINT, a30 HUGEINT)")
+        con.execute(f"INSERT INTO user_daily VALUES (1, DATE '2024-01-01', {2**BITS - 2}, 1), "
+                    "(1, DATE '2024-01-02', -1, 0), (2, DATE '2024-01-01', 5, 5)")  # fmt: skip
+        assert con.execute(_bounded(TOTALS["user_totals"])).fetchall() == [(None,)]
+        con.execute("UPDATE user_daily SET a7 = -2 WHERE day = DATE '2024-01-02'")
+        with pytest.raises(duckdb.InvalidInputException, match="reaches 2\\^40"):
+            con.execute(_bounded(TOTALS["user_totals"])).fetchall()
