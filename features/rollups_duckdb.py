@@ -125,9 +125,9 @@ def _bucketed(name: str, t: Totals, daily: str) -> str:
 
 # Running sums are packed PACKED per HUGEINT window sum, BITS bits each: DuckDB's cost for a cumulative window grows
 # with the number of aggregates, not their width (weekly usage totals 3.8 s -> 2.9 s, email 2.6 s -> 2.2 s; the
-# whole weekly build 23.4 s -> 21.3 s, medians of 3 alternated runs on a busy day). A packed total decodes exactly while every running sum stays in [0, 2^BITS): each is a count (of
-# events, days, emails) or a number of distinct keys seen, and ``_bounded`` checks that no account's values come
-# near 2^BITS (a trillion) before the totals are read.
+# whole weekly build 23.4 s -> 21.3 s, medians of 3 alternated runs on a busy day). A packed total decodes
+# exactly while every running sum stays in [0, 2^BITS): each is a count (of events, days, emails) or a number of
+# distinct keys seen, and ``_bounded`` checks that no account's values come near 2^BITS (a trillion).
 PACKED, BITS = 3, 40
 
 
