@@ -14,7 +14,8 @@ reading the raw tables into memory first as a notebook would:
   7.4 to 10.4 s.
 - ``tuned``: the tests' tuned form of the same code (integer account ids; time-sorted tables cut by binary search).
 
-Time is the compute only (loading excluded); peak memory is the whole process's. Medians over the repeats.
+Time is the compute only (loading excluded); peak memory is the whole process's. Medians over the repeats, which are
+interleaved across engines (each run of each engine in turn) so that a shared machine's drift weighs on all alike.
 """
 
 import argparse
@@ -93,20 +94,25 @@ def main() -> None:
         return
     warehouse, events = prepare(args.accounts)
     print(f"{events:,} usage events; warehouse {warehouse}")
+    engines = args.engines.split(",")
     for case in args.cases.split(","):
-        results = {}
-        for engine in args.engines.split(","):
-            runs = []
-            for _ in range(args.repeats):
+        # Repeats are interleaved (one run of each engine, then again) so that a shared machine's drift over the
+        # minutes of a run weighs on every engine alike, not on whichever ran last.
+        runs: dict[str, list[tuple[dict[str, float], int]]] = {e: [] for e in engines}
+        for _ in range(args.repeats):
+            for engine in engines:
                 cmd = [sys.executable, __file__, "--worker", engine, "--warehouse", str(warehouse), "--case", case]
                 _, mib, out = run(cmd)
-                runs.append((json.loads(out.strip().splitlines()[-1]), mib))
-            seconds = statistics.median(r["seconds"] for r, _ in runs)
-            mib = statistics.median(m for _, m in runs)
-            rows, n_dates = runs[0][0]["rows"], runs[0][0]["dates"]
+                runs[engine].append((json.loads(out.strip().splitlines()[-1]), mib))
+        results = {}
+        for engine in engines:
+            seconds = statistics.median(r["seconds"] for r, _ in runs[engine])
+            mib = statistics.median(m for _, m in runs[engine])
+            rows, n_dates = runs[engine][0][0]["rows"], runs[engine][0][0]["dates"]
             results[engine] = (seconds, mib, rows)
+            each = ", ".join(f"{r['seconds']:.1f}" for r, _ in runs[engine])
             print(f"{case:>5} x {n_dates:>2} snapshots  {engine:<6} {rows:>9,} rows  median {seconds:7.1f} s  "
-                  f"{rows / seconds:>10,.0f} rows/s  peak memory {mib:,} MiB")  # fmt: skip
+                  f"{rows / seconds:>10,.0f} rows/s  peak memory {mib:,} MiB  (runs: {each} s)")  # fmt: skip
         for baseline in ("pandas", "tuned"):
             if "duckdb" in results and baseline in results:
                 (ds, dm, _), (ps, pm, _) = results["duckdb"], results[baseline]
