@@ -154,16 +154,16 @@ def _running(t: Totals) -> str:
     as_of - lag by one ASOF JOIN per lag. The sums are packed (``PACKED``)."""
     window = "WINDOW w AS (PARTITION BY account_id ORDER BY day ROWS UNBOUNDED PRECEDING)"
     packs = _packs(t)
-    shift = {v: BITS * (len(p) - 1 - j) for p in packs for j, v in enumerate(p)}
+    # Each value's place: its pack (column p<k>) and its field's shift in it.
+    place = {v: (k, BITS * (len(p) - 1 - j)) for k, p in enumerate(packs) for j, v in enumerate(p)}
     # Multiplied, not shifted: a bucket's island steps can be negative (only running sums are non-negative).
-    packed = [" + ".join(f"CAST({v} AS HUGEINT) * {1 << shift[v]}" for v in p) for p in packs]
+    packed = [" + ".join(f"CAST({v} AS HUGEINT) * {1 << place[v][1]}" for v in p) for p in packs]
     # A last day is the last non-NULL one in day order (each bucket's days follow the last bucket's): the same
     # as the portable MAX, and DuckDB's LAST_VALUE ... IGNORE NULLS window costs less than its MAX.
     cums = ", ".join([f"SUM({e}) OVER w AS p{k}" for k, e in enumerate(packed)]
                      + [f"LAST_VALUE({n} IGNORE NULLS) OVER w AS {n}" for n in t.lasts])  # fmt: skip
-    pack = {v: k for k, p in enumerate(packs) for v in p}
     cols = ", ".join(
-        [f"COALESCE(CAST((c{lag}.p{pack[v]} >> {shift[v]}) & {(1 << BITS) - 1} AS BIGINT), 0) AS {v}_c{lag}"
+        [f"COALESCE(CAST((c{lag}.p{place[v][0]} >> {place[v][1]}) & {(1 << BITS) - 1} AS BIGINT), 0) AS {v}_c{lag}"
          for v in t.values for lag in t.lags]
         + [f"c0.{n} AS {n}" for n in t.lasts]
     )  # fmt: skip
