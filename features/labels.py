@@ -1,4 +1,7 @@
-"""Churn and upsell labels of snapshots (pure SQL text; the engine runs it over ``raw.subscriptions``).
+"""Churn and upsell labels of snapshots (pure SQL text; the engine runs it over ``raw.subscriptions``), and the
+one owner of the time rules: ``LabelConfig`` holds the horizon, the grace period and the margin, and says how far
+past its as_of each target's label reads (``reads_days``). Labels, the time split, the generator's oracle and every
+summary read them from here.
 
 churn: the account's service stops within (as_of, as_of + horizon] and does not resume within the grace period
 (subscription rows separated by a gap of at most ``grace`` days count as one continuous stretch of service).
@@ -11,15 +14,30 @@ under-represented among the labeled snapshots near the end); upsell needs the ho
 from dataclasses import dataclass
 
 
+TARGETS = ("churn", "upsell")
+
+
 @dataclass(frozen=True)
 class LabelConfig:
-    horizon_days: int = 90
-    grace_days: int = 30
-    margin: float = 0.10
+    horizon_days: int = 90  # both targets: what happens within (as_of, as_of + horizon]
+    grace_days: int = 30  # churn: a stop of service followed by a return within this many days is not churn
+    margin: float = 0.10  # upsell: MRR or seats must exceed those at as_of by more than this share
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1 or self.grace_days < 0 or self.margin < 0:
             raise ValueError(f"horizon_days must be >= 1, grace_days and margin >= 0; got {self}")
+
+    def reads_days(self, target: str) -> int:
+        """How many days past its as_of a ``target`` label reads the data: the horizon, plus the grace period for
+        churn (a service that stops on the horizon's last day is churn only if it has not resumed ``grace_days``
+        later). A label is known once the data run this far; a training row may be used against a validation
+        period only when this window ends before the period starts."""
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+        return self.horizon_days + (self.grace_days if target == "churn" else 0)
+
+
+LABELS = LabelConfig()  # the product's time rules; every default elsewhere reads this one
 
 
 def labels_sql(cfg: LabelConfig) -> str:
@@ -53,9 +71,9 @@ growth AS (
     GROUP BY 1, 2
 )
 SELECT o.account_id, o.as_of,
-    CASE WHEN o.as_of + INTERVAL {h + g} DAY > e.ts THEN NULL
+    CASE WHEN o.as_of + INTERVAL {cfg.reads_days('churn')} DAY > e.ts THEN NULL
          WHEN o.ended <= o.as_of + INTERVAL {h} DAY THEN 1 ELSE 0 END AS churn,
-    CASE WHEN o.as_of + INTERVAL {h} DAY > e.ts THEN NULL
+    CASE WHEN o.as_of + INTERVAL {cfg.reads_days('upsell')} DAY > e.ts THEN NULL
          WHEN g.max_mrr > o.mrr * (1 + {m}) OR g.max_seats > o.seats * (1 + {m}) THEN 1 ELSE 0 END AS upsell,
     CASE WHEN o.ended < TIMESTAMPTZ '9999-12-31 00:00:00+00' THEN o.ended END AS service_ends_at
 FROM outcome o CROSS JOIN data_end e

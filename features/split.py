@@ -2,8 +2,9 @@
 
 Validation is out of time and out of sample: the latest matured snapshot dates, for a fixed share of accounts
 (chosen by a hash of the account id, so the choice is stable across runs and snapshots). Training uses the other
-accounts' snapshots whose labels had matured before the first validation date, so no account sits in both and no
-training label looks into the validation period.
+accounts' snapshots whose label's read window (``LabelConfig.reads_days``: the horizon, plus the grace period for
+churn) ends at or before the first validation as_of, so no account sits in both and no training label reads
+anything of the period the validation labels are about.
 """
 
 import hashlib
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from features.labels import LABELS, LabelConfig
+
 
 @dataclass(frozen=True)
 class SplitConfig:
     valid_dates: int = 3  # how many of the latest labeled snapshot dates form the validation period
     valid_share: float = 0.3  # share of accounts held out for validation
-    horizon_days: int = 90
+    labels: LabelConfig = LABELS  # the time rules: how far past its as_of each target's label reads
 
     def __post_init__(self) -> None:
         if self.valid_dates < 1:
@@ -26,41 +29,52 @@ class SplitConfig:
             raise ValueError(f"valid_share must be between 0 and 1, got {self.valid_share}")
 
 
+def bucket(account_ids: pd.Series, salt: str = "") -> pd.Series:
+    """A stable number in [0, 10000) per account id (a hash: the same across runs, machines and snapshots);
+    ``salt`` draws an independent assignment."""
+    return account_ids.map(lambda a: int(hashlib.sha256(f"{salt}{a}".encode()).hexdigest()[:8], 16) % 10_000)
+
+
 def held_out(account_ids: pd.Series, share: float) -> pd.Series:
     """True for the accounts whose id hashes into the held-out share (stable across runs and machines)."""
-    buckets = account_ids.map(lambda a: int(hashlib.sha256(str(a).encode()).hexdigest()[:8], 16) % 10_000)
-    return buckets < share * 10_000
+    return bucket(account_ids) < share * 10_000
 
 
 def first_valid_date(
-    labeled_dates: Iterable[pd.Timestamp], label: str, cfg: SplitConfig = SplitConfig()
+    labeled_dates: Iterable[pd.Timestamp], target: str, cfg: SplitConfig = SplitConfig()
 ) -> pd.Timestamp:
-    """The first as_of of the validation period, from the snapshot dates that have a ``label``; raises when there
-    are too few to split."""
+    """The first as_of of the validation period, from the snapshot dates that have a ``target`` label; raises
+    when there are too few to split."""
     dates = sorted(set(labeled_dates))
     if len(dates) <= cfg.valid_dates:
         raise ValueError(
-            f"only {len(dates)} snapshot dates have a {label} label (a label is known once the data run "
-            f"{cfg.horizon_days} days, plus the grace period for churn, past its snapshot); a split needs more than "
+            f"only {len(dates)} snapshot dates have a {target} label (a label is known once the data run "
+            f"{cfg.labels.reads_days(target)} days past its snapshot); a split needs more than "
             f"valid_dates={cfg.valid_dates}. Bring a longer history (a year or more), or lower --valid-dates."
         )
     return pd.Timestamp(dates[-cfg.valid_dates])
 
 
 def time_split(
-    rows: pd.DataFrame, label: str, cfg: SplitConfig = SplitConfig(), first_valid: pd.Timestamp | None = None
+    rows: pd.DataFrame,
+    target: str,
+    cfg: SplitConfig = SplitConfig(),
+    first_valid: pd.Timestamp | None = None,
+    label: str = "label",
 ) -> pd.Series:
-    """'train', 'valid' or None (left out) per row of ``rows`` (account_id, as_of, ``label``).
+    """'train', 'valid' or None (left out) per row of ``rows`` (account_id, as_of, ``label``: the ``target``'s).
 
-    Rows without a label are left out. ``first_valid`` defaults to ``first_valid_date`` of ``rows``; an engine that
-    splits a table in parts (Spark) computes it once over the whole table and passes it to every part.
+    Rows without a label are left out, and so are training rows whose label reads past the first validation
+    as_of. ``first_valid`` defaults to ``first_valid_date`` of ``rows``; an engine that splits a table in parts
+    (Spark) computes it once over the whole table and passes it to every part.
     """
     labeled = rows[label].notna()
     if first_valid is None:
-        first_valid = first_valid_date(rows.loc[labeled, "as_of"].unique(), label, cfg)
+        first_valid = first_valid_date(rows.loc[labeled, "as_of"].unique(), target, cfg)
     holdout = held_out(rows["account_id"], cfg.valid_share)
-    matured = rows["as_of"] + pd.Timedelta(days=cfg.horizon_days) <= first_valid
+    # The label of a row reads (as_of, as_of + reads_days]; the validation labels read after first_valid.
+    read_to = rows["as_of"] + pd.Timedelta(days=cfg.labels.reads_days(target))
     split = pd.Series(None, index=rows.index, dtype="object")
     split[labeled & holdout & (rows["as_of"] >= first_valid)] = "valid"
-    split[labeled & ~holdout & matured] = "train"
+    split[labeled & ~holdout & (read_to <= first_valid)] = "train"
     return split

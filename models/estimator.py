@@ -1,8 +1,10 @@
-"""The churn / upsell model: LightGBM on the registry's features, early-stopped and calibrated on held-out time.
+"""The churn / upsell model: LightGBM on the registry's features, early-stopped and calibrated on other accounts
+at later dates.
 
 ``fit`` takes a training set (rows of ``features.dataset_<target>``: account_id, as_of, the features, label) and
-splits it by time: trees grow on the earlier snapshot dates; the latest ``inner_dates`` dates stop the boosting
-and fit the calibrator, so neither sees rows the trees were grown on.
+cuts it into ``models.slices``: trees grow on the earlier snapshot dates of most accounts; at the latest
+``inner_dates`` dates, one group of other accounts stops the boosting and another fits the calibrator, with a gap
+of the label's read window between, so neither judges the trees on what they grew on.
 """
 
 from typing import Any
@@ -13,7 +15,9 @@ import pandas as pd
 
 from models.calibration import Isotonic, Platt, choose
 from models.config import TrainConfig
-from models.frame import as_array, categories_of, feature_columns, matrix, time_slices
+from features.labels import LABELS
+from models.frame import as_array, categories_of, feature_columns, matrix
+from models.slices import Slices, inner_slices
 
 
 class ChurnModel:
@@ -33,24 +37,38 @@ class ChurnModel:
         if not np.isin(y, (0.0, 1.0)).all():
             raise ValueError(f"column {label!r} must hold only 0 and 1 (unlabeled rows removed first)")
         X = matrix(rows, self.features_, self.categories_)
-        fit, inner = time_slices(rows["as_of"], cfg.inner_dates)
+        self.slices_ = s = self.slices(rows)
+        fit = s.fit
+        for name, mask in (("fit", s.fit), ("stop", s.stop)):
+            pos, neg = y[mask].sum(), (1 - y[mask]).sum()
+            if pos == 0 or neg == 0:
+                raise ValueError(
+                    f"the {name} slice holds {int(pos)} positives and {int(neg)} negatives; it needs both. "
+                    "Bring more accounts or a longer history."
+                )
         pos, neg = y[fit].sum(), (1 - y[fit]).sum()
-        if pos == 0 or neg == 0:
-            raise ValueError(f"the earlier snapshots hold {int(pos)} positives and {int(neg)} negatives; need both")
         w = float(np.sqrt(neg / pos)) if cfg.pos_weight == "sqrt" else float(cfg.pos_weight)
         params = {**cfg.lgbm_params(), "scale_pos_weight": w}
         train = lgb.Dataset(X[fit], y[fit], categorical_feature=self.categorical_, free_raw_data=False)
-        valid = lgb.Dataset(X[inner], y[inner], reference=train)
+        valid = lgb.Dataset(X[s.stop], y[s.stop], reference=train)
         self.booster_ = lgb.train(
             params, train, num_boost_round=cfg.max_trees, valid_sets=[valid],
             callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
         )  # fmt: skip
         self.trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         self.pos_weight_ = w
-        raw_inner = self.raw(X[inner])
-        self.calibrator_, self.calibration_brier_ = choose(raw_inner, y[inner], cfg.calibration, cfg.seed)
-        self.rows_ = {"fit": int(fit.sum()), "inner": int(inner.sum())}
+        cal = s.calibrate
+        self.calibrator_, self.calibration_brier_ = choose(self.raw(X[cal]), y[cal], cfg.calibration, cfg.seed)
+        self.rows_ = s.counts()
         return self
+
+    def slices(self, rows: pd.DataFrame) -> Slices:
+        """Where ``fit`` grows, stops, calibrates (and a search tunes) on ``rows`` (``models.slices``)."""
+        cfg = self.config
+        gap = LABELS.reads_days(self.target) if cfg.gap_days is None else cfg.gap_days
+        return inner_slices(rows["account_id"], rows["as_of"], inner_dates=cfg.inner_dates, gap_days=gap,
+                            stop_share=cfg.stop_share, calibrate_share=cfg.calibrate_share,
+                            tune_share=cfg.tune_share)  # fmt: skip
 
     # Prediction: ``X`` is a frame of the feature columns (``prepare`` builds it from any frame of rows).
     def prepare(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -85,7 +103,8 @@ class ChurnModel:
     def summary(self) -> dict[str, Any]:
         return {
             "target": self.target, "trees": self.trees_, "calibration": self.calibration_method_,
-            "pos_weight": round(self.pos_weight_, 4), "rows_fit": self.rows_["fit"], "rows_inner": self.rows_["inner"],
+            "calibration_slope_fixed": bool(getattr(self.calibrator_, "slope_fixed_", False)),
+            "pos_weight": round(self.pos_weight_, 4), **{f"rows_{k}": v for k, v in self.rows_.items()},
             **{f"calibration_cv_brier_{k}": round(v, 6) for k, v in self.calibration_brier_.items()},
         }  # fmt: skip
 

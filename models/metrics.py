@@ -2,12 +2,19 @@
 
 Peer-library metrics (scikit-learn) where they exist; the ranking metrics are defined here because they are the
 product's own: the top decile is the 10% of rows with the highest score (ties broken by row order, stable).
+Every metric on a sample carries a 95% interval: a percentile bootstrap over accounts (``bootstrap``), since one
+account's snapshots are not independent draws.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 TOP = 0.10
+RESAMPLES = 400  # bootstrap samples behind each interval
+LEVEL = 0.95
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -46,12 +53,15 @@ def evaluate(y: np.ndarray, p: np.ndarray, arr: np.ndarray | None = None) -> dic
     if len(np.unique(y)) < 2:
         raise ValueError("evaluation needs both classes among the labels")
     top = top_mask(p)
+    q = np.clip(p, 1e-6, 1 - 1e-6)
     rate, top_rate = y.mean(), y[top].mean()
     out = {
         "roc_auc": float(roc_auc_score(y, p)),
         "pr_auc": float(average_precision_score(y, p)),
-        "brier": float(brier_score_loss(y, np.clip(p, 0, 1))),
-        "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
+        # Written out rather than sklearn's brier_score_loss and log_loss: the same formulas without their input
+        # checks, which took 2.3 of the 8.5 ms per call here, and the bootstrap calls this thousands of times.
+        "brier": float(np.mean((np.clip(p, 0, 1) - y) ** 2)),
+        "log_loss": float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))),
         "ece": expected_calibration_error(y, np.clip(p, 0, 1)),
         "lift_top_decile": float(top_rate / rate),
         "capture_top_decile": float(y[top].sum() / y.sum()),
@@ -62,3 +72,55 @@ def evaluate(y: np.ndarray, p: np.ndarray, arr: np.ndarray | None = None) -> dic
         value = np.nan_to_num(np.asarray(arr, dtype=float)) * y
         out["revenue_captured_top_decile"] = float(value[top].sum() / value.sum()) if value.sum() > 0 else np.nan
     return out
+
+
+def resampled_rows(groups: np.ndarray, resamples: int, seed: int) -> list[np.ndarray]:
+    """Row indices of ``resamples`` bootstrap samples drawn by group (an account's rows stay together: its snapshots
+    are not independent). Each sample draws as many groups as there are, with replacement."""
+    codes, uniques = pd.factorize(np.asarray(groups), sort=True)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(uniques))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(resamples):
+        picked = rng.integers(0, len(uniques), len(uniques))
+        lengths = counts[picked]
+        offsets = np.repeat(starts[picked] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        out.append(order[offsets])
+    return out
+
+
+def bootstrap(
+    y: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    groups: np.ndarray,
+    arr: np.ndarray | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every metric of ``evaluate`` for every scorer over the same bootstrap samples by group (paired, so that
+    differences and ratios between scorers have intervals too): scorer -> metric -> one value per sample.
+    A sample that holds a single class is skipped for all scorers."""
+    y = np.asarray(y, dtype=float)
+    draws: dict[str, dict[str, list[float]]] = {who: {} for who in scores}
+    for idx in resampled_rows(groups, resamples, seed):
+        if y[idx].min() == y[idx].max():
+            continue
+        for who, p in scores.items():
+            m = evaluate(y[idx], np.asarray(p)[idx], None if arr is None else np.asarray(arr)[idx])
+            for k, v in m.items():
+                draws[who].setdefault(k, []).append(v)
+    return {who: {k: np.asarray(v) for k, v in d.items()} for who, d in draws.items()}
+
+
+def interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """The percentile interval of bootstrap ``draws`` (NaN draws ignored)."""
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.nanpercentile(draws, [tail, 100 - tail]) if np.isfinite(draws).any() else (np.nan, np.nan)
+    return float(lo), float(hi)
+
+
+def intervals(draws: Mapping[str, Mapping[str, np.ndarray]], level: float = LEVEL) -> dict[str, dict[str, tuple[float, float]]]:
+    """``interval`` of every scorer's every metric."""
+    return {who: {k: interval(v, level) for k, v in d.items()} for who, d in draws.items()}

@@ -9,8 +9,11 @@ import typer
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from models.config import TrainConfig
+from models.evaluation import Assessment
 from pipelines.datasets import TARGETS
 from pipelines.registry import promote, versions
 from pipelines.settings import get_settings
@@ -31,40 +34,70 @@ def _target(value: str) -> str:
 def train_cmd(
     target: Annotated[str, typer.Option(help="churn or upsell.")] = "churn",
     tune: Annotated[float, typer.Option(help="Seconds of hyperparameter search (Optuna) first; 0: none.")] = 0,
+    inner_dates: Annotated[int, typer.Option(
+        help="Latest training dates where other accounts stop the boosting and calibrate.")] = 2,
+    force: Annotated[bool, typer.Option(
+        help="Make the new version champion even if it does not beat chance, the logistic baseline or the "
+             "current champion.")] = False,
     oracle: Annotated[
         Path | None, typer.Option(help="Generator ground truth (default: DATA_DIR/generated/ground_truth).")
     ] = None,
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
-) -> None:
+) -> None:  # fmt: skip
     """Train a target's model on its training set, compare with the baselines, log to MLflow and register it."""
     s = get_settings()
     truth = oracle or s.data_dir / "generated" / "ground_truth" / "oracle.parquet"
     with connect(warehouse or s.warehouse, read_only=True) as con:
         try:
-            report = train(con, _target(target), tracking_uri=s.mlflow_uri(), artifacts=s.mlflow_artifacts,
-                           oracle=truth, tune_seconds=tune or None)  # fmt: skip
+            cfg = TrainConfig.for_target(_target(target), inner_dates=inner_dates)
+            report = train(con, target, cfg, tracking_uri=s.mlflow_uri(), artifacts=s.mlflow_artifacts,
+                           oracle=truth, tune_seconds=tune or None, force=force)  # fmt: skip
         except ValueError as e:
-            console.print(f"[red]train failed:[/red] {e}")
+            console.print(f"[red]train failed:[/red] {escape(str(e))}")
             raise typer.Exit(1) from e
     print_train(report)
 
 
-def print_train(r: TrainReport) -> None:
-    t = Table(title=f"{r.target}: out-of-time validation ({int(r.metrics['model']['rows']):,} rows, "
-                    f"{r.metrics['model']['positive_rate']:.1%} positive)")  # fmt: skip
-    cols = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile", "capture_top_decile",
-            "revenue_captured_top_decile")  # fmt: skip
+COLUMNS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile", "capture_top_decile",
+           "revenue_captured_top_decile")  # fmt: skip
+
+
+def metrics_table(title: str, a: Assessment) -> Table:
+    """Each scorer's metrics with their 95% intervals under them."""
+    t = Table(title=title)
     t.add_column("")
-    for c in cols:
+    for c in COLUMNS:
         t.add_column(c.replace("_top_decile", " top 10%").replace("_", " "), justify="right")
-    for who, m in r.metrics.items():
-        t.add_row(who, *(f"{m.get(c, float('nan')):.3f}" for c in cols))
-    console.print(t)
-    extra = f"; ROC AUC {r.oracle_ratio:.3f} x the oracle's" if r.oracle_ratio else ""
-    console.print(f"{r.summary['trees']} trees, {r.summary['calibration']} calibration, {r.seconds:.1f} s{extra}")
+    for who, m in a.metrics.items():
+        cells = []
+        for c in COLUMNS:
+            lo, hi = a.intervals[who].get(c, (float("nan"), float("nan")))
+            cells.append(f"{m.get(c, float('nan')):.3f}\n[dim]{lo:.3f}-{hi:.3f}[/dim]")
+        t.add_row(who, *cells)
+    return t
+
+
+def print_train(r: TrainReport) -> None:
+    e = r.evaluation
+    m = e.everyone.metrics["model"]
+    console.print(metrics_table(f"{r.target}: out-of-time validation ({int(m['rows']):,} rows, "
+                                f"{m['positive_rate']:.1%} positive; under each figure its 95% interval, bootstrap "
+                                "over accounts)", e.everyone))  # fmt: skip
+    if e.beyond_notice is not None:
+        b = e.beyond_notice.metrics["model"]
+        console.print(metrics_table(f"{r.target} beyond notice: the {int(b['rows']):,} rows whose account had not "
+                                    f"given notice ({e.noticed:,} had; {b['positive_rate']:.1%} positive)",
+                                    e.beyond_notice))  # fmt: skip
+    extra = ""
+    if e.oracle_ratio is not None:
+        ratio, (lo, hi) = e.oracle_ratio
+        extra = f"; ROC AUC {ratio:.3f} x the oracle's (95% interval {lo:.3f}-{hi:.3f})"
+    sizes = ", ".join(f"{k} {v:,}" for k, v in r.summary.items() if k.startswith("rows_"))
+    console.print(f"{r.summary['trees']} trees, {r.summary['calibration']} calibration ({sizes}), "
+                  f"{r.seconds:.1f} s{extra}")  # fmt: skip
     if r.decision:
         console.print(f"Registered [bold]{r.target}[/bold] v{r.decision.version} as "
-                      f"[bold]{r.decision.alias}[/bold]: {r.decision.reason} (run {r.run_id})")  # fmt: skip
+                      f"[bold]{r.decision.alias}[/bold]: {escape(r.decision.reason)} (run {r.run_id})")  # fmt: skip
 
 
 @models_app.command("list")

@@ -39,7 +39,7 @@ def build_dataset(
         "JOIN features.labels l USING (account_id, as_of) ORDER BY f.as_of, f.account_id"
     ).to_arrow_table().to_pandas()  # fmt: skip
     first_valid = first_valid_date(rows.loc[rows["label"].notna(), "as_of"].unique(), target, cfg)
-    rows["split"] = time_split(rows, "label", cfg, first_valid)
+    rows["split"] = time_split(rows, target, cfg, first_valid)
     data = rows[rows["split"].notna()].reset_index(drop=True)
     data["label"] = data["label"].astype("int8")
     con.register("_dataset", arrow_table(data))

@@ -1,6 +1,9 @@
-"""The model registry's rules: the alias ``champion`` moves to a new version only when it beats the current
-champion on the same out-of-time split; otherwise the new version becomes ``challenger``. Names of registered
-models are the targets (``churn``, ``upsell``)."""
+"""The model registry's rules. A new version, even the first, must earn the alias ``champion``: on the
+out-of-time validation rows the 95% interval of its ROC AUC must lie above chance (0.5), and it must not be worse
+than the logistic baseline (worse: the interval of the paired difference of their ROC AUCs lies wholly below zero);
+then it must beat the current champion scored on the same rows. Otherwise it becomes
+``challenger``, with the reason. ``force`` makes it champion whatever the figures. Names of registered models are
+the targets (``churn``, ``upsell``)."""
 
 from dataclasses import dataclass
 
@@ -14,6 +17,45 @@ from models.metrics import evaluate
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PRIMARY = "roc_auc"  # the metric a candidate must beat the champion on
+FEW_POSITIVES = 50  # below this many validation positives, the reason says how wide the interval is
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a candidate showed on the validation rows."""
+
+    roc_auc: float
+    low: float  # 95% interval of its ROC AUC (bootstrap over accounts)
+    high: float
+    logistic: float  # the logistic baseline's ROC AUC on the same rows
+    versus_logistic: tuple[float, float]  # 95% interval of (ROC AUC - logistic's), paired bootstrap
+    positives: int
+
+
+def shortfalls(e: Evidence) -> list[str]:
+    """Why ``e`` cannot be champion, in words with the figures; empty when it qualifies."""
+    out = []
+    if not e.low > 0.5:
+        out.append(f"its ROC AUC {e.roc_auc:.3f} (95% interval {e.low:.3f}-{e.high:.3f}) does not beat chance (0.5)")
+    lo, hi = e.versus_logistic
+    if hi < 0:
+        out.append(f"its ROC AUC {e.roc_auc:.3f} is below the logistic baseline's {e.logistic:.3f} (difference "
+                   f"{e.roc_auc - e.logistic:+.3f}, 95% interval {lo:+.3f} to {hi:+.3f})")  # fmt: skip
+    return out
+
+
+def caveat(e: Evidence) -> str:
+    if e.positives >= FEW_POSITIVES:
+        return ""
+    return (f"; only {e.positives} validation positives: the ROC AUC is known to within "
+            f"{e.low:.3f}-{e.high:.3f} (+-{(e.high - e.low) / 2:.3f})")  # fmt: skip
+
+
+TRY = (
+    "Try: check the label's positive rate and that the mapping sends churn where the labels read it (churn "
+    "dataset build prints the rates), bring a longer history or more accounts, or `churn train --force` to make "
+    "it champion anyway"
+)
 
 
 @dataclass(frozen=True)
@@ -34,13 +76,29 @@ def champion_version(client: MlflowClient, name: str) -> str | None:
         return None
 
 
-def decide(client: MlflowClient, name: str, version: str, valid: pd.DataFrame, candidate: float) -> Decision:
+def decide(
+    client: MlflowClient, name: str, version: str, valid: pd.DataFrame, evidence: Evidence, force: bool = False
+) -> Decision:
     """Give ``version`` the alias it earns. ``valid``: the out-of-time rows (features and ``label``) on which
-    ``candidate`` (the new version's ROC AUC) was measured; the champion is scored on the very same rows."""
+    ``evidence`` was measured; the champion is scored on the very same rows."""
+    candidate, note = evidence.roc_auc, caveat(evidence)
     current = champion_version(client, name)
+    if force:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        why = f"made champion by --force ({PRIMARY} {candidate:.4f}, logistic {evidence.logistic:.4f}){note}"
+        return Decision(name, version, CHAMPION, candidate, None, current, why)
+    short = shortfalls(evidence)
+    if short:
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        why = f"not made champion: {'; '.join(short)}{note}. {TRY}"
+        return Decision(name, version, CHALLENGER, candidate, None, current, why)
     if current is None:
         client.set_registered_model_alias(name, CHAMPION, version)
-        return Decision(name, version, CHAMPION, candidate, None, None, "no champion yet")
+        lo, hi = evidence.versus_logistic
+        why = (f"no champion yet; {PRIMARY} {candidate:.4f} (95% interval {evidence.low:.4f}-{evidence.high:.4f}) "
+               f"beats chance and is not worse than the logistic baseline's {evidence.logistic:.4f} (difference "
+               f"{candidate - evidence.logistic:+.4f}, 95% interval {lo:+.4f} to {hi:+.4f}){note}")  # fmt: skip
+        return Decision(name, version, CHAMPION, candidate, None, None, why)
     try:
         old = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
         schema = old.metadata.get_input_schema()
@@ -54,10 +112,10 @@ def decide(client: MlflowClient, name: str, version: str, valid: pd.DataFrame, c
                         f"champion v{current} could not score the validation rows ({e}); replaced")  # fmt: skip
     if candidate > score:
         client.set_registered_model_alias(name, CHAMPION, version)
-        why = f"{PRIMARY} {candidate:.4f} beats champion v{current}'s {score:.4f} on the same rows"
+        why = f"{PRIMARY} {candidate:.4f} beats champion v{current}'s {score:.4f} on the same rows{note}"
         return Decision(name, version, CHAMPION, candidate, score, current, why)
     client.set_registered_model_alias(name, CHALLENGER, version)
-    why = f"{PRIMARY} {candidate:.4f} does not beat champion v{current}'s {score:.4f}; kept as challenger"
+    why = f"{PRIMARY} {candidate:.4f} does not beat champion v{current}'s {score:.4f}; kept as challenger{note}"
     return Decision(name, version, CHALLENGER, candidate, score, current, why)
 
 

@@ -25,10 +25,11 @@ from models.baselines import LogisticBaseline, ScorecardBaseline
 from models.config import TrainConfig
 from models.estimator import ChurnModel
 from models.explain import explain
+from models.evaluation import Evaluation, evaluate_validation
 from models.metrics import calibration_bins, evaluate
 from models.pyfunc import ProbabilityModel, save
 from pipelines.datasets import TARGETS
-from pipelines.registry import Decision, decide
+from pipelines.registry import Decision, Evidence, decide
 from pipelines.tune import tune
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,7 @@ ORACLE_COLUMN = {"churn": "p_churn", "upsell": "p_expand"}
 @dataclass(frozen=True)
 class TrainReport:
     target: str
-    metrics: dict[str, dict[str, float]]  # model, scorecard, logistic, oracle (when known) -> metric -> value
-    oracle_ratio: float | None  # model ROC AUC / oracle ROC AUC
+    evaluation: Evaluation  # model, scorecard, logistic, oracle (when known) -> metric -> value and interval
     summary: dict[str, Any]
     seconds: float
     run_id: str | None
@@ -107,19 +107,48 @@ def train(
     oracle: Path | None = None,
     tune_seconds: float | None = None,
     register: bool = True,
+    force: bool = False,
 ) -> TrainReport:
+    """Fit, evaluate with intervals, and (``register``) log and register; ``force`` makes the new version champion
+    whatever its figures."""
     t0 = time.perf_counter()
     rows = load_dataset(con, target)
     cfg = cfg or TrainConfig.for_target(target)
     if tune_seconds:
         cfg = tune(rows[rows["split"] == "train"], target, cfg, tune_seconds)
-    model, scores, metrics = fit_and_evaluate(rows, target, cfg, oracle)
-    ratio = metrics["model"]["roc_auc"] / metrics["oracle"]["roc_auc"] if "oracle" in metrics else None
+    model, scores, _ = fit_and_evaluate(rows, target, cfg, oracle)
+    evaluation = evaluate_validation(_valid(rows), scores, target)
     seconds = time.perf_counter() - t0
     run_id, decision = None, None
     if register:
-        run_id, decision = log_and_register(rows, target, cfg, model, scores, metrics, ratio, tracking_uri, artifacts)
-    return TrainReport(target, metrics, ratio, model.summary(), seconds, run_id, decision)
+        run_id, decision = log_and_register(rows, target, cfg, model, scores, evaluation, tracking_uri, artifacts,
+                                            force)  # fmt: skip
+    return TrainReport(target, evaluation, model.summary(), seconds, run_id, decision)
+
+
+def _valid(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["split"] == "valid"].reset_index(drop=True)
+
+
+def flat_metrics(e: Evaluation) -> dict[str, float]:
+    """Every figure of ``e`` under one MLflow name each: ``roc_auc`` (the model's), ``logistic_roc_auc``, with
+    ``_low`` and ``_high`` for the 95% interval; ``beyond_notice_`` in front for the rows beyond notice;
+    ``roc_auc_vs_oracle`` for the ratio to the oracle."""
+    out: dict[str, float] = {}
+    for prefix, a in (("", e.everyone), ("beyond_notice_", e.beyond_notice)):
+        if a is None:
+            continue
+        for who, m in a.metrics.items():
+            for k, v in m.items():
+                name = f"{prefix}{'' if who == 'model' else who + '_'}{k}"
+                out[name] = v
+                if k in a.intervals[who] and k not in ("rows", "positive_rate"):
+                    out[f"{name}_low"], out[f"{name}_high"] = a.intervals[who][k]
+    if e.oracle_ratio is not None:
+        ratio, (lo, hi) = e.oracle_ratio
+        out.update(roc_auc_vs_oracle=ratio, roc_auc_vs_oracle_low=lo, roc_auc_vs_oracle_high=hi)
+    out["notice_given_rows"] = float(e.noticed)
+    return out
 
 
 def requirements() -> list[str]:
@@ -132,27 +161,28 @@ def requirements() -> list[str]:
 
 def log_and_register(
     rows: pd.DataFrame, target: str, cfg: TrainConfig, model: ChurnModel, scores: dict[str, np.ndarray],
-    metrics: dict[str, dict[str, float]], ratio: float | None, tracking_uri: str, artifacts: Path,
+    evaluation: Evaluation | None, tracking_uri: str, artifacts: Path, force: bool = False,
 ) -> tuple[str, Decision]:  # fmt: skip
-    """One MLflow run in the experiment ``churn-<target>``: parameters, data fingerprint, features, metrics, plots
-    and the model (registered as ``target``, given the alias it earns on ``rows``' validation part)."""
+    """One MLflow run in the experiment ``churn-<target>``: parameters, data fingerprint, features, metrics with
+    their intervals, plots and the model (registered as ``target``, given the alias it earns on ``rows``'
+    validation part, or champion with ``force``). ``evaluation`` of ``scores`` is computed when not given."""
     mlflow.set_tracking_uri(tracking_uri)
     name = f"churn-{target}"
     if mlflow.get_experiment_by_name(name) is None:
         mlflow.create_experiment(name, artifact_location=artifacts.resolve().as_uri())
     mlflow.set_experiment(name)
-    valid = rows[rows["split"] == "valid"].reset_index(drop=True)
+    valid = _valid(rows)
     y = valid["label"].to_numpy()
+    evaluation = evaluation or evaluate_validation(valid, scores, target)
+    metrics = evaluation.everyone.metrics
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params({**{k: v for k, v in cfg.as_dict().items() if k != "extra"}, **cfg.extra,
                            "target": target, **model.summary()})  # fmt: skip
         mlflow.log_dict(fingerprint(rows), "data_fingerprint.json")
         mlflow.log_dict({"features": model.features_, "categorical": model.categorical_}, "features.json")
-        flat = {(k if who == "model" else f"{who}_{k}"): v for who, m in metrics.items() for k, v in m.items()}
-        if ratio is not None:
-            flat["roc_auc_vs_oracle"] = ratio
+        flat = flat_metrics(evaluation)
         mlflow.log_metrics({k: float(v) for k, v in flat.items() if np.isfinite(v)})
-        mlflow.log_dict(metrics, "metrics.json")
+        mlflow.log_dict(flat, "metrics.json")
         mlflow.log_dict({"bins": calibration_bins(y, scores["model"])}, "calibration.json")
         sample = valid.sample(min(len(valid), 2000), random_state=cfg.seed)
         X = model.prepare(sample)
@@ -176,7 +206,10 @@ def log_and_register(
                 pip_requirements=requirements(),
             )  # fmt: skip
         version = str(info.registered_model_version)
-        decision = decide(MlflowClient(), target, version, valid, metrics["model"]["roc_auc"])
+        lo, hi = evaluation.everyone.intervals["model"]["roc_auc"]
+        evidence = Evidence(metrics["model"]["roc_auc"], lo, hi, metrics["logistic"]["roc_auc"],
+                            evaluation.everyone.difference("model", "logistic"), int(y.sum()))  # fmt: skip
+        decision = decide(MlflowClient(), target, version, valid, evidence, force)
         mlflow.set_tags({"alias": decision.alias, "decision": decision.reason, "version": version})
         mlflow.log_text(json.dumps(decision.__dict__, default=str, indent=2), "decision.json")
     return run.info.run_id, decision

@@ -1,7 +1,9 @@
 """``churn train --tune``: a bounded hyperparameter search (Optuna, TPE) within a time budget.
 
-Each trial fits on the earlier snapshot dates of the training set and is scored by ROC AUC on its latest dates
-(the same time-ordered inner slice the final model stops and calibrates on); the validation rows are never seen.
+Each trial grows, stops and calibrates a model on its own slices of the training set (``models.slices``) and is
+scored by ROC AUC on the tuning slice: accounts that none of those slices holds, at the latest training dates, with
+the label's read window between them and the rows the trees grow on. The validation rows are never seen. The
+configuration returned gives the tuning accounts back to the final fit.
 """
 
 import logging
@@ -12,25 +14,24 @@ import pandas as pd
 
 from models.config import TrainConfig
 from models.estimator import ChurnModel
-from models.frame import time_slices
 from models.metrics import evaluate
 
 logger = logging.getLogger(__name__)
+TUNE_SHARE = 0.15  # of the training accounts, held out from growing, stopping and calibrating during the search
 
 
 def tune(train: pd.DataFrame, target: str, cfg: TrainConfig, seconds: float, max_trials: int = 200) -> TrainConfig:
     """The best configuration found within ``seconds`` (``cfg`` itself if no trial beats it)."""
-    fit, inner = time_slices(train["as_of"], cfg.inner_dates)
-    earlier, later = train[fit], train[inner]
-    # The trial's own inner slice is the last dates of ``earlier``; ``later`` scores it.
+    searching = replace(cfg, tune_share=TUNE_SHARE)
+    judge = train[ChurnModel(target=target, config=searching).slices(train).tune]
 
     def score(c: TrainConfig) -> float:
-        m = ChurnModel(target=target, config=c).fit(earlier)
-        return evaluate(later["label"].to_numpy(), m.predict_proba(m.prepare(later)))["roc_auc"]
+        m = ChurnModel(target=target, config=c).fit(train)
+        return evaluate(judge["label"].to_numpy(), m.predict_proba(m.prepare(judge)))["roc_auc"]
 
     def objective(trial: optuna.Trial) -> float:
         return score(replace(
-            cfg,
+            searching,
             learning_rate=trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
             num_leaves=trial.suggest_int("num_leaves", 4, 63, log=True),
             min_child_samples=trial.suggest_int("min_child_samples", 10, 400, log=True),
@@ -44,6 +45,6 @@ def tune(train: pd.DataFrame, target: str, cfg: TrainConfig, seconds: float, max
     study.enqueue_trial({k: getattr(cfg, k) for k in searched})  # the current configuration is trial 0
     study.optimize(objective, n_trials=max_trials, timeout=seconds)
     best = replace(cfg, **study.best_params)
-    logger.info("tuning: %d trials, best inner ROC AUC %.4f with %s", len(study.trials), study.best_value,
-                study.best_params)  # fmt: skip
+    logger.info("tuning: %d trials on %d tuning rows, best ROC AUC %.4f with %s", len(study.trials), len(judge),
+                study.best_value, study.best_params)  # fmt: skip
     return best

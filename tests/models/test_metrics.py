@@ -1,12 +1,15 @@
 """Metrics against independent references: brute-force pair counting for ROC AUC, hand-computed frames for the
-ranking metrics and the calibration error."""
+ranking metrics and the calibration error, scikit-learn for the Brier score and log loss, analytic standard errors
+for the bootstrap intervals."""
 
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.metrics import brier_score_loss, log_loss
 
-from models.metrics import evaluate, expected_calibration_error, top_mask
+from models.metrics import bootstrap, evaluate, expected_calibration_error, interval, resampled_rows, top_mask
 
 
 def brute_auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -32,7 +35,8 @@ def test_ranking_metrics_on_a_hand_computed_frame() -> None:
     assert m["capture_top_decile"] == pytest.approx(1 / 4)
     assert m["lift_top_decile"] == pytest.approx((1 / 2) / (4 / 20))
     assert m["revenue_captured_top_decile"] == pytest.approx(100 / (100 + 300 + 50 + 50))
-    assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p))
+    assert m["log_loss"] == pytest.approx(log_loss(y, p))
 
 
 def test_ece_by_hand() -> None:
@@ -51,3 +55,44 @@ def test_top_mask_takes_the_highest_and_at_least_one() -> None:
 def test_one_class_is_refused_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match="both classes"):
         evaluate(np.zeros(5), np.linspace(0, 1, 5))
+
+
+def test_bootstrap_keeps_an_accounts_rows_together() -> None:
+    groups = np.array(["a", "c", "a", "b", "c", "a"])
+    size = {"a": 3, "b": 1, "c": 2}
+    for idx in resampled_rows(groups, 50, seed=1):
+        drawn = pd.Series(groups[idx]).value_counts()
+        assert sum(n // size[g] for g, n in drawn.items()) == 3  # as many accounts as there are
+        assert all(n % size[g] == 0 for g, n in drawn.items())  # whole accounts only
+
+
+def test_bootstrap_intervals_match_the_analytic_ones_for_independent_rows() -> None:
+    """One row per account: the 95% interval of the positive rate is the binomial one (p +- 1.96 sqrt(p(1-p)/n)),
+    and that of ROC AUC has the width of Hanley and McNeil's standard error (1982)."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = (rng.random(n) < 0.2).astype(float)
+    p = rng.normal(0, 1, n) + 1.2 * y
+    draws = bootstrap(y, {"m": p}, np.arange(n), resamples=400, seed=2)["m"]
+    lo, hi = interval(draws["positive_rate"])
+    se = np.sqrt(y.mean() * (1 - y.mean()) / n)
+    assert (hi - lo) == pytest.approx(2 * 1.96 * se, rel=0.15)
+    auc, n1, n0 = evaluate(y, p)["roc_auc"], y.sum(), n - y.sum()
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    se_auc = np.sqrt((auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2)) / (n1 * n0))
+    lo, hi = interval(draws["roc_auc"])
+    assert (hi - lo) == pytest.approx(2 * 1.96 * se_auc, rel=0.15)
+    assert lo < auc < hi
+
+
+def test_bootstrap_by_account_widens_the_interval_of_repeated_snapshots() -> None:
+    """Each account seen at 9 dates with the same outcome: 9 rows carry the information of one, so the interval
+    must be about 3 (sqrt 9) times as wide as if every row were its own account."""
+    rng = np.random.default_rng(4)
+    y1 = (rng.random(500) < 0.3).astype(float)
+    y = np.repeat(y1, 9)
+    score = {"m": np.repeat(rng.random(500), 9)}
+    by_account = interval(bootstrap(y, score, np.repeat(np.arange(500), 9), seed=1)["m"]["positive_rate"])
+    by_row = interval(bootstrap(y, score, np.arange(4500), seed=1)["m"]["positive_rate"])
+    ratio = (by_account[1] - by_account[0]) / (by_row[1] - by_row[0])
+    assert 2.4 < ratio < 3.6, ratio

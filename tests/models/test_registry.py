@@ -14,7 +14,7 @@ from models.config import TrainConfig
 from models.estimator import ChurnModel
 from models.explain import explain
 from models.pyfunc import ARTIFACT, load
-from pipelines.registry import CHALLENGER, CHAMPION, promote, versions
+from pipelines.registry import CHALLENGER, CHAMPION, Decision, Evidence, caveat, decide, promote, versions
 from pipelines.train import fit_and_evaluate, log_and_register
 from tests.models.conftest import World
 
@@ -26,24 +26,33 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
     return uri, tmp_path / "mlruns"
 
 
-def _register(rows: pd.DataFrame, world_rows: pd.DataFrame, store: tuple[str, Path]) -> tuple[ChurnModel, str]:
+def _register(
+    rows: pd.DataFrame, world_rows: pd.DataFrame, store: tuple[str, Path], force: bool = False
+) -> tuple[ChurnModel, Decision]:
     """Fit on ``rows`` (whose training labels may be spoiled), evaluate on the true validation rows, log."""
     cfg = TrainConfig.for_target("churn", max_trees=150)
-    model, scores, metrics = fit_and_evaluate(rows, "churn", cfg)
-    _, decision = log_and_register(world_rows, "churn", cfg, model, scores, metrics, None, *store)
-    return model, decision.alias
+    model, scores, _ = fit_and_evaluate(rows, "churn", cfg)
+    _, decision = log_and_register(world_rows, "churn", cfg, model, scores, None, *store, force=force)
+    return model, decision
 
 
-def test_champion_moves_only_to_a_better_model(world: World, store: tuple[str, Path]) -> None:
+def _spoiled(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the training labels shuffled: a model fitted on them learns nothing."""
+    out = rows.copy()
+    train = out["split"] == "train"
+    out.loc[train, "label"] = np.random.default_rng(1).permutation(out.loc[train, "label"].to_numpy())
+    return out
+
+
+def test_champion_moves_only_to_a_model_that_earns_it(world: World, store: tuple[str, Path]) -> None:
     rows = world.datasets["churn"]
-    spoiled = rows.copy()
-    train = spoiled["split"] == "train"
-    spoiled.loc[train, "label"] = np.random.default_rng(1).permutation(spoiled.loc[train, "label"].to_numpy())
-
-    _, first = _register(spoiled, rows, store)  # no champion yet: the weak model takes the title
-    _, second = _register(rows, rows, store)  # a real model beats it on the same validation rows
+    spoiled = _spoiled(rows)
+    _, first = _register(spoiled, rows, store)  # no champion yet, but a model that learned nothing does not earn it
+    _, second = _register(rows, rows, store)  # a real model beats chance and the logistic baseline
     _, third = _register(spoiled, rows, store)  # a weak one does not
-    assert (first, second, third) == (CHAMPION, CHAMPION, CHALLENGER)
+    assert (first.alias, second.alias, third.alias) == (CHALLENGER, CHAMPION, CHALLENGER)
+    assert "does not beat chance" in first.reason and "--force" in first.reason
+    assert "no champion yet" in second.reason and second.candidate > 0.5
 
     client = MlflowClient(tracking_uri=store[0])
     listed = versions(client, "churn")
@@ -54,6 +63,49 @@ def test_champion_moves_only_to_a_better_model(world: World, store: tuple[str, P
     assert [v["aliases"] for v in versions(client, "churn")] == [[], [], [CHAMPION]]
     with pytest.raises(mlflow.exceptions.MlflowException):
         promote(client, "churn", "99")
+
+
+def test_force_makes_a_weak_model_champion(world: World, store: tuple[str, Path]) -> None:
+    _, decision = _register(_spoiled(world.datasets["churn"]), world.datasets["churn"], store, force=True)
+    assert decision.alias == CHAMPION and "--force" in decision.reason
+
+
+def _evidence(**kw: float) -> Evidence:
+    base = {"roc_auc": 0.70, "low": 0.66, "high": 0.74, "logistic": 0.68, "versus_logistic": (-0.01, 0.05),
+            "positives": 300}  # fmt: skip
+    return Evidence(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("evidence", "why"),
+    [
+        (_evidence(), None),
+        (_evidence(roc_auc=0.468, low=0.43, high=0.51, logistic=0.55), "does not beat chance"),
+        (_evidence(low=0.50), "does not beat chance"),  # an interval touching 0.5 is not clear of it
+        (_evidence(logistic=0.71, versus_logistic=(-0.03, -0.002)), "below the logistic baseline's 0.710"),
+        (_evidence(logistic=0.71, versus_logistic=(-0.03, 0.01)), None),  # below, but not clearly: not worse
+    ],
+)
+def test_a_first_version_must_beat_chance_and_the_logistic_baseline(
+    evidence: Evidence, why: str | None, store: tuple[str, Path], world: World
+) -> None:
+    client = MlflowClient(tracking_uri=store[0])
+    mlflow.set_tracking_uri(store[0])
+    client.create_registered_model("churn")
+    client.create_model_version("churn", source=store[1].as_uri())
+    rows = world.datasets["churn"]
+    decision = decide(client, "churn", "1", rows[rows["split"] == "valid"], evidence)
+    if why is None:
+        assert decision.alias == CHAMPION
+    else:
+        assert decision.alias == CHALLENGER and why in decision.reason and "Try:" in decision.reason
+
+
+def test_few_positives_say_how_wide_the_interval_is() -> None:
+    assert caveat(_evidence(positives=300)) == ""
+    assert "only 31 validation positives" in caveat(_evidence(positives=31)) and "+-0.040" in caveat(
+        _evidence(positives=31)
+    )
 
 
 def test_reloaded_model_predicts_and_explains_identically(world: World, store: tuple[str, Path]) -> None:

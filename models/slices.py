@@ -1,0 +1,70 @@
+"""Where a model learns, stops, calibrates and is tuned: slices of a training set kept apart from each other.
+
+Trees grow on the ``fit`` rows. Early stopping reads ``stop``, calibration ``calibrate`` and the hyperparameter
+search ``tune``: each a different group of accounts (a salted hash of the account id, independent of the
+validation hold-out's), at the latest ``inner_dates`` snapshot dates of the training set. The fit rows are the
+other accounts' snapshots whose label's read window (horizon, plus grace for churn) ends at or before the first of
+those dates, so nothing the trees grew on shares an account with, or reads the period of, the rows that judge them.
+The final validation (``features.split``) is outside the training set and touched by none of them.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.split import bucket
+
+SALT = "inner:"  # the inner groups are drawn independently of the validation hold-out
+
+
+@dataclass(frozen=True)
+class Slices:
+    """Boolean masks over the rows of a training set; no two share a row or an account."""
+
+    fit: np.ndarray
+    stop: np.ndarray
+    calibrate: np.ndarray
+    tune: np.ndarray  # all False unless a tuning share is asked for
+
+    def counts(self) -> dict[str, int]:
+        return {k: int(getattr(self, k).sum()) for k in ("fit", "stop", "calibrate", "tune")}
+
+
+def inner_slices(
+    account_id: pd.Series,
+    as_of: pd.Series,
+    *,
+    inner_dates: int,
+    gap_days: int,
+    stop_share: float,
+    calibrate_share: float,
+    tune_share: float = 0.0,
+) -> Slices:
+    """The four slices of a training set given by its ``account_id`` and ``as_of`` columns (see the module)."""
+    shares = (stop_share, calibrate_share, tune_share)
+    if min(shares) < 0 or stop_share <= 0 or calibrate_share <= 0 or sum(shares) >= 1:
+        raise ValueError(
+            f"stop_share and calibrate_share must be > 0, tune_share >= 0, and together below 1; got {shares}"
+        )
+    dates = np.sort(as_of.unique())
+    if len(dates) <= inner_dates:
+        raise ValueError(
+            f"the training set has {len(dates)} snapshot dates; early stopping and calibration read the latest "
+            f"inner_dates={inner_dates}, so the trees need earlier ones. Bring a longer history or lower "
+            "--inner-dates."
+        )
+    first_inner = pd.Timestamp(dates[-inner_dates])
+    inner = (as_of >= first_inner).to_numpy()
+    before = (as_of + pd.Timedelta(days=gap_days) <= first_inner).to_numpy()
+    if not before.any():
+        raise ValueError(
+            f"no training date lies {gap_days} days (the label's read window) before the inner slices, which start "
+            f"at {first_inner.date()} (the latest inner_dates={inner_dates} of {len(dates)} training dates): the "
+            "trees would have nothing to grow on. Bring a longer history or lower --inner-dates."
+        )
+    b = bucket(account_id, SALT).to_numpy() / 10_000
+    cuts = np.cumsum(shares)
+    stop_acc, cal_acc, tune_acc = b < cuts[0], (b >= cuts[0]) & (b < cuts[1]), (b >= cuts[1]) & (b < cuts[2])
+    rest = b >= cuts[2]
+    return Slices(fit=rest & before, stop=stop_acc & inner, calibrate=cal_acc & inner, tune=tune_acc & inner)
