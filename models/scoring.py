@@ -17,6 +17,8 @@ from models.frame import array_from_dicts
 from models.plays import Playbook, choose, load_playbook
 
 Value = Callable[[int, str], object]  # (row, column) -> value
+# The snapshot feature that says the customer had given notice to cancel before as_of (point-in-time already).
+NOTICE_FEATURE = "cancellation_pending"
 
 
 def _number(v: object) -> float | None:
@@ -25,6 +27,12 @@ def _number(v: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(x) else x
+
+
+def notice_given(v: object) -> bool | None:
+    """Whether a row's ``cancellation_pending`` says the customer had given notice; None when it is unknown."""
+    x = _number(v)
+    return None if x is None else x > 0
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,8 @@ class Scorer:
     top: int = 3
 
     def score(self, rows: pd.DataFrame, threads: int | None = None) -> pd.DataFrame:
-        """One row per input row: account_id and as_of when given, then p_churn, p_upsell, health, tier,
+        """One row per input row: account_id and as_of when given, then notice_given (from the row's
+        ``cancellation_pending``: True, False, or None when the row lacks it), p_churn, p_upsell, health, tier,
         components (dict family -> points), reasons and upsell_reasons (lists of dicts), arr, revenue_at_risk,
         play and the model versions."""
         rows = rows.reset_index(drop=True)
@@ -80,6 +89,7 @@ class Scorer:
                 v = value(i, key)
                 if v is not None:
                     record[key] = v
+            record["notice_given"] = notice_given(value(i, NOTICE_FEATURE))
             record.update({
                 "p_churn": float(e.probability[i]), "p_upsell": float(u.probability[i]), "health": float(score[i]),
                 "tier": str(tier[i]), "components": dict(zip(families, np.round(points[i], 4).tolist(), strict=True)),

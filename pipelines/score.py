@@ -18,9 +18,10 @@ from pipelines.warehouse import arrow_table
 
 ACCOUNT_COLUMNS = ("name", "segment", "touch_model", "csm_owner", "industry", "region")
 JSON_COLUMNS = ("components", "reasons", "upsell_reasons")
+# notice_given comes last: a table written before it existed gets it by ALTER TABLE ADD COLUMN, at the end.
 COLUMNS = ("account_id", "as_of", "name", "segment", "touch_model", "csm_owner", "industry", "region", "p_churn",
            "p_upsell", "health", "tier", "components", "reasons", "upsell_reasons", "arr", "revenue_at_risk", "play",
-           "churn_version", "upsell_version", "scored_at")  # fmt: skip
+           "churn_version", "upsell_version", "scored_at", "notice_given")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,15 @@ def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[
 
 def scored(rows: pd.DataFrame, scorer: Scorer, scored_at: datetime) -> pd.DataFrame:
     """The stored form (``COLUMNS``) of the scores of ``rows`` (snapshots with the accounts' columns): reasons and
-    components as JSON text. The Spark engine applies this very function to each part of its table."""
+    components as JSON text, notice_given as a nullable boolean (the snapshot's ``cancellation_pending``; NULL
+    when the rows lack it). The Spark engine applies this very function to each part of its table."""
     scores = scorer.score(rows)
     for c in ACCOUNT_COLUMNS:
         scores[c] = rows[c].to_numpy()
     scores["scored_at"] = pd.Timestamp(scored_at)
     for c in JSON_COLUMNS:
         scores[c] = [json.dumps(v) for v in scores[c]]
+    scores["notice_given"] = scores["notice_given"].astype("boolean")
     return scores[list(COLUMNS)]
 
 
@@ -81,19 +84,23 @@ DDL = """CREATE TABLE IF NOT EXISTS {table} (
     account_id VARCHAR NOT NULL, as_of TIMESTAMPTZ NOT NULL, name VARCHAR, segment VARCHAR, touch_model VARCHAR,
     csm_owner VARCHAR, industry VARCHAR, region VARCHAR, p_churn DOUBLE, p_upsell DOUBLE, health DOUBLE,
     tier VARCHAR, components VARCHAR, reasons VARCHAR, upsell_reasons VARCHAR, arr DOUBLE, revenue_at_risk DOUBLE,
-    play VARCHAR, churn_version VARCHAR, upsell_version VARCHAR, scored_at TIMESTAMPTZ,
+    play VARCHAR, churn_version VARCHAR, upsell_version VARCHAR, scored_at TIMESTAMPTZ, notice_given BOOLEAN,
     PRIMARY KEY (account_id, as_of))"""
+# A table created before notice_given existed gains it; its older rows keep NULL there (unknown; the server then
+# reads the stored snapshot's cancellation_pending, see serving.store).
+MIGRATE = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS notice_given BOOLEAN"
 
 
 def write_warehouse(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
     """Replace the scores of these as_of dates in ``scores.accounts`` (one transaction)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS scores")
     con.execute(DDL.format(table="scores.accounts"))
+    con.execute(MIGRATE.format(table="scores.accounts"))
     con.register("_scores", arrow_table(scores))
     con.begin()
     try:
         con.execute("DELETE FROM scores.accounts WHERE as_of IN (SELECT DISTINCT as_of FROM _scores)")
-        con.execute("INSERT INTO scores.accounts SELECT * FROM _scores")
+        con.execute("INSERT INTO scores.accounts BY NAME SELECT * FROM _scores")
     except BaseException:
         con.rollback()
         raise
@@ -109,13 +116,14 @@ def write_postgres(url: str, scores: pd.DataFrame, table: str = "churn_scores", 
     ddl = DDL.format(table=name).replace("DOUBLE", "DOUBLE PRECISION").replace("VARCHAR", "TEXT")
     with engine.begin() as c:
         c.execute(sa.text(ddl))
+        c.execute(sa.text(MIGRATE.format(table=name)))
         dates = [d.to_pydatetime() for d in pd.to_datetime(scores["as_of"].unique(), utc=True)]
         c.execute(sa.text(f"DELETE FROM {name} WHERE as_of = ANY(:dates)"), {"dates": dates})
         with c.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
             cols = ", ".join(COLUMNS)
             with cur.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:
-                for row in scores.itertuples(index=False):
-                    copy.write_row([None if (isinstance(v, float) and v != v) else v for v in row])
+                for row in scores.astype(object).itertuples(index=False):
+                    copy.write_row([None if v is pd.NA or (isinstance(v, float) and v != v) else v for v in row])
     engine.dispose()
 
 

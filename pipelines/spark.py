@@ -285,7 +285,7 @@ def build_dataset(
     def split(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for part in parts:
             part["as_of"] = part["as_of"].dt.tz_localize("UTC") if part["as_of"].dt.tz is None else part["as_of"]
-            yield part.assign(split=time_split(part, "label", cfg, first_valid).astype("string"))
+            yield part.assign(split=time_split(part, target, cfg, first_valid).astype("string"))
 
     schema = StructType([*rows.schema.fields, StructField("split", StringType())])
     data = rows.mapInPandas(split, schema).where("split IS NOT NULL").withColumn("label", F.col("label").cast("byte"))
@@ -303,7 +303,7 @@ def score(
     each part of the table, written to ``out/scores`` (the columns of the warehouse's ``scores.accounts``)
     partitioned by snapshot date. Returns the accounts, revenue at risk and red tier count at the latest date."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampType
+    from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, StructType, TimestampType
 
     from pipelines.score import ACCOUNT_COLUMNS, COLUMNS, scored
 
@@ -318,7 +318,7 @@ def score(
     numbers = {"p_churn", "p_upsell", "health", "arr", "revenue_at_risk"}
     schema = StructType([
         StructField(c, TimestampType() if c in ("as_of", "scored_at") else DoubleType() if c in numbers
-                    else StringType())
+                    else BooleanType() if c == "notice_given" else StringType())
         for c in COLUMNS
     ])  # fmt: skip
 

@@ -1,5 +1,6 @@
-"""Server-rendered pages for CSMs on the same app as the API: sign-in, the ranked accounts, one account, the
-models. The rankings come from the same function as the API's, so a page and the API agree for a filter."""
+"""Server-rendered pages for CSMs on the same app as the API: sign-in, the ranked accounts (at risk before notice,
+or by upsell propensity), the save desk (accounts that have given notice), one account, the models. The rankings
+come from the same function as the API's, so a page and the API agree for a filter."""
 
 import hashlib
 import hmac
@@ -14,13 +15,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from serving import charts
-from serving.routes import bundle, rank
+from serving.routes import Order, RankedList, bundle, rank
+from serving.schemas import Ranking
 from serving.store import Bundle
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 pages = APIRouter(include_in_schema=False)
 PAGE = 25
-ORDERS = {"risk": "p_churn", "revenue": "revenue_at_risk", "upsell": "p_upsell"}
+# The page's "rank by" choice -> (the API's list, its order), for the accounts page and for the save desk
+ORDERS: dict[str, tuple[RankedList, Order]] = {
+    "risk": ("at-risk", "probability"), "revenue": ("at-risk", "revenue"), "upsell": ("upsell", "probability"),
+}  # fmt: skip
+SAVE_DESK_ORDERS: dict[str, tuple[RankedList, Order]] = {
+    "revenue": ("save-desk", "revenue"), "risk": ("save-desk", "probability"),
+}  # fmt: skip
 
 
 def hash_password(password: str, salt: str | None = None, rounds: int = 200_000) -> str:
@@ -92,23 +100,43 @@ def _options(b: Bundle) -> dict[str, list[str]]:
     )
 
 
-@pages.get("/accounts")
-def accounts(request: Request, by: str = "risk", segment: str | None = None, touch_model: str | None = None,
-             owner: str | None = None, tier: str | None = None, q: str | None = None, mine: bool = False,
-             page: int = 1) -> HTMLResponse:  # fmt: skip
+def _ranked(request: Request, template: str, orders: dict[str, tuple[RankedList, Order]], by: str,
+            segment: str | None, touch_model: str | None, owner: str | None, tier: str | None, q: str | None,
+            mine: bool, page: int) -> HTMLResponse:  # fmt: skip
+    """A ranked page: one page of ``orders[by]`` (the first order when ``by`` is not one of them) with the filters,
+    and how many accounts of the same filters are at risk before notice and on the save desk (the tabs)."""
     me = user(request)
     b = bundle(request)
-    if by not in ORDERS:
-        by = "risk"
+    if by not in orders:
+        by = next(iter(orders))
     if mine:
         owner = me["owner"]
     tier = tier if tier in ("red", "yellow", "green") else None
     page = max(page, 1)
-    r = rank(b, ORDERS[by], segment or None, touch_model or None, owner or None, tier, q or None, PAGE,
-             (page - 1) * PAGE)  # fmt: skip
-    return _page(request, "accounts.html", ranking=r, by=by, segment=segment or "", touch_model=touch_model or "",
-                 owner=owner or "", tier=tier or "", q=q or "", mine=mine, page=page, me=me,
+    chosen = (segment or None, touch_model or None, owner or None, tier, q or None)
+
+    def ranked(ranking: RankedList, order: Order, limit: int, offset: int = 0) -> Ranking:
+        return rank(b, ranking, order, *chosen, limit, offset)
+
+    r = ranked(*orders[by], PAGE, (page - 1) * PAGE)
+    counts = {name: ranked(name, "probability", 1).total for name in ("at-risk", "save-desk")}
+    return _page(request, template, ranking=r, by=by, segment=segment or "", touch_model=touch_model or "",
+                 owner=owner or "", tier=tier or "", q=q or "", mine=mine, page=page, me=me, counts=counts,
                  pages=max(1, math.ceil(r.total / PAGE)), options=_options(b))  # fmt: skip
+
+
+@pages.get("/accounts")
+def accounts(request: Request, by: str = "risk", segment: str | None = None, touch_model: str | None = None,
+             owner: str | None = None, tier: str | None = None, q: str | None = None, mine: bool = False,
+             page: int = 1) -> HTMLResponse:  # fmt: skip
+    return _ranked(request, "accounts.html", ORDERS, by, segment, touch_model, owner, tier, q, mine, page)
+
+
+@pages.get("/save-desk")
+def save_desk(request: Request, by: str = "revenue", segment: str | None = None, touch_model: str | None = None,
+              owner: str | None = None, tier: str | None = None, q: str | None = None, mine: bool = False,
+              page: int = 1) -> HTMLResponse:  # fmt: skip
+    return _ranked(request, "save_desk.html", SAVE_DESK_ORDERS, by, segment, touch_model, owner, tier, q, mine, page)
 
 
 @pages.get("/accounts/{account_id}")

@@ -102,16 +102,25 @@ def score_live(body: RowsIn, request: Request, _: Reader) -> Response:
 
 
 Order = Literal["probability", "revenue"]
+RankedList = Literal["at-risk", "save-desk", "upsell"]
+CHURN_ORDER = {"probability": "p_churn", "revenue": "revenue_at_risk"}
 
 
 def rank(
-    b: Bundle, sort: str, segment: str | None, touch_model: str | None, owner: str | None, tier: str | None,
-    q: str | None, limit: int, offset: int,
+    b: Bundle, ranking: RankedList, by: Order, segment: str | None, touch_model: str | None, owner: str | None,
+    tier: str | None, q: str | None, limit: int, offset: int,
 ) -> Ranking:  # fmt: skip
+    """One page of a ranked list. ``at-risk``: accounts that had not given notice at as_of (unknown counts as not
+    given); ``save-desk``: the accounts that had; ``upsell``: every account, by upsell probability. ``by`` orders
+    the churn lists by probability or by revenue at risk. Highest first, then by account id."""
+    sort = "p_upsell" if ranking == "upsell" else CHURN_ORDER[by]
     f = b.scores.frame
     if f.empty:
-        return Ranking(as_of=None, total=0, limit=limit, offset=offset, items=[])
+        return Ranking(ranking=ranking, by=by, as_of=None, total=0, limit=limit, offset=offset, items=[])
     mask = np.ones(len(f), bool)
+    if ranking != "upsell":
+        given = f["notice_given"].fillna(False).to_numpy(bool)
+        mask &= given if ranking == "save-desk" else ~given
     for col, value in (("segment", segment), ("touch_model", touch_model), ("csm_owner", owner), ("tier", tier)):
         if value:
             mask &= (f[col] == value).to_numpy()
@@ -119,10 +128,11 @@ def rank(
         mask &= f["name"].fillna("").str.contains(q, case=False, regex=False).to_numpy()
     chosen = f[mask].sort_values([sort, "account_id"], ascending=[False, True], kind="stable")
     page = chosen.iloc[offset : offset + limit]
-    cols = ["account_id", "name", "segment", "touch_model", "csm_owner", "p_churn", "p_upsell", "health", "tier",
-            "arr", "revenue_at_risk", "top_reason", "play"]  # fmt: skip
+    cols = ["account_id", "name", "segment", "touch_model", "csm_owner", "notice_given", "p_churn", "p_upsell",
+            "health", "tier", "arr", "revenue_at_risk", "top_reason", "play"]  # fmt: skip
     items = page[cols].astype(object).where(page[cols].notna(), None).to_dict(orient="records")
-    return Ranking(as_of=b.scores.as_of, total=int(mask.sum()), limit=limit, offset=offset, items=items)  # type: ignore[arg-type]
+    return Ranking(ranking=ranking, by=by, as_of=b.scores.as_of, total=int(mask.sum()), limit=limit, offset=offset,
+                   items=items)  # type: ignore[arg-type]  # fmt: skip
 
 
 Segment = Annotated[str | None, Query(description="smb, mid_market or enterprise")]
@@ -138,17 +148,27 @@ Offset = Annotated[int, Query(ge=0)]
 async def at_risk(request: Request, _: Reader, by: Order = "probability", segment: Segment = None,
                   touch_model: Touch = None, owner: Owner = None, tier: Tier = None, q: Search = None,
                   limit: Limit = 50, offset: Offset = 0) -> Ranking:  # fmt: skip
-    """Accounts by churn risk: by probability, or by revenue at risk (probability x ARR)."""
-    sort = "p_churn" if by == "probability" else "revenue_at_risk"
-    return rank(bundle(request), sort, segment, touch_model, owner, tier, q, limit, offset)
+    """Accounts at risk before notice (they had not given notice to cancel at as_of; unknown counts as not given),
+    by churn risk: by probability, or by revenue at risk (probability x ARR). Accounts that gave notice are on
+    the save desk."""
+    return rank(bundle(request), "at-risk", by, segment, touch_model, owner, tier, q, limit, offset)
+
+
+@router.get("/rankings/save-desk", response_model=Ranking)
+async def save_desk(request: Request, _: Reader, by: Order = "revenue", segment: Segment = None,
+                    touch_model: Touch = None, owner: Owner = None, tier: Tier = None, q: Search = None,
+                    limit: Limit = 50, offset: Offset = 0) -> Ranking:  # fmt: skip
+    """The save desk: accounts that had given notice to cancel at as_of, by revenue at risk (probability x ARR,
+    the default) or by probability."""
+    return rank(bundle(request), "save-desk", by, segment, touch_model, owner, tier, q, limit, offset)
 
 
 @router.get("/rankings/upsell", response_model=Ranking)
 async def upsell(request: Request, _: Reader, segment: Segment = None, touch_model: Touch = None,
                  owner: Owner = None, tier: Tier = None, q: Search = None, limit: Limit = 50,
                  offset: Offset = 0) -> Ranking:  # fmt: skip
-    """Expansion candidates by upsell probability."""
-    return rank(bundle(request), "p_upsell", segment, touch_model, owner, tier, q, limit, offset)
+    """Expansion candidates by upsell probability (every account, whether or not it has given notice)."""
+    return rank(bundle(request), "upsell", "probability", segment, touch_model, owner, tier, q, limit, offset)
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut, responses={404: {"model": Problem}})

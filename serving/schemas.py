@@ -4,6 +4,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+NOTICE = (
+    "whether the customer had given notice to cancel at as_of (the snapshot's cancellation_pending); null when "
+    "unknown (a live row without cancellation_pending, or a score stored before this field existed whose "
+    "snapshot is gone). Rankings count unknown as not given."
+)
+
 
 class Reason(BaseModel):
     feature: str
@@ -20,6 +26,7 @@ class Score(BaseModel):
     segment: str | None = None
     touch_model: str | None = None
     csm_owner: str | None = None
+    notice_given: bool | None = Field(None, description=NOTICE)
     p_churn: float
     p_upsell: float
     health: float = Field(description="100 x (1 - churn probability)")
@@ -61,6 +68,7 @@ class RankItem(BaseModel):
     segment: str | None
     touch_model: str | None
     csm_owner: str | None
+    notice_given: bool | None = Field(description=NOTICE)
     p_churn: float
     p_upsell: float
     health: float
@@ -72,6 +80,13 @@ class RankItem(BaseModel):
 
 
 class Ranking(BaseModel):
+    ranking: Literal["at-risk", "save-desk", "upsell"] = Field(
+        description="which list: at-risk (accounts that had not given notice at as_of), save-desk (accounts that "
+        "had given notice), upsell (every account)"
+    )
+    by: Literal["probability", "revenue"] = Field(
+        description="the order, highest first: probability (of churn; of upsell for the upsell list) or revenue at risk"
+    )
     as_of: str | None
     total: int
     limit: int

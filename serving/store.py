@@ -2,6 +2,11 @@
 
 The warehouse is read once per (re)load and closed at once, so ``churn score`` can write while the server runs.
 Scores by id are answered from JSON prepared at load time: the work is done once per snapshot, not per request.
+
+``notice_given`` (the customer had given notice to cancel at as_of) is the stored column where it is set. Scores
+written before that column existed have none: for them it is read from the stored snapshot's
+``cancellation_pending`` at the same (account_id, as_of) when ``features.snapshots`` holds it, and is otherwise
+unknown (None); the rankings count unknown as not given (see ``serving.routes.rank``).
 """
 
 import json
@@ -37,8 +42,29 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
     for k in ("as_of", "scored_at"):
         if isinstance(out.get(k), pd.Timestamp | datetime):
             out[k] = out[k].isoformat()
+    given = out.get("notice_given")
+    out["notice_given"] = None if given is None or given is pd.NA else bool(given)
     out["model_versions"] = {"churn": out.pop("churn_version"), "upsell": out.pop("upsell_version")}
     return out
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    got = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?", [schema, table]
+    ).fetchall()
+    return {r[0] for r in got}
+
+
+def _scores_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Every row of ``scores.accounts``, with notice_given as the module docstring says."""
+    has_column = "notice_given" in _columns(con, "scores", "accounts")
+    keep, stored = ("s.* EXCLUDE (notice_given)", "s.notice_given") if has_column else ("s.*", "NULL::BOOLEAN")
+    if "cancellation_pending" in _columns(con, "features", "snapshots"):
+        notice = f"coalesce({stored}, f.cancellation_pending > 0)"
+        source = "scores.accounts s LEFT JOIN features.snapshots f ON f.account_id = s.account_id AND f.as_of = s.as_of"
+    else:
+        notice, source = stored, "scores.accounts s"
+    return f"SELECT {keep}, {notice} AS notice_given FROM {source} ORDER BY s.account_id, s.as_of"
 
 
 def load_scores(warehouse: Path) -> Scores:
@@ -48,9 +74,10 @@ def load_scores(warehouse: Path) -> Scores:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         try:
-            all_rows = con.sql("SELECT * FROM scores.accounts ORDER BY account_id, as_of").to_arrow_table().to_pandas()
+            all_rows = con.sql(_scores_sql(con)).to_arrow_table().to_pandas()
         except duckdb.CatalogException:
             return Scores(pd.DataFrame(), {}, {}, None, None)
+    all_rows["notice_given"] = all_rows["notice_given"].astype("boolean")
     history: dict[str, list[dict[str, Any]]] = {}
     for acc, as_of, h, tier, pc, pu in all_rows[
         ["account_id", "as_of", "health", "tier", "p_churn", "p_upsell"]

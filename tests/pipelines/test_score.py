@@ -74,6 +74,34 @@ def test_scores_equal_the_fitted_model_on_the_snapshots(served: Served, warehous
     assert set(scored["churn_version"]) == {"1"} and set(scored["upsell_version"]) == {"1"}
 
 
+def test_notice_given_is_the_snapshots_cancellation_pending(served: Served, warehouse: Path) -> None:
+    scored = read_table(warehouse, SCORES)
+    snaps = read_table(warehouse, "SELECT account_id, as_of, cancellation_pending FROM features.snapshots "
+                                  "WHERE as_of >= ?", [served.dates[0]])  # fmt: skip
+    both = scored[["account_id", "as_of", "notice_given"]].merge(snaps, on=["account_id", "as_of"], how="left")
+    assert len(both) == len(scored) and both["cancellation_pending"].notna().all()
+    assert set(both["cancellation_pending"]) == {0.0, 1.0}  # both kinds of account are there to compare
+    assert [bool(v) for v in both["notice_given"]] == [v == 1.0 for v in both["cancellation_pending"]]
+    assert scored["notice_given"].dtype == bool  # stored as BOOLEAN, never NULL for a built snapshot
+
+
+def test_scoring_into_a_table_written_before_notice_given_adds_it(
+    served: Served, scorer: Scorer, warehouse: Path
+) -> None:
+    with duckdb.connect(str(warehouse)) as con:  # the table as `churn score` wrote it before the column existed
+        con.execute("ALTER TABLE scores.accounts DROP COLUMN notice_given")
+    before = read_table(warehouse, SCORES)
+    with connect(warehouse) as con:
+        score(con, scorer, [served.dates[-1]])
+    after = read_table(warehouse, SCORES)
+    assert list(after.columns) == [*before.columns, "notice_given"] == list(COLUMNS)
+    latest = after["as_of"] == pd.Timestamp(served.dates[-1])
+    assert after.loc[latest, "notice_given"].notna().all() and after.loc[latest, "notice_given"].astype(bool).any()
+    assert after.loc[~latest, "notice_given"].isna().all()  # older rows: unknown, until scored again
+    kept = before[before["as_of"] != pd.Timestamp(served.dates[-1])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after.loc[~latest, list(before.columns)].reset_index(drop=True), kept)
+
+
 def test_latest_dates_and_a_warehouse_without_snapshots(warehouse: Path, tmp_path: Path) -> None:
     with connect(warehouse, read_only=True) as con:
         assert latest_dates(con, 4) == snapshot_dates(warehouse)[-4:]
@@ -134,6 +162,7 @@ def read_pg(schema: str, table: str) -> pd.DataFrame:
         frame = pd.DataFrame(cur.fetchall(), columns=list(COLUMNS))
     for c in ("as_of", "scored_at"):
         frame[c] = pd.to_datetime(frame[c], utc=True)
+    frame["notice_given"] = frame["notice_given"].astype("boolean")
     return frame
 
 

@@ -1,6 +1,6 @@
 """A CSM's tour of the pages in a real browser (Playwright driving Debian's Chromium): sign in, see the ranking,
-filter by segment, open the riskiest account, read its reasons and play, sign out and be refused. Screenshots of
-each page go to ``out``.
+filter by segment, open the riskiest account, read its reasons and play, open the save desk and its first account,
+look that account up on the accounts page, sign out and be refused. Screenshots of each page go to ``out``.
 
 The tests run it on their small world; on the demo data it makes the README's screenshots:
 
@@ -9,6 +9,7 @@ The tests run it on their small world; on the demo data it makes the README's sc
 
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -50,8 +51,8 @@ def running(app: FastAPI) -> Iterator[str]:
         thread.join(10)
 
 
-def api_ranking(base: str, key: str, query: str) -> list[str]:
-    req = urllib.request.Request(f"{base}/v1/rankings/at-risk?{query}", headers={"Authorization": f"Bearer {key}"})
+def api_ranking(base: str, key: str, query: str, ranking: str = "at-risk") -> list[str]:
+    req = urllib.request.Request(f"{base}/v1/rankings/{ranking}?{query}", headers={"Authorization": f"Bearer {key}"})
     return [i["account_id"] for i in json.loads(urllib.request.urlopen(req).read())["items"]]
 
 
@@ -91,6 +92,23 @@ def tour(base: str, user: str, password: str, key: str, out: Path, width: int = 
         seen["play"] = page.locator("#play").inner_text()
         seen["has_chart"] = page.locator("svg[role=img]").count()
         page.screenshot(path=out / "account.png", full_page=True)
+        page.get_by_role("link", name="Save desk", exact=True).click()
+        expect(page).to_have_url(f"{base}/save-desk")
+        seen["save_desk"] = page_ranking(page)
+        seen["save_desk_api"] = api_ranking(base, key, "limit=25", "save-desk")
+        page.screenshot(path=out / "save-desk.png", full_page=True)
+        if seen["save_desk"]:
+            first = page.locator("tr[data-account] a").first
+            name = first.inner_text()
+            first.click()
+            seen["notice_account"] = page.url.rsplit("/", 1)[-1]
+            seen["notice"] = page.locator("#notice").inner_text()
+            page.screenshot(path=out / "account-notice.png", full_page=True)
+            page.goto(f"{base}/accounts")
+            page.fill("#q", name)
+            page.get_by_role("button", name="Apply").click()
+            expect(page).to_have_url(re.compile(r"/accounts\?by=risk&.*q="))
+            seen["name_search"] = page_ranking(page)
         page.goto(f"{base}/model")
         page.screenshot(path=out / "model.png", full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})  # a phone

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from features.catalog import features
 from tests.serving.conftest import FEATURE_NAMES, READ, Served, body, feature_rows
 
-SCORE_FIELDS = ("account_id", "name", "segment", "touch_model", "csm_owner", "p_churn", "p_upsell", "health", "tier",
-                "arr", "revenue_at_risk", "play")  # fmt: skip
+SCORE_FIELDS = ("account_id", "name", "segment", "touch_model", "csm_owner", "notice_given", "p_churn", "p_upsell",
+                "health", "tier", "arr", "revenue_at_risk", "play")  # fmt: skip
 FILTER_COLUMNS = {"segment": "segment", "touch_model": "touch_model", "owner": "csm_owner", "tier": "tier"}
 OWNER, NAME_PART = "<a CSM with several accounts>", "<part of a name>"
 
@@ -38,9 +38,14 @@ def assert_score(got: dict[str, Any], row: dict[str, Any]) -> None:
     assert pd.Timestamp(got["as_of"]) == row["as_of"]
 
 
-def reference_ranking(scores: pd.DataFrame, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ranking by brute force: latest rows, filters, name search, sort by key (descending) then id."""
+def reference_ranking(scores: pd.DataFrame, route: str, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ranking by brute force: latest rows of the route's accounts (at-risk: not given notice; save-desk: given
+    notice; upsell: all), filters, name search, sort by key (descending) then id."""
     rows = at_latest(scores).to_dict(orient="records")
+    if route == "at-risk":
+        rows = [r for r in rows if r["notice_given"] is not True]
+    elif route == "save-desk":
+        rows = [r for r in rows if r["notice_given"] is True]
     for param, column in FILTER_COLUMNS.items():
         if param in params:
             rows = [r for r in rows if r[column] == params[param]]
@@ -64,6 +69,10 @@ CASES = [
     ("at-risk", {"segment": "smb", "tier": "red", "offset": 3, "limit": 4}),
     ("at-risk", {"segment": "smb", "offset": 100_000}),  # past the end: no items, the true total
     ("at-risk", {"q": "no account is called this"}),
+    ("save-desk", {}),
+    ("save-desk", {"by": "probability"}),
+    ("save-desk", {"by": "revenue", "limit": 3, "offset": 2}),
+    ("save-desk", {"segment": "smb", "limit": 500}),
     ("upsell", {}),
     ("upsell", {"segment": "mid_market", "touch_model": "high", "tier": "green", "limit": 9, "offset": 2}),
 ]
@@ -77,13 +86,14 @@ def test_rankings_equal_sorting_the_warehouse_rows(
     assert latest["arr"].notna().all() and latest["p_churn"].notna().all()  # no NaN ordering to second-guess
     owners = latest.loc[latest["csm_owner"] != "Digital CS", "csm_owner"].value_counts()
     params = {k: {OWNER: owners.index[0], NAME_PART: "PARTNERS"}.get(v, v) for k, v in params.items()}
-    key = "upsell" if route == "upsell" else params.get("by", "probability")
-    want = reference_ranking(warehouse_scores, key, params)
+    by = "probability" if route == "upsell" else params.get("by", "revenue" if route == "save-desk" else "probability")
+    want = reference_ranking(warehouse_scores, route, "upsell" if route == "upsell" else by, params)
     limit, offset = params.get("limit", 50), params.get("offset", 0)
 
     r = client.get(f"/v1/rankings/{route}", params=params, headers=READ)
     assert r.status_code == 200, r.text
     got = body(r)
+    assert (got["ranking"], got["by"]) == (route, by)
     assert (got["total"], got["limit"], got["offset"]) == (len(want), limit, offset)
     assert pd.Timestamp(got["as_of"]) == latest["as_of"].max()
     page = want[offset : offset + limit]
@@ -91,8 +101,21 @@ def test_rankings_equal_sorting_the_warehouse_rows(
     for item, row in zip(got["items"], page, strict=True):
         assert {k: item[k] for k in SCORE_FIELDS} == {k: expected_score(row)[k] for k in SCORE_FIELDS}
         assert item["top_reason"] == json.loads(row["reasons"])[0]["sentence"]
-    if params.get("q") == "PARTNERS" or "owner" in params:
+    if params.get("q") == "PARTNERS" or "owner" in params or route == "save-desk":
         assert 0 < len(want) < len(latest)  # the filter did select something, and not everything
+
+
+def test_at_risk_and_save_desk_split_the_latest_accounts_by_notice(
+    client: TestClient, warehouse_scores: pd.DataFrame
+) -> None:
+    latest = at_latest(warehouse_scores)
+    given = set(latest.loc[latest["notice_given"], "account_id"])
+    assert 0 < len(given) < len(latest)
+    at_risk = body(client.get("/v1/rankings/at-risk", params={"limit": 500}, headers=READ))
+    desk = body(client.get("/v1/rankings/save-desk", params={"limit": 500}, headers=READ))
+    assert desk["total"] == len(given) and {i["account_id"] for i in desk["items"]} == given
+    assert at_risk["total"] == len(latest) - len(given)
+    assert not given & {i["account_id"] for i in at_risk["items"]}
 
 
 def test_revenue_ranking_differs_from_probability_ranking(client: TestClient) -> None:
@@ -184,7 +207,7 @@ def test_live_scores_equal_batch_scores_and_components_add_up(
         assert s["p_upsell"] == pytest.approx(row["p_upsell"], abs=1e-9)
         assert s["p_upsell"] == pytest.approx(pu, abs=1e-9)
         assert s["health"] == pytest.approx(100.0 * (1.0 - s["p_churn"]), abs=1e-9)
-        assert (s["tier"], s["play"]) == (row["tier"], row["play"])
+        assert (s["tier"], s["play"], s["notice_given"]) == (row["tier"], row["play"], row["notice_given"])
         assert s["revenue_at_risk"] == pytest.approx(s["p_churn"] * row["arr"], rel=1e-12)
         # components are rounded to 4 decimals each: at most 9 x 0.00005 off in total
         assert base_health + sum(s["components"].values()) == pytest.approx(s["health"], abs=5e-4)
@@ -206,6 +229,13 @@ def test_live_scoring_with_few_features_lists_the_missing_ones(client: TestClien
     assert s["p_churn"] == pytest.approx(churn.predict_proba(churn.prepare(frame))[0], abs=1e-9)
     assert s["revenue_at_risk"] == pytest.approx(12_000.0 * s["p_churn"], rel=1e-12)
     assert s["account_id"] == "prospect-1" and s.get("as_of") is None
+    assert s["notice_given"] is None  # no cancellation_pending sent: unknown
+
+
+def test_live_scores_say_notice_given_from_cancellation_pending(client: TestClient) -> None:
+    rows = [{"account_id": a, "cancellation_pending": v} for a, v in (("gave", 1.0), ("kept", 0.0), ("unsure", None))]
+    got = body(client.post("/v1/scores/live", json={"rows": rows}, headers=READ))
+    assert {s["account_id"]: s["notice_given"] for s in got["scores"]} == {"gave": True, "kept": False, "unsure": None}
 
 
 def test_models_route_reports_versions_metrics_features_and_freshness(client: TestClient, served: Served) -> None:
@@ -257,5 +287,6 @@ def test_docs_and_schema_describe_every_route(client: TestClient) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     paths = body(client.get("/openapi.json"))["paths"]
     routes = {"/v1/accounts/{account_id}/score", "/v1/scores", "/v1/scores/live", "/v1/rankings/at-risk",
-              "/v1/rankings/upsell", "/v1/accounts/{account_id}", "/v1/models", "/v1/admin/reload"}  # fmt: skip
+              "/v1/rankings/save-desk", "/v1/rankings/upsell", "/v1/accounts/{account_id}", "/v1/models",
+              "/v1/admin/reload"}  # fmt: skip
     assert routes <= set(paths)
