@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from features.labels import LABELS
 from pipelines import cli_spark
 from pipelines.cli_features import dataset_app, features_app, print_build, print_dataset
 from pipelines.cli_models import models_app, print_train, train_cmd
@@ -180,11 +181,14 @@ def _print_ingest(r: IngestReport) -> None:
 
 
 def _print_rates(rates: list[Rates]) -> None:
-    t = Table(title="Within 90 days of a monthly snapshot")
-    for col in ("segment", "snapshots", "churn rate", "expansion rate"):
+    t = Table(title=f"Within {LABELS.horizon_days} days of a monthly snapshot (the labels' churn and expansion: "
+                    f"a stop of service that lasts over {LABELS.grace_days} days; MRR or seats up by over "
+                    f"{LABELS.margin:.0%})")  # fmt: skip
+    for col in ("segment", "snapshots (churn)", "churn rate", "snapshots (expansion)", "expansion rate"):
         t.add_column(col, justify="left" if col == "segment" else "right")
     for r in rates:
-        t.add_row(r.segment, f"{r.snapshots:,}", f"{r.churn_rate:.1%}", f"{r.expansion_rate:.1%}")
+        t.add_row(r.segment, f"{r.snapshots:,}", f"{r.churn_rate:.1%}", f"{r.expansion_snapshots:,}",
+                  f"{r.expansion_rate:.1%}")  # fmt: skip
     console.print(t)
 
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from features.labels import LABELS
 from features.split import SplitConfig
 from pipelines import cli_spark
 from pipelines.datasets import TARGETS, DatasetReport, build_dataset
@@ -98,7 +99,7 @@ def print_build(r: BuildReport) -> None:
         f"Built {r.features} features for {r.snapshots:,} snapshots on {len(r.dates)} dates "
         f"({r.dates[0]:%Y-%m-%d} .. {r.dates[-1]:%Y-%m-%d}) in {r.seconds:.1f} s; export: {r.parquet}"
     )
-    t = Table(title="Labels per snapshot date (90-day horizon; blank: not yet known)")
+    t = Table(title=f"Labels per snapshot date ({LABELS.horizon_days}-day horizon; blank: not yet known)")
     for col in ("as_of", "churn rate", "upsell rate"):
         t.add_column(col, justify="right")
     for day in r.churn_rate:

@@ -9,6 +9,7 @@ import pytest
 from pipelines.generate.run import TABLES, generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
+from tests.features.reference_labels import reference_labels
 from pipelines.summary import rates
 
 
@@ -35,35 +36,25 @@ def test_generated_parquet_and_csv_are_accepted_whole_and_load_the_same(tmp_path
         )
 
 
-def _reference_rates(subs: pd.DataFrame, events: pd.DataFrame, horizon: int = 90) -> tuple[int, float, float]:
-    """Snapshots, churn rate and expansion rate by brute force: one as_of, one account at a time."""
-    ends = subs.groupby("account_id").apply(
-        lambda g: g.end_at.max() if g.end_at.notna().all() and (g.status == "cancelled").any() else pd.NaT
-    )
-    start, end = events.ts.min().tz_convert(None), events.ts.max().tz_convert(None)
-    first = start.to_period("M").to_timestamp().tz_localize("UTC") + pd.DateOffset(months=1)
-    last = end.tz_localize("UTC") - pd.Timedelta(days=horizon)
-    n = churn = expand = 0
-    for as_of in pd.date_range(first, last, freq="MS"):
-        until = as_of + pd.Timedelta(days=horizon)
-        for row in subs[(subs.start_at <= as_of) & (subs.end_at.isna() | (subs.end_at > as_of))].itertuples():
-            n += 1
-            end = ends[row.account_id]
-            churn += bool(pd.notna(end) and as_of < end <= until)
-            later = subs[(subs.account_id == row.account_id) & (subs.start_at > as_of) & (subs.start_at <= until)]
-            expand += bool(((later.mrr > row.mrr * 1.1) | (later.seats > row.seats * 1.1)).any())
-    return n, churn / n, expand / n
+def _reference_rates(tables: dict[str, pd.DataFrame]) -> tuple[int, float, int, float]:
+    """Labeled snapshots, churn rate, and the same for expansion, by the brute-force label reference
+    (``tests.features.reference_labels``: one snapshot at a time, straight from the label's definition)."""
+    first, last = tables["usage_events"].ts.min(), tables["usage_events"].ts.max()
+    dates = pd.date_range(first.tz_convert(None).to_period("M").to_timestamp() + pd.DateOffset(months=1),
+                          last.tz_convert(None), freq="MS", tz="UTC")  # fmt: skip
+    labels = reference_labels(tables["subscriptions"], tables["accounts"], dates, data_end=last)
+    return (int(labels.churn.notna().sum()), float(labels.churn.mean()), int(labels.upsell.notna().sum()),
+            float(labels.upsell.mean()))  # fmt: skip
 
 
 def test_summary_rates_equal_a_brute_force_reference(tmp_path: Path) -> None:
     generate(tmp_path / "src", accounts=150, months=10, seed=9, oracle=Oracle(paths=0))
     ingest(tmp_path / "src", tmp_path / "w.duckdb")
-    subs = _raw(tmp_path / "w.duckdb", "subscriptions")
-    events = _raw(tmp_path / "w.duckdb", "usage_events")
+    tables = {t: _raw(tmp_path / "w.duckdb", t) for t in ("subscriptions", "accounts", "usage_events")}
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         overall = next(r for r in rates(con) if r.segment == "all")
-    n, churn, expand = _reference_rates(subs, events)
-    assert overall.snapshots == n
+    n, churn, m, expand = _reference_rates(tables)
+    assert (overall.snapshots, overall.expansion_snapshots) == (n, m)
     assert overall.churn_rate == pytest.approx(churn)
     assert overall.expansion_rate == pytest.approx(expand)
-    assert churn > 0 and expand > 0
+    assert churn > 0 and expand > 0 and m > n  # an upsell label is known 30 days (the grace) sooner
