@@ -250,6 +250,18 @@ def test_models_route_reports_versions_metrics_features_and_freshness(client: Te
     assert [(f["name"], f["description"]) for f in got["features"]] == [(f.name, f.description) for f in features()]
 
 
+def test_the_model_page_shows_each_metric_with_its_interval(client: TestClient, served: Served) -> None:
+    """The figures of the run that registered the champion: ROC AUC with its 95% interval, and churn beyond
+    notice."""
+    run = MlflowClient(served.tracking_uri, served.tracking_uri)
+    m = run.get_run(run.get_model_version("churn", "1").run_id).data.metrics
+    assert m["roc_auc_low"] < m["roc_auc"] < m["roc_auc_high"]
+    client.post("/login", data={"username": "demo", "password": "demo"})
+    page = client.get("/model").text
+    assert f"{m['roc_auc']:.3f}<br><span class=\"muted\">{m['roc_auc_low']:.3f}–{m['roc_auc_high']:.3f}" in page
+    assert f"ROC AUC {m['beyond_notice_roc_auc']:.3f} ({m['beyond_notice_roc_auc_low']:.3f}–" in page
+
+
 def test_probes_report_readiness_and_versions(client: TestClient, served: Served) -> None:
     assert body(client.get("/healthz")) == {"status": "ok"}
     r = client.get("/readyz")
