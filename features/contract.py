@@ -4,6 +4,11 @@ A validated frame has exactly the contract's columns, in order, with these dtype
 times ``datetime64[us, UTC]``, money ``float64``, counts ``Int64``. Required columns are non-nullable; optional
 columns are nullable (and are all-null when the input lacks them). Check ``error`` texts are written to be read by
 people: ingest turns them into quarantine reasons such as ``"score: must be between 0 and 10 (got 11)"``.
+
+State fields without a time of their own (an invoice's ``status``, a ticket's ``priority``, a contact's ``role``)
+come with optional times of their changes where exports carry them: ``failed_at`` and ``voided_at`` (invoices),
+``escalated_at`` (tickets), ``role_since`` (contacts). Features read state through those times, and under rules
+written down in the README where they are missing.
 """
 
 import warnings
@@ -121,8 +126,10 @@ SUPPORT_TICKETS = _schema(
         "priority": _choice(PRIORITIES),
         "csat": _count(1, 5),
         "category": _text(),
+        # When the ticket was raised to its current priority, if later than its creation.
+        "escalated_at": _time(),
     },
-    [_not_before("resolved_at", "created_at")],
+    [_not_before("resolved_at", "created_at"), _not_before("escalated_at", "created_at")],
 )
 
 EMAIL_EVENTS = _schema(
@@ -145,10 +152,14 @@ INVOICES = _schema(
         "amount": _money(required=True),
         "paid_at": _time(),
         "status": _choice(INVOICE_STATUSES),
+        "failed_at": _time(),  # when a payment of the invoice failed
+        "voided_at": _time(),  # when the invoice was voided
     },
     [
         _not_before("due_at", "issued_at"),
         _not_before("paid_at", "issued_at"),
+        _not_before("failed_at", "issued_at"),
+        _not_before("voided_at", "issued_at"),
         pa.Check(
             lambda df: ~((df["status"] == "paid").fillna(False) & df["paid_at"].isna()),
             error="status is paid but paid_at is missing",
@@ -178,8 +189,10 @@ CONTACTS = _schema(
         "role": _choice(CONTACT_ROLES, required=True),
         "created_at": _time(),
         "left_at": _time(),
+        # When the contact took their current role, if later than their arrival (e.g. a user made champion).
+        "role_since": _time(),
     },
-    [_not_before("left_at", "created_at")],
+    [_not_before("left_at", "created_at"), _not_before("role_since", "created_at")],
 )
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from features import rollups_duckdb
 from features.catalog import families, features
 from features.config import FeatureConfig
+from features.contract import TABLES
 from features.labels import LabelConfig, labels_sql
 from features.query import snapshot_sql, source_sql, source_table
 from features.rollups import LONGEST_WINDOW_DAYS, SPINE, TOTALS, rollups
@@ -57,6 +58,24 @@ def dates_within(first: datetime, last: datetime, every: str = "month") -> list[
     """Snapshot dates from the first month start after ``first`` (the data's first event) to ``last``."""
     start = (pd.Timestamp(first.date()) + pd.offsets.MonthBegin(1)).date()
     return snapshot_dates(start, last.date(), every)
+
+
+def _check_raw_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """A clear error when a raw table the features read lacks columns of the data contract: the warehouse was
+    ingested before they joined the contract (e.g. the times of state changes, ``failed_at`` and the like)."""
+    have: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'raw'"
+    ).fetchall():  # fmt: skip
+        have.setdefault(table, set()).add(column)
+    for table in rollups_duckdb.COPIED:
+        missing = [c for c in TABLES[table].columns if table in have and c not in have[table]]
+        if missing:
+            raise ValueError(
+                f"raw.{table} has no column {', '.join(missing)}: the warehouse was ingested before the data contract "
+                "had it. Ingest the data again (churn ingest SOURCE) to build features"
+            )
 
 
 def _spine(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> None:
@@ -254,6 +273,7 @@ def compute_snapshots(
     ``portable`` in the form Spark also takes (the same registry SQL, over the raw tables and portable rollups)."""
     if not dates:
         raise ValueError("no snapshot dates given")
+    _check_raw_columns(con)
     if not portable:
         _compute_fast(con, dates, cfg, on_progress)
         return

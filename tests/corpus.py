@@ -193,6 +193,29 @@ CASES: list[Case] = [
         "invoices",
         {2: "paid_at is set but status is not paid"},
     ),
+    Case(
+        "payment failed or invoice voided before issue",
+        edit(
+            _then(
+                _set("invoices", 4, "failed_at", "2024-01-05T00:00:00Z"),
+                _set("invoices", 6, "voided_at", "2024-02-01T00:00:00Z"),
+            )
+        ),
+        "invoices",
+        {4: "failed_at before issued_at", 6: "voided_at before issued_at"},
+    ),
+    Case(
+        "ticket escalated before it was opened",
+        edit(_set("support_tickets", 2, "escalated_at", "2024-01-20T00:00:00Z")),
+        "support_tickets",
+        {2: "escalated_at before created_at"},
+    ),
+    Case(
+        "contact in their role before they arrived",
+        edit(_set("contacts", 3, "role_since", "2024-01-01T00:00:00Z")),
+        "contacts",
+        {3: "role_since before created_at"},
+    ),
     Case("mixed naive and aware times", edit(_mixed_times), "email_events", {3: NAIVE, 5: NAIVE}),
     Case(
         "several reasons in one row",

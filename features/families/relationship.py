@@ -7,9 +7,19 @@ from features.registry import Family, Feature, Source
 from features.sql import days_since, in_window
 
 F = partial(Feature, family="relationship")
-# contact_id IS NOT NULL: an account without contacts still has one row (the LEFT JOIN's), which is nobody.
-PRESENT = "(c.contact_id IS NOT NULL AND (c.left_at IS NULL OR c.left_at >= s.as_of))"
-CHAMPION = "c.role = 'champion'"
+# Present: arrived before as_of and not yet left. A contact without created_at may have arrived after as_of, so
+# counts as present only from role_since (held a role then), or never (that also leaves out the LEFT JOIN's row
+# of an account without contacts).
+PRESENT = "(COALESCE(c.created_at, c.role_since) < s.as_of AND (c.left_at IS NULL OR c.left_at >= s.as_of))"
+# A contact's role is as of the export. It counts from role_since on, when the export has that time (before it,
+# a plain contact); without role_since, from the contact's arrival (rule: README, "What the features assume
+# about your data").
+ROLE_KNOWN = "(c.role_since IS NULL OR c.role_since < s.as_of)"
+CHAMPION = f"(c.role = 'champion' AND {ROLE_KNOWN})"
+ADMIN = f"(c.role = 'admin' AND {ROLE_KNOWN})"
+# A departure is a champion's when the contact held the role before leaving; a dated departure counts even when
+# the arrival is unknown.
+CHAMPION_LEFT = "(c.role = 'champion' AND (c.role_since IS NULL OR c.role_since < c.left_at))"
 
 
 def family(cfg: FeatureConfig) -> Family:
@@ -17,18 +27,18 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="champions", description="champions at the customer at the snapshot", unit="contacts",
           sql=f"COUNT(CASE WHEN {CHAMPION} AND {PRESENT} THEN 1 END)"),
         F(name="admins", description="admins at the customer at the snapshot", unit="contacts",
-          sql=f"COUNT(CASE WHEN c.role = 'admin' AND {PRESENT} THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {ADMIN} AND {PRESENT} THEN 1 END)"),
         F(name="contacts", description="known contacts at the customer at the snapshot", unit="contacts",
           sql=f"COUNT(CASE WHEN {PRESENT} THEN 1 END)"),
         F(name="champion_left_90d", description="champions who left in the last 90 days", unit="contacts",
-          sql=f"COUNT(CASE WHEN {CHAMPION} AND {in_window(90, 0, 'CAST(c.left_at AS DATE)')} THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {CHAMPION_LEFT} AND {in_window(90, 0, 'CAST(c.left_at AS DATE)')} THEN 1 END)"),
         F(name="days_since_champion_left", description="days since a champion last left (366: none in a year)",
           unit="days",
-          sql=days_since(f"CASE WHEN {CHAMPION} AND {in_window(365, 0, 'CAST(c.left_at AS DATE)')} "
+          sql=days_since(f"CASE WHEN {CHAMPION_LEFT} AND {in_window(365, 0, 'CAST(c.left_at AS DATE)')} "
                          "THEN CAST(c.left_at AS DATE) END", 365)),
-        F(name="champion_tenure_days", description="days the current champion has been in place", unit="days",
-          sql=f"date_diff('day', MAX(CASE WHEN {CHAMPION} AND {PRESENT} THEN CAST(c.created_at AS DATE) END), "
-              "s.as_of_day)"),
+        F(name="champion_tenure_days", description="days the current champion has been in the role", unit="days",
+          sql=f"date_diff('day', MAX(CASE WHEN {CHAMPION} AND {PRESENT} "
+              "THEN CAST(COALESCE(c.role_since, c.created_at) AS DATE) END), s.as_of_day)"),
     )  # fmt: skip
     derived = (
         F(

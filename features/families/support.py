@@ -8,7 +8,13 @@ from features.sql import days_since, in_window, trend
 
 F = partial(Feature, family="support")
 DAY = "CAST(t.created_at AS DATE)"
-HIGH = "t.priority IN ('high', 'urgent')"
+# A ticket's priority is as of the export. It counts from escalated_at on, when the export has that time; before
+# it, the earlier priority is unknown and the ticket counts as normal. Without escalated_at the priority is taken
+# as set when the ticket was opened, and so is its category (rules: README, "What the features assume about your
+# data").
+RAISED = "(t.escalated_at IS NULL OR t.escalated_at < s.as_of)"
+HIGH = f"(t.priority IN ('high', 'urgent') AND {RAISED})"
+URGENT = f"(t.priority = 'urgent' AND {RAISED})"
 RATED = "t.resolved_at < s.as_of"  # resolution and rating are known once the ticket is resolved
 
 
@@ -27,7 +33,7 @@ def family(cfg: FeatureConfig) -> Family:
         F(name="high_priority_tickets_90d", description="high or urgent tickets opened in the last 90 days",
           unit="tickets", sql=_count(90, HIGH)),
         F(name="urgent_tickets_30d", description="urgent tickets opened in the last 30 days", unit="tickets",
-          sql=_count(30, "t.priority = 'urgent'")),
+          sql=_count(30, URGENT)),
         F(name="billing_tickets_90d", description="billing tickets opened in the last 90 days", unit="tickets",
           sql=_count(90, "t.category = 'billing'")),
         F(name="bug_tickets_90d", description="bug reports opened in the last 90 days", unit="tickets",

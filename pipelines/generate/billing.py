@@ -77,9 +77,13 @@ def subscriptions(c: Chunk) -> pa.Table:
 def invoices(c: Chunk) -> pa.Table:
     """An invoice per sign-up and renewal (a year ahead on annual terms), and a prorated one per mid-term expansion.
 
-    Card payers pay on the day or fail; invoice payers pay within net terms, late more often when money is tight.
+    Card payers pay on the day or fail (``failed_at``: the charge, on the due day); a recovered failure is charged
+    again a few days later and paid then. Invoice payers pay within net terms, late more often when money is tight.
+    A few invoices are voided within their terms (``voided_at``), unpaid. A state whose time lies past the end of
+    the data is not known yet: such an invoice is open.
     """
     lg, a, p = c.hist.logs, c.hist.static, c.p
+    n_days = c.cal.n_days
     rng = c.rng("invoices")
     row, col = np.nonzero(lg["renew_day"] > NO_DAY)
     issued = lg["renew_day"][row, col]
@@ -92,12 +96,14 @@ def invoices(c: Chunk) -> pa.Table:
     added = (lg["seats_after"][er, ec] - lg["seats_start"][er, ec]) * lg["price_after"][er, ec]
     left = 12 - ((ec - c.signup_col()[er]) % 12)  # months left in the annual term
     er, ec, added, left = er[added > 0], ec[added > 0], added[added > 0], left[added > 0]
-    # Recovered card failures are charged again a few days later.
-    rr, rc = row[fail == 1], col[fail == 1]
-    retry = issued[fail == 1] + rng.integers(1, 6, len(rr))
+    # Recovered card failures are charged again a few days later: each retry is drawn as a row of its own (the
+    # random streams of the rows stay as they were), then folded into its invoice as that invoice's payment.
+    recovered = np.flatnonzero(fail == 1)
+    rr, rc = row[recovered], col[recovered]
+    retry = issued[recovered] + rng.integers(1, 6, len(rr))
     row = np.r_[row, er, rr]
     issued = np.r_[issued, lg["change_day"][er, ec], retry]
-    amount = np.r_[amount, added * left, amount[fail == 1]]
+    amount = np.r_[amount, added * left, amount[recovered]]
     fail = np.r_[fail, np.zeros(len(er) + len(rr), np.int8)]
     lapse = np.r_[lapse, np.zeros(len(er) + len(rr), np.int64)]
     month = np.r_[col, ec, rc]
@@ -107,13 +113,22 @@ def invoices(c: Chunk) -> pa.Table:
     h, budget = lg["h_end"][row, month], lg["budget_start"][row, month]
     late = ~card & (rng.random(n) < sigmoid(-2.4 + 2.5 * a.pay_risk[row] + 1.5 * budget - 0.7 * h))
     days_late = 1 + rng.exponential(12.0, n) * (1 + budget)
-    paid = np.where(late, issued + net + days_late, issued + rng.random(n) * np.maximum(net, 0.02))
+    charged = issued + rng.random(n) * np.maximum(net, 0.02)  # when paid on time (for card payers: the charge)
+    paid = np.where(late, issued + net + days_late, charged)
     paid = np.where(lapse > 0, issued + lapse, paid)  # service resumed when the late payment came in
-    void = rng.random(n) < p.p_void
-    status = np.where(fail > 0, 2, np.where(void, 3, np.where(paid < c.cal.n_days, 0, 1)))  # paid open failed void
-    keep = issued < c.cal.n_days
+    void = (rng.random(n) < p.p_void) & (fail == 0)
+    voided = issued + rng.random(n) * np.maximum(net, 1.0)
+    originals = n - len(rr)  # the retry rows come last
+    paid[recovered] = paid[originals:]
+    paid[(fail == 2) | void] = np.inf  # lost failures and void invoices are never paid
+    failed = (fail > 0) & (charged < n_days)
+    # paid, open, failed, void: as known at the end of the data
+    status = np.where(paid < n_days, 0, np.where(failed, 2, np.where(void & (voided < n_days), 3, 1)))
+    keep = (issued < n_days) & (np.arange(n) < originals)
     order = np.lexsort((issued[keep], row[keep]))
-    row, issued, net, amount, paid, status = (x[keep][order] for x in (row, issued, net, amount, paid, status))
+    row, issued, net, amount, paid, charged, voided, status, failed = (
+        x[keep][order] for x in (row, issued, net, amount, paid, charged, voided, status, failed)
+    )
     return pa.table({
         "invoice_id": c.child_ids(row, "i"),
         "account_id": c.ids(row),
@@ -122,4 +137,6 @@ def invoices(c: Chunk) -> pa.Table:
         "amount": np.round(amount, 2),
         "paid_at": nullable_times(c, paid, status == 0),
         "status": pick(("paid", "open", "failed", "void"), status),
+        "failed_at": nullable_times(c, charged, failed),
+        "voided_at": nullable_times(c, voided, status == 3),
     })  # fmt: skip

@@ -15,6 +15,7 @@ SECOND = ("Labs", "Works", "Systems", "Health", "Logistics", "Foods", "Capital",
 SUFFIX = ("Inc", "LLC", "Ltd", "GmbH", "Group", "Co")
 HIGH_TOUCH_CSMS = ("Ana Ruiz", "Ben Carter", "Chloe Martin", "Dev Patel", "Emma Schulz", "Farid Haddad")
 POOLED_CSMS = ("Grace Kim", "Hugo Silva", "Iris Novak")
+PROMOTED = 0.5  # share of replacement champions who were users of the account before (``role_since``)
 
 
 def accounts(c: Chunk) -> pa.Table:
@@ -43,8 +44,9 @@ def accounts(c: Chunk) -> pa.Table:
 
 
 def contacts(c: Chunk) -> pa.Table:
-    """Champions in succession (each leaves on the day the latent process says, a new one arrives later),
-    one or two admins, and a few users."""
+    """Champions in succession (each leaves on the day the latent process says, a new one arrives later, or a user
+    of the account is promoted then: ``role_since``), one or two admins, and a few users. A promotion after the
+    end of the data is not known yet: that contact is still a user."""
     rng = c.rng("contacts")
     a, lg = c.hist.static, c.hist.logs
     n_days = c.cal.n_days
@@ -54,8 +56,9 @@ def contacts(c: Chunk) -> pa.Table:
     lr, lm = np.nonzero(lg["champion_left"] > NO_DAY)
     first = np.flatnonzero(a.champion0)
     arrivals = _numbered(
-        pd.DataFrame({"row": np.r_[first, fr], "start": np.r_[a.created[first], lg["champion_found"][fr, fm]]})
-    )
+        pd.DataFrame({"row": np.r_[first, fr], "start": np.r_[a.created[first], lg["champion_found"][fr, fm]],
+                      "replacement": np.r_[np.zeros(len(first), bool), np.ones(len(fr), bool)]})
+    )  # fmt: skip
     departures = _numbered(pd.DataFrame({"row": lr, "end": lg["champion_left"][lr, lm]}))
     champ = arrivals.merge(departures, on=["row", "k"], how="left")
     champ["end"] = champ["end"].fillna(NO_DAY).astype(np.int64)
@@ -63,20 +66,28 @@ def contacts(c: Chunk) -> pa.Table:
     admins = np.repeat(np.arange(c.n), np.where(a.seg == 2, 2, 1))
     users = np.repeat(np.arange(c.n), np.minimum(a.seats0, 3))
     user_start = a.created[users] + rng.integers(0, 60, len(users))
+    # A replacement champion promoted from a user: there since the account's first weeks, champion since found.
+    found = champ["start"].to_numpy()
+    before = a.created[champ["row"].to_numpy()] + rng.integers(0, 60, len(champ))
+    promoted = champ["replacement"].to_numpy() & (rng.random(len(champ)) < PROMOTED) & (before < found)
     row = np.r_[champ["row"].to_numpy(), admins, users]
-    start = np.r_[champ["start"].to_numpy(), a.created[admins], user_start]
+    start = np.r_[np.where(promoted, before, found), a.created[admins], user_start]
+    since = np.r_[np.where(promoted, found, NO_DAY), np.full(len(admins) + len(users), NO_DAY)]
     end = np.r_[champ["end"].to_numpy(), np.full(len(admins) + len(users), NO_DAY)]
     role = np.r_[np.zeros(len(champ), np.int64), np.ones(len(admins), np.int64), np.full(len(users), 2)]
+    role = np.where((since > NO_DAY) & (since >= n_days), 2, role)
     keep = start < n_days
     order = np.lexsort((role[keep], start[keep], row[keep]))
-    row, start, end, role = (x[keep][order] for x in (row, start, end, role))
+    row, start, since, end, role = (x[keep][order] for x in (row, start, since, end, role))
     gone = (end > NO_DAY) & (end < n_days)
+    raised = (since > NO_DAY) & (since < n_days)
     return pa.table({
         "contact_id": c.child_ids(row, "c"),
         "account_id": c.ids(row),
         "role": pick(("champion", "admin", "user"), role),
         "created_at": c.times(start),
         "left_at": nullable_times(c, end, gone),
+        "role_since": nullable_times(c, since, raised),
     })  # fmt: skip
 
 

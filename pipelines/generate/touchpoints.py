@@ -9,11 +9,13 @@ from pipelines.generate.params import TICKET_CATEGORIES
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 MEDIAN_HOURS = np.array([40.0, 24.0, 8.0, 4.0])  # time to resolve by priority
+ESCALATED = 0.1  # share of high and urgent tickets opened at a lower priority and raised while open
 
 
 def support_tickets(c: Chunk, health: np.ndarray, seats: np.ndarray, serving: np.ndarray) -> pa.Table:
     """Tickets arrive more often from big and unhappy accounts; a bad support experience is an urgent ticket
-    that takes long to resolve and gets a poor rating."""
+    that takes long to resolve and gets a poor rating. A few high and urgent tickets were raised to that priority
+    while open (``escalated_at``); one raised after the end of the data is still normal."""
     rng = c.rng("support_tickets")
     lam = c.p.tickets_per_month * seats**0.45 * (1 + 0.8 * (health < 0)) / 30.4 * serving
     counts = rng.poisson(lam).ravel()
@@ -42,10 +44,15 @@ def support_tickets(c: Chunk, health: np.ndarray, seats: np.ndarray, serving: np
         rng.choice([1, 5], n),
         rng.choice(len(TICKET_CATEGORIES), n, p=[0.3, 0.25, 0.12, 0.15, 0.1, 0.08]),
     )
+    raised = (priority >= 2) & (rng.random(n) < ESCALATED)
+    escalated = created + rng.random(n) * (resolved - created)
+    priority = np.where(raised & (escalated >= c.cal.n_days), 1, priority)
+    raised &= escalated < c.cal.n_days
     order = np.lexsort((created, row))
     row, created, resolved, done, rated, priority, csat, category = (
         x[order] for x in (row, created, resolved, done, rated, priority, csat, category)
     )
+    raised, escalated = raised[order], escalated[order]
     return pa.table({
         "ticket_id": c.child_ids(row, "t"),
         "account_id": c.ids(row),
@@ -54,6 +61,7 @@ def support_tickets(c: Chunk, health: np.ndarray, seats: np.ndarray, serving: np
         "priority": pick(PRIORITIES, priority),
         "csat": pa.array(csat, mask=~rated),
         "category": pick(TICKET_CATEGORIES, category),
+        "escalated_at": nullable_times(c, escalated, raised),
     })  # fmt: skip
 
 

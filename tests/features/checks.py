@@ -85,8 +85,25 @@ def assert_labels_match(
     return normalised(got)
 
 
+def failed_time(invoices: pd.DataFrame) -> pd.Series:
+    """When each invoice's payment failed: failed_at, or for a failed status without it, the due time (the rule)."""
+    failed = invoices["status"].eq("failed").fillna(False).astype(bool)
+    return invoices["failed_at"].where(invoices["failed_at"].notna(), invoices["due_at"].where(failed))
+
+
+def voided_time(invoices: pd.DataFrame) -> pd.Series:
+    """When each invoice was voided: voided_at, or for a void status without it, the issue time (the rule)."""
+    void = invoices["status"].eq("void").fillna(False).astype(bool)
+    return invoices["voided_at"].where(invoices["voided_at"].notna(), invoices["issued_at"].where(void))
+
+
+def _forget(frame: pd.DataFrame, column: str, later: pd.Series) -> None:
+    frame[column] = frame[column].mask(later.fillna(False).astype(bool))
+
+
 def censored(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """The tables as they stood just before ``as_of``: rows dated at or after it removed, later times forgotten."""
+    """The tables as they stood just before ``as_of``: rows dated at or after it removed, later times forgotten, and
+    states set at or after it (a payment, a failure, a void, an escalation, a promotion) back to what they were."""
     out = {}
     for name, frame in tables.items():
         if name in TIME_OF:
@@ -96,15 +113,32 @@ def censored(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[st
         frame = frame.copy()
         if name == "support_tickets":
             frame["resolved_at"] = frame["resolved_at"].where(frame["resolved_at"] < as_of)
+            # Escalated later: its earlier priority is unknown, taken as normal.
+            later = frame["escalated_at"] >= as_of
+            frame["priority"] = frame["priority"].mask(later, "normal")
+            _forget(frame, "escalated_at", later)
         elif name == "invoices":
-            later = frame["paid_at"] >= as_of
-            frame["paid_at"] = frame["paid_at"].mask(later)
-            frame["status"] = frame["status"].mask(later, "open")
+            status = frame["status"]
+            # A state is forgotten when its time is at or after as_of: a failed or void status without its time
+            # is dated by the features' rule (failed when due, void from issue).
+            undone = (
+                (status.eq("paid") & (frame["paid_at"] >= as_of))
+                | (status.eq("failed") & (failed_time(frame) >= as_of))
+                | (status.eq("void") & (voided_time(frame) >= as_of))
+            ).fillna(False)
+            for column in ("paid_at", "failed_at", "voided_at"):
+                _forget(frame, column, frame[column] >= as_of)
+            back = pd.Series("open", index=frame.index, dtype=status.dtype).mask(frame["paid_at"].notna(), "paid")
+            frame["status"] = status.mask(undone, back)
         elif name == "subscriptions":
             # An end after as_of is not known yet (an end exactly at as_of already stops the service at as_of).
             frame["end_at"] = frame["end_at"].where(frame["end_at"] <= as_of)
             frame["cancelled_at"] = frame["cancelled_at"].where(frame["cancelled_at"] < as_of)
         elif name == "contacts":
             frame["left_at"] = frame["left_at"].where(frame["left_at"] < as_of)
+            # Promoted later: a plain contact until then.
+            later = frame["role_since"] >= as_of
+            frame["role"] = frame["role"].mask(later, "user")
+            _forget(frame, "role_since", later)
         out[name] = frame.reset_index(drop=True)
     return out

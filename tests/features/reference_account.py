@@ -6,27 +6,35 @@ import pandas as pd
 from tests.features.reference_base import DAY, Cut, as_float, flag, ratio, round_half_away, trend
 
 
+def _is(values: pd.Series, value: str) -> pd.Series:
+    """``values == value``, with a missing value counting as different."""
+    return values.eq(value).fillna(False).astype(bool)
+
+
 def payments(cut: Cut) -> pd.DataFrame:
     inv = cut.before("invoices", 365)
     issued, due, paid = inv["issued_at"], inv["due_at"], inv["paid_at"]
-    # Void and failed invoices are not owed; an invoice without a status is owed like an open one.
-    billed = inv["status"].isna() | inv["status"].isin(["paid", "open"])
+    # The status is as of the export: only its dated changes count. A failed status without failed_at failed on
+    # the due day; a void one without voided_at was void from its issue.
+    failed = inv["failed_at"].where(inv["failed_at"].notna(), due.where(_is(inv["status"], "failed")))
+    voided = inv["voided_at"].where(inv["voided_at"].notna(), issued.where(_is(inv["status"], "void")))
+    owed = ~(voided < cut.as_of)
     paid_by_now = paid < cut.as_of
     unpaid = ~paid_by_now
     # Late: paid on a day after the due day, or still unpaid at the snapshot though due before it.
-    late = billed & ((paid_by_now & (paid.dt.floor("D") > due.dt.floor("D"))) | (unpaid & (due < cut.as_of)))
+    late = owed & ((paid_by_now & (paid.dt.floor("D") > due.dt.floor("D"))) | (unpaid & (due < cut.as_of)))
     due_180 = cut.in_last(due, 180)
     days_late = ((paid.dt.floor("D") - due.dt.floor("D")) // DAY).clip(lower=0).astype("float64")
-    overdue = billed & unpaid & (due < cut.as_of)
+    overdue = owed & unpaid & (due < cut.as_of)
     amount = inv["amount"]
     out: dict[str, pd.Series] = {
         "invoices_180d": cut.count(inv, cut.in_last(issued, 180)),
         "late_invoices_180d": cut.count(inv, due_180 & late),
-        "days_late_mean_180d": cut.agg(inv, days_late, "mean", due_180 & billed & paid_by_now),
-        "failed_payments_180d": cut.count(inv, cut.in_last(issued, 180) & (inv["status"] == "failed")),
+        "days_late_mean_180d": cut.agg(inv, days_late, "mean", due_180 & owed & paid_by_now),
+        "failed_payments_180d": cut.count(inv, cut.in_last(failed, 180)),
         "overdue_invoices": cut.count(inv, overdue),
         "overdue_amount": cut.agg(inv, amount, "sum", overdue).fillna(0),
-        "unpaid_amount": cut.agg(inv, amount, "sum", billed & unpaid).fillna(0),
+        "unpaid_amount": cut.agg(inv, amount, "sum", owed & unpaid).fillna(0),
         "last_invoice_amount": cut.agg(inv, amount, "last"),
     }
     out["billing_months"] = round_half_away(ratio(out["last_invoice_amount"], cut.spine["mrr"]))
@@ -98,17 +106,23 @@ def sentiment(cut: Cut) -> pd.DataFrame:
 def relationship(cut: Cut) -> pd.DataFrame:
     c = cut.tables["contacts"]
     c = c[c["created_at"].isna() | (c["created_at"] < cut.as_of)]
-    left = c["left_at"]
-    present = left.isna() | (left >= cut.as_of)
-    champion = c["role"] == "champion"
-    current = champion & present & c["created_at"].notna()
-    newest = cut.agg(c, c["created_at"], "max", current)
+    left, since, role = c["left_at"], c["role_since"], c["role"]
+    # Present: arrived at a known time before as_of (created_at, else role_since) and not yet left. A role counts
+    # from role_since on (before it, a plain contact); without role_since, from the arrival.
+    arrived = c["created_at"].where(c["created_at"].notna(), since)
+    present = (arrived < cut.as_of) & (left.isna() | (left >= cut.as_of))
+    role_now = role.where(since.isna() | (since < cut.as_of), "user")
+    champion = _is(role_now, "champion") & present
+    # A departure is a champion's when the contact held the role before leaving.
+    champion_left = _is(role, "champion") & (since.isna() | (since < left))
+    became = since.where(since.notna(), c["created_at"])
+    newest = cut.agg(c, became, "max", champion)
     out = {
-        "champions": cut.count(c, champion & present),
-        "admins": cut.count(c, (c["role"] == "admin") & present),
+        "champions": cut.count(c, champion),
+        "admins": cut.count(c, _is(role_now, "admin") & present),
         "contacts": cut.count(c, present),
-        "champion_left_90d": cut.count(c, champion & cut.in_last(left, 90)),
-        "days_since_champion_left": cut.days_since(c, left, 365, champion),
+        "champion_left_90d": cut.count(c, champion_left & cut.in_last(left, 90)),
+        "days_since_champion_left": cut.days_since(c, left, 365, champion_left),
         "champion_tenure_days": as_float((cut.as_of.normalize() - newest.dt.floor("D")) // DAY),
     }
     out["has_champion"] = flag(out["champions"] > 0)

@@ -73,7 +73,10 @@ def milestones(cut: Cut) -> pd.DataFrame:
 def support(cut: Cut) -> pd.DataFrame:
     tk = cut.before("support_tickets")
     created, resolved = tk["created_at"], tk["resolved_at"]
-    high = tk["priority"].isin(["high", "urgent"])
+    # The priority is as of the export: it counts from escalated_at on (before, the ticket counts as normal).
+    raised = tk["escalated_at"].isna() | (tk["escalated_at"] < cut.as_of)
+    high = tk["priority"].isin(["high", "urgent"]).fillna(False).astype(bool) & raised
+    urgent = tk["priority"].eq("urgent").fillna(False).astype(bool) & raised
     # Resolution time and the rating are known only once the ticket is resolved.
     rated = resolved < cut.as_of
     csat = as_float(tk["csat"])
@@ -84,7 +87,7 @@ def support(cut: Cut) -> pd.DataFrame:
         "tickets_90d": cut.count(tk, last90),
         "tickets_prev_30d": cut.count(tk, cut.in_last(created, 30, skip=30)),
         "high_priority_tickets_90d": cut.count(tk, last90 & high),
-        "urgent_tickets_30d": cut.count(tk, cut.in_last(created, 30) & (tk["priority"] == "urgent")),
+        "urgent_tickets_30d": cut.count(tk, cut.in_last(created, 30) & urgent),
         "billing_tickets_90d": cut.count(tk, last90 & (tk["category"] == "billing")),
         "bug_tickets_90d": cut.count(tk, last90 & (tk["category"] == "bug")),
         "resolution_hours_90d": cut.agg(tk, hours, "mean", last90 & rated),

@@ -7,7 +7,9 @@ import pytest
 from features.contract import TABLES
 from tests.factories import as_contract, valid_tables
 
-# The table in DESIGN.md, "The data contract": required columns ; optional columns.
+# The table in DESIGN.md, "The data contract": required columns ; optional columns (and the times of state changes
+# that DESIGN.md, "Snapshots, labels, no leakage", has the contract carry: failed_at, voided_at, escalated_at,
+# role_since).
 DESIGN = {
     "accounts": ("account_id", "account_id created_at", "name segment industry region csm_owner touch_model"),
     "subscriptions": (
@@ -16,11 +18,15 @@ DESIGN = {
         "end_at cancelled_at plan status",
     ),
     "usage_events": (None, "account_id user_id ts event_type", ""),
-    "support_tickets": ("ticket_id", "ticket_id account_id created_at", "resolved_at priority csat category"),
+    "support_tickets": (
+        "ticket_id",
+        "ticket_id account_id created_at",
+        "resolved_at priority csat category escalated_at",
+    ),
     "email_events": (None, "account_id ts event", "campaign_id"),
-    "invoices": ("invoice_id", "invoice_id account_id issued_at due_at amount", "paid_at status"),
+    "invoices": ("invoice_id", "invoice_id account_id issued_at due_at amount", "paid_at status failed_at voided_at"),
     "nps_responses": (None, "account_id ts score", ""),
-    "contacts": ("contact_id", "contact_id account_id role", "created_at left_at"),
+    "contacts": ("contact_id", "contact_id account_id role", "created_at left_at role_since"),
 }
 
 
@@ -31,7 +37,7 @@ def test_registry_matches_the_design() -> None:
         assert (spec.key, spec.required, spec.optional) == (key, tuple(required.split()), tuple(optional.split()))
     assert [n for n, s in TABLES.items() if s.optional_table] == ["nps_responses", "contacts"]
     assert [n for n, s in TABLES.items() if s.event_table] == ["usage_events", "email_events"]
-    assert TABLES["invoices"].time_columns == ("issued_at", "due_at", "paid_at")
+    assert TABLES["invoices"].time_columns == ("issued_at", "due_at", "paid_at", "failed_at", "voided_at")
     assert TABLES["subscriptions"].kind("mrr") == "number"
     assert TABLES["subscriptions"].kind("seats") == "count"
     assert TABLES["accounts"].kind("segment") == "text"
@@ -95,6 +101,32 @@ INVOICE = {
             {(None, "paid_at is set but status is not paid")},
         ),
         (
+            "invoices",
+            {**INVOICE, "failed_at": ["2023-12-31"], "status": ["failed"]},
+            {(None, "failed_at before issued_at")},
+        ),
+        (
+            "invoices",
+            {**INVOICE, "voided_at": ["2023-12-31"], "status": ["void"]},
+            {(None, "voided_at before issued_at")},
+        ),
+        (
+            "support_tickets",
+            {"ticket_id": ["T1"], "account_id": ["A1"], "created_at": ["2024-01-02"], "escalated_at": ["2024-01-01"]},
+            {(None, "escalated_at before created_at")},
+        ),
+        (
+            "contacts",
+            {
+                "contact_id": ["P1"],
+                "account_id": ["A1"],
+                "role": ["champion"],
+                "created_at": ["2024-02-01"],
+                "role_since": ["2024-01-01"],
+            },
+            {(None, "role_since before created_at")},
+        ),
+        (
             "nps_responses",
             {"account_id": ["A1"], "ts": ["2024-01-01"], "score": [11]},
             {("score", "must be between 0 and 10")},
@@ -126,6 +158,11 @@ def test_checks_name_the_rule(table: str, rows: dict[str, object], expected: set
     [
         ("invoices", {**INVOICE, "paid_at": ["2024-01-05"], "status": ["void"]}),  # refunded after payment
         ("invoices", {**INVOICE, "paid_at": ["2024-01-05"]}),  # status unknown
+        # A card payment failed, then the retry went through.
+        ("invoices", {**INVOICE, "failed_at": ["2024-01-31"], "paid_at": ["2024-02-03"], "status": ["paid"]}),
+        ("invoices", {**INVOICE, "failed_at": ["2024-01-01"], "status": ["failed"]}),  # failed at issue
+        # A contact without a known arrival, champion since a known day.
+        ("contacts", {"contact_id": ["P1"], "account_id": ["A1"], "role": ["champion"], "role_since": ["2024-01-01"]}),
         ("subscriptions", {**SUB, "end_at": ["2024-03-01"], "cancelled_at": ["2024-02-15"]}),
     ],
 )

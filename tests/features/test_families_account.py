@@ -19,7 +19,9 @@ def test_payments_late_overdue_and_unpaid_at_the_snapshot() -> None:
             {"issued_at": day("2024-05-01"), "due_at": day("2024-05-31"), "paid_at": AS_OF},
             # Not yet due: unpaid, not overdue.
             {"issued_at": day("2024-05-15"), "due_at": day("2024-06-14")},
+            # Failed without failed_at: failed on its due day; still owed, so unpaid and overdue.
             {"issued_at": day("2024-05-20"), "status": "failed"},
+            # Void without voided_at: void from its issue, never owed.
             {"issued_at": day("2024-05-10"), "due_at": day("2024-05-11"), "status": "void"},
             {"issued_at": AS_OF, "amount": 9999.0},  # issued at as_of: not seen
             # No status (an optional column): owed like an open invoice.
@@ -30,8 +32,8 @@ def test_payments_late_overdue_and_unpaid_at_the_snapshot() -> None:
     assert_values(
         at(got, "A1"),
         {
-            "invoices_180d": 7, "late_invoices_180d": 3, "days_late_mean_180d": 1.5, "failed_payments_180d": 1,
-            "overdue_invoices": 2, "overdue_amount": 1300.0, "unpaid_amount": 1400.0,
+            "invoices_180d": 7, "late_invoices_180d": 4, "days_late_mean_180d": 1.5, "failed_payments_180d": 1,
+            "overdue_invoices": 3, "overdue_amount": 1400.0, "unpaid_amount": 1500.0,
             "last_invoice_amount": 1200.0, "billing_months": 12,
         },
     )  # fmt: skip
@@ -39,6 +41,40 @@ def test_payments_late_overdue_and_unpaid_at_the_snapshot() -> None:
         at(got, "A2"),
         {"invoices_180d": 0, "overdue_invoices": 0, "overdue_amount": 0.0, "unpaid_amount": 0.0,
          "days_late_mean_180d": None, "last_invoice_amount": None, "billing_months": None},
+    )  # fmt: skip
+
+
+def test_payments_read_failures_and_voids_through_their_times() -> None:
+    tables = world(
+        invoices=[
+            # Failed after as_of: at the snapshot only unpaid (and overdue).
+            {"issued_at": day("2024-05-01"), "due_at": day("2024-05-31"), "status": "failed",
+             "failed_at": AS_OF + DAY, "amount": 100.0},
+            # Voided exactly at as_of: still owed at the snapshot.
+            {"issued_at": day("2024-05-01"), "due_at": day("2024-05-10"), "status": "void", "voided_at": AS_OF,
+             "amount": 200.0},
+            # Voided before as_of: owed nothing, late in nothing.
+            {"issued_at": day("2024-04-01"), "due_at": day("2024-04-15"), "status": "void",
+             "voided_at": day("2024-05-01"), "amount": 400.0},
+            # Failed before as_of: a failure, and still owed.
+            {"issued_at": day("2024-03-01"), "status": "failed", "failed_at": day("2024-03-01T00:05"),
+             "amount": 800.0},
+            # Failed without failed_at, due after as_of: by the rule it fails when due, so not yet.
+            {"issued_at": day("2024-05-25"), "due_at": day("2024-06-10"), "status": "failed", "amount": 1600.0},
+            # The card failed, the retry three days later went through: a failure and a late payment.
+            {"issued_at": day("2024-02-01"), "failed_at": day("2024-02-01T00:10"), "paid_at": day("2024-02-04"),
+             "amount": 3200.0},
+            # Failed more than 180 days ago: no recent failure, but still owed and overdue.
+            {"issued_at": day("2023-11-01"), "status": "failed", "failed_at": day("2023-11-01"), "amount": 6400.0},
+        ],
+    )  # fmt: skip
+    got = assert_matches_reference(tables, DATES)
+    assert_values(
+        at(got),
+        {
+            "invoices_180d": 6, "failed_payments_180d": 2, "late_invoices_180d": 4, "days_late_mean_180d": 3.0,
+            "overdue_invoices": 4, "overdue_amount": 7500.0, "unpaid_amount": 9100.0, "last_invoice_amount": 1600.0,
+        },
     )  # fmt: skip
 
 
@@ -127,18 +163,19 @@ def test_relationship_people_present_at_the_snapshot() -> None:
         contacts=[
             {"role": "champion", "created_at": LONG_AGO, "left_at": AS_OF},  # leaves at as_of: still there
             {"role": "champion", "created_at": day("2024-01-01"), "left_at": AS_OF - US},  # just left
-            {"role": "admin"},  # no dates: there all along
+            {"role": "admin"},  # no dates: arrival unknown, so not counted as present
             {"role": "user", "created_at": AS_OF},  # joins at as_of: not seen
             {"role": "admin", "created_at": LONG_AGO, "left_at": AS_OF - 100 * DAY},
             {"role": "champion", "created_at": day("2024-02-01T15:00")},
             {"account_id": "A3", "role": "champion", "created_at": LONG_AGO, "left_at": day("2023-07-01")},
             {"account_id": "A3", "role": "champion"},
+            {"account_id": "A3", "role": "admin", "created_at": LONG_AGO},
         ],
     )
     got = assert_matches_reference(tables, DATES)
     assert_values(
         at(got, "A1"),
-        {"champions": 2, "admins": 1, "contacts": 3, "champion_left_90d": 1, "days_since_champion_left": 1,
+        {"champions": 2, "admins": 0, "contacts": 2, "champion_left_90d": 1, "days_since_champion_left": 1,
          "champion_tenure_days": 121, "has_champion": 1},
     )  # fmt: skip
     assert_values(
@@ -148,7 +185,39 @@ def test_relationship_people_present_at_the_snapshot() -> None:
     )  # fmt: skip
     assert_values(
         at(got, "A3"),
-        {"champions": 1, "champion_left_90d": 0, "days_since_champion_left": 336, "champion_tenure_days": None},
+        {"champions": 0, "admins": 1, "contacts": 1, "champion_left_90d": 0, "days_since_champion_left": 336,
+         "champion_tenure_days": None, "has_champion": 0},
+    )  # fmt: skip
+
+
+def test_relationship_roles_count_from_role_since() -> None:
+    tables = world(
+        ("A1", "A2"),
+        contacts=[
+            {"role": "champion", "created_at": LONG_AGO, "role_since": AS_OF - 30 * DAY},
+            {"role": "champion", "created_at": LONG_AGO, "role_since": AS_OF},  # promoted at as_of: a plain contact
+            {"role": "admin", "created_at": LONG_AGO, "role_since": AS_OF + DAY},  # promoted after as_of
+            {"role": "admin", "created_at": day("2024-01-01")},  # no role_since: admin since arrival
+            # Arrival unknown, departure dated: a champion who left 10 days ago.
+            {"role": "champion", "left_at": AS_OF - 10 * DAY},
+            # Arrival unknown, but champion since 5 days ago: there since then.
+            {"role": "champion", "role_since": AS_OF - 5 * DAY},
+            {"role": "user"},  # no times at all: not counted
+            {"role": "champion", "created_at": LONG_AGO, "role_since": AS_OF - 200 * DAY, "left_at": AS_OF - 100 * DAY},
+            # Left before taking the role: not a champion's departure.
+            {"account_id": "A2", "role": "champion", "created_at": LONG_AGO, "role_since": AS_OF - 2 * DAY,
+             "left_at": AS_OF - 3 * DAY},
+        ],
+    )  # fmt: skip
+    got = assert_matches_reference(tables, DATES)
+    assert_values(
+        at(got, "A1"),
+        {"champions": 2, "admins": 1, "contacts": 5, "champion_left_90d": 1, "days_since_champion_left": 10,
+         "champion_tenure_days": 5, "has_champion": 1},
+    )  # fmt: skip
+    assert_values(
+        at(got, "A2"),
+        {"champions": 0, "contacts": 0, "champion_left_90d": 0, "days_since_champion_left": 366, "has_champion": 0},
     )  # fmt: skip
 
 

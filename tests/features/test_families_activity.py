@@ -144,6 +144,26 @@ def test_support_open_rated_and_windowed_tickets() -> None:
     )  # fmt: skip
 
 
+def test_support_priority_counts_from_its_escalation() -> None:
+    tables = world(
+        support_tickets=[
+            {"priority": "high", "created_at": AS_OF - 10 * DAY, "escalated_at": AS_OF - 5 * DAY},
+            {"priority": "urgent", "created_at": AS_OF - 10 * DAY, "escalated_at": AS_OF},  # raised at as_of: normal
+            # No escalated_at: urgent since it was opened.
+            {"priority": "urgent", "created_at": AS_OF - 20 * DAY, "resolved_at": AS_OF - 19 * DAY},
+            {"priority": "high", "created_at": AS_OF - 3 * DAY, "escalated_at": AS_OF + DAY},  # raised after as_of
+            {"priority": "urgent", "created_at": AS_OF - 40 * DAY, "escalated_at": AS_OF - 35 * DAY,
+             "resolved_at": AS_OF - DAY},
+        ],
+    )  # fmt: skip
+    got = assert_matches_reference(tables, DATES)
+    assert_values(
+        at(got),
+        {"tickets_30d": 4, "high_priority_tickets_90d": 3, "urgent_tickets_30d": 1, "open_tickets": 3,
+         "open_high_priority_tickets": 1},
+    )  # fmt: skip
+
+
 def test_email_rates_and_windows() -> None:
     tables = world(
         ("A1", "A2"),

@@ -1,33 +1,55 @@
 """No leakage: a snapshot depends only on what was known before its as_of, in UTC, whatever zone the input used.
 
-- rows dated at or after as_of, added in any number to any table, change no feature of the snapshot (hypothesis);
-- removing every row dated at or after as_of, and forgetting every later time (a resolution, a payment, an end,
-  a departure), changes nothing either;
+- rows dated at or after as_of, added in any number to any table, and changes of existing rows dated then (an
+  invoice paid, failed or voided later, a ticket escalated later, a contact promoted later) change no feature of
+  the snapshot (hypothesis); a leaky feature planted in the registry makes that test fail;
+- removing every row dated at or after as_of, forgetting every later time (a resolution, a payment, an end,
+  a departure) and undoing every later state change, changes nothing either;
 - times given in other zones, or naive, load as the same UTC instants and give the same snapshots; a late evening
   event west of UTC counts on its UTC day.
 """
 
+import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from features.contract import EMAIL_EVENT_TYPES, PRIORITIES, TABLES
+from features.config import FeatureConfig
+from features.contract import TABLES
+from features.registry import Family, Feature
+from pipelines import featurize
 from pipelines.featurize import build_snapshots
 from pipelines.ingest import ingest
-from tests.factories import T0, as_contract, valid_tables, write_source
+from tests.factories import T0, valid_tables, write_source
 from tests.features.checks import assert_same, censored, engine_snapshots
+from tests.features.later_facts import (
+    INVOICE_CHANGES,
+    Changes,
+    Rows,
+    invoice_change,
+    later_rows,
+    open_invoices,
+    plain_contacts,
+    plain_tickets,
+    promotion,
+    state_changes,
+    with_dated_states,
+    with_later,
+)
 from tests.features.reference import read_raw, reference_snapshots
 from tests.features.worlds import AS_OF, DAY, midnight, world
 
-BASE = valid_tables()
+BASE = with_dated_states(valid_tables())
 AS_OFS = [T0 + 45 * DAY, T0 + 91 * DAY, T0 + 140 * DAY]  # midnights inside the factory's 200 days of activity
 ACCOUNTS = [*BASE["accounts"]["account_id"], "NEW1"]
 _BASE_SNAPSHOTS: dict[pd.Timestamp, pd.DataFrame] = {}
+Case = tuple[pd.Timestamp, Rows, Changes]
 
 
 def _base_snapshot(as_of: pd.Timestamp) -> pd.DataFrame:
@@ -42,87 +64,101 @@ def test_forgetting_everything_from_as_of_on_changes_nothing(as_of: pd.Timestamp
     assert_same(engine_snapshots(censored(BASE, as_of), dates), _base_snapshot(as_of), ("censored", "whole"))
 
 
-def _later(draw: st.DrawFn, as_of: pd.Timestamp) -> pd.Timestamp:
-    """A time at or after as_of (often exactly at it)."""
-    micros = draw(st.one_of(st.just(0), st.integers(0, 3 * 86_400_000_000), st.integers(0, 400 * 86_400_000_000)))
-    return as_of + pd.Timedelta(microseconds=micros)
+@pytest.mark.parametrize("as_of", AS_OFS, ids=lambda t: t.date().isoformat())
+def test_the_base_has_rows_whose_state_can_change_later(as_of: pd.Timestamp) -> None:
+    """The property test below changes existing rows only where their change lies after as_of: at each as_of there
+    are such rows to change, so it is not vacuous."""
+    assert open_invoices(BASE["invoices"], as_of)
+    assert plain_tickets(BASE["support_tickets"], as_of)
+    assert plain_contacts(BASE["contacts"], as_of)
+
+
+@pytest.mark.parametrize("as_of", AS_OFS, ids=lambda t: t.date().isoformat())
+@pytest.mark.parametrize("kind", INVOICE_CHANGES)
+def test_every_later_state_change_at_once_changes_nothing(as_of: pd.Timestamp, kind: str) -> None:
+    """Every open invoice paid, failed or voided exactly at as_of (the edge), every plain ticket escalated and every
+    plain contact made champion then."""
+    invoices, contacts = BASE["invoices"], BASE["contacts"]
+    changes: Changes = {
+        "invoices": {
+            i: invoice_change(kind, as_of)
+            for i in open_invoices(invoices, as_of)
+            if kind != "failed without a time" or invoices["due_at"].iloc[i] >= as_of
+        },
+        "support_tickets": {
+            i: {"priority": "urgent", "escalated_at": as_of} for i in plain_tickets(BASE["support_tickets"], as_of)
+        },
+        "contacts": {i: promotion(contacts.iloc[i], "champion", as_of) for i in plain_contacts(contacts, as_of)},
+    }
+    later = with_later(BASE, {}, changes)
+    assert_same(engine_snapshots(later, [midnight(as_of)]), _base_snapshot(as_of), ("changed later", "as it was"))
 
 
 @st.composite
-def later_rows(draw: st.DrawFn, as_of: pd.Timestamp) -> dict[str, list[dict[str, object]]]:
-    """Rows for every table, each dated at or after as_of (other times of a row are later still)."""
-    acct = st.sampled_from(ACCOUNTS)
-    few = st.integers(0, 3)
-    rows: dict[str, list[dict[str, object]]] = {name: [] for name in TABLES}
-    for i in range(draw(few)):
-        rows["accounts"].append({"account_id": f"NEW{i + 2}", "created_at": _later(draw, as_of)})
-    for i in range(draw(few)):
-        start = _later(draw, as_of)
-        end = draw(st.sampled_from([None, start + DAY, start + 40 * DAY]))
-        rows["subscriptions"].append(
-            {"subscription_id": f"X{i}", "account_id": draw(acct), "start_at": start, "end_at": end,
-             "cancelled_at": draw(st.sampled_from([None, start])), "mrr": draw(st.sampled_from([0.0, 10.0, 1e4])),
-             "seats": draw(st.integers(1, 50)), "plan": draw(st.sampled_from(["pro", "addon", None]))}
-        )  # fmt: skip
-    kinds = ["login", "report_run", "export", "integration_connected", "first_report_created", "brand_new"]
-    for _ in range(draw(st.integers(0, 8))):
-        rows["usage_events"].append(
-            {"account_id": draw(acct), "user_id": draw(st.sampled_from(["U1", "U2", "U99"])),
-             "ts": _later(draw, as_of), "event_type": draw(st.sampled_from(kinds))}
-        )  # fmt: skip
-    for _ in range(draw(few)):
-        rows["email_events"].append(
-            {"account_id": draw(acct), "ts": _later(draw, as_of), "event": draw(st.sampled_from(EMAIL_EVENT_TYPES))}
-        )
-    for i in range(draw(few)):
-        created = _later(draw, as_of)
-        rows["support_tickets"].append(
-            {"ticket_id": f"X{i}", "account_id": draw(acct), "created_at": created,
-             "resolved_at": draw(st.sampled_from([None, created, created + DAY])),
-             "priority": draw(st.sampled_from([*PRIORITIES, None])), "csat": draw(st.sampled_from([None, 1, 5])),
-             "category": draw(st.sampled_from(["billing", "bug", None]))}
-        )  # fmt: skip
-    for i in range(draw(few)):
-        issued = _later(draw, as_of)
-        paid = draw(st.sampled_from([None, issued, issued + 40 * DAY]))
-        status = "paid" if paid is not None else draw(st.sampled_from(["open", "failed", "void", None]))
-        rows["invoices"].append(
-            {"invoice_id": f"X{i}", "account_id": draw(acct), "issued_at": issued, "due_at": issued + 30 * DAY,
-             "amount": draw(st.sampled_from([0.0, 99.0, 5e4])), "paid_at": paid, "status": status}
-        )  # fmt: skip
-    for _ in range(draw(few)):
-        rows["nps_responses"].append(
-            {"account_id": draw(acct), "ts": _later(draw, as_of), "score": draw(st.integers(0, 10))}
-        )
-    for i in range(draw(few)):
-        created = _later(draw, as_of)
-        rows["contacts"].append(
-            {"contact_id": f"X{i}", "account_id": draw(acct), "created_at": created,
-             "role": draw(st.sampled_from(["champion", "admin", "user"])),
-             "left_at": draw(st.sampled_from([None, created, created + DAY]))}
-        )  # fmt: skip
-    return rows
-
-
-@st.composite
-def snapshot_and_later_rows(draw: st.DrawFn) -> tuple[pd.Timestamp, dict[str, list[dict[str, object]]]]:
+def later_facts(draw: st.DrawFn) -> Case:
+    """A snapshot date, rows dated at or after it, and changes of existing rows dated at or after it."""
     as_of = draw(st.sampled_from(AS_OFS))
-    return as_of, draw(later_rows(as_of))
+    return as_of, draw(later_rows(as_of, ACCOUNTS)), draw(state_changes(BASE, as_of))
+
+
+def _assert_later_facts_change_nothing(case: Case) -> None:
+    as_of, rows, changes = case
+    later = with_later(BASE, rows, changes)
+    assert_same(engine_snapshots(later, [midnight(as_of)]), _base_snapshot(as_of), ("with later facts", "without"))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=snapshot_and_later_rows())
-def test_rows_dated_at_or_after_as_of_change_no_feature(
-    case: tuple[pd.Timestamp, dict[str, list[dict[str, object]]]],
-) -> None:
-    as_of, rows = case
-    tables = {
-        name: pd.concat([BASE[name], as_contract(name, pd.DataFrame(rows[name], columns=list(TABLES[name].columns)))])
-        if rows[name]
-        else BASE[name]
-        for name in TABLES
-    }
-    assert_same(engine_snapshots(tables, [midnight(as_of)]), _base_snapshot(as_of), ("with later rows", "without"))
+@given(case=later_facts())
+def test_rows_and_state_changes_dated_at_or_after_as_of_change_no_feature(case: Case) -> None:
+    _assert_later_facts_change_nothing(case)
+
+
+# Features that read a state field as it stands in the export, without its time: each leaks a later change.
+LEAKY = {
+    "leaky_failed_invoices": ("payments", "COUNT(CASE WHEN i.status = 'failed' THEN 1 END)"),
+    "leaky_paid_invoices": ("payments", "COUNT(CASE WHEN i.status = 'paid' THEN 1 END)"),
+    "leaky_high_priority_tickets": ("support", "COUNT(CASE WHEN t.priority IN ('high', 'urgent') THEN 1 END)"),
+    "leaky_champions": (
+        "relationship",
+        "COUNT(CASE WHEN c.role = 'champion' AND c.created_at IS NOT NULL "
+        "AND (c.left_at IS NULL OR c.left_at >= s.as_of) THEN 1 END)",
+    ),
+}
+
+
+def _plant(monkeypatch: pytest.MonkeyPatch, family: str, feature: Feature) -> None:
+    """Add ``feature`` to the first source of ``family`` in the registry the engine builds from (for this test
+    only: monkeypatch puts the product's registry back)."""
+    real = featurize.families
+
+    def planted(cfg: FeatureConfig = FeatureConfig()) -> tuple[Family, ...]:
+        out = []
+        for fam in real(cfg):
+            if fam.name == family:
+                first, *rest = fam.sources
+                fam = replace(fam, sources=(replace(first, features=(*first.features, feature)), *rest))
+            out.append(fam)
+        return tuple(out)
+
+    monkeypatch.setattr(featurize, "families", planted)
+    monkeypatch.setattr(sys.modules[__name__], "_BASE_SNAPSHOTS", {})  # snapshots with the planted feature
+
+
+@pytest.mark.parametrize("name", LEAKY)
+def test_a_planted_leaky_feature_fails_the_property_test(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    family, sql = LEAKY[name]
+    _plant(monkeypatch, family, Feature(name=name, family=family, description="leaks", unit="count", sql=sql))
+    assert name in engine_snapshots(BASE, [midnight(AS_OFS[0])]).columns
+
+    # The same property and draws as the test above, derandomized and without shrinking, so that it fails fast.
+    @settings(max_examples=25, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
+              report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @given(case=later_facts())
+    def property_test(case: Case) -> None:
+        _assert_later_facts_change_nothing(case)
+
+    with pytest.raises(AssertionError, match=rf"(?m)^{name}: \d+ rows differ"):
+        property_test()
 
 
 def _as_text_in_zones(frame: pd.DataFrame, zones: list[str]) -> pd.DataFrame:
@@ -146,7 +182,7 @@ def _with_times(tables: Mapping[str, pd.DataFrame], convert: str) -> dict[str, p
 
 
 def test_times_in_any_zone_or_naive_give_the_same_utc_instants_and_snapshots(tmp_path: Path) -> None:
-    tables = valid_tables()
+    tables = with_dated_states(valid_tables())
     sources = {
         "utc_csv": write_source(tables, tmp_path / "utc_csv", "csv"),
         "naive_parquet": write_source(_with_times(tables, "naive"), tmp_path / "naive_parquet"),
