@@ -1,9 +1,11 @@
 """The latent process: each account's hidden health and contract state, advanced one month at a time.
 
 ``step`` is shared by the main simulation and the oracle, which replays an account's future many times from its
-state at a snapshot date; the oracle is only honest if both use the very same transition.
+state at a snapshot date; the oracle is only honest if both use the very same transition. The oracle runs it
+conditioned (``step_conditioned``: the same body, which returns the probabilities of the events it takes out).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Self
 
@@ -152,8 +154,55 @@ def _day_in(rng: np.random.Generator, lo: np.ndarray | int, hi: np.ndarray | int
     return lo_a + (rng.random(n) * span).astype(np.int64)
 
 
+ExpansionTest = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(seats, price per seat, day the subscription row with them would start) -> per account: is that an expansion?"""
+
+
+@dataclass
+class Chances:
+    """What ``step_conditioned`` took out of one month instead of drawing it, per account (or simulated path).
+
+    ``end_p[k - 1]`` is the probability that the month ends the service by churn kind ``k`` (1 at renewal, 2
+    mid-term, 3 failed payment; the kinds exclude each other, and kind 1 is certain where a cancellation decided
+    earlier takes effect this month) and ``end_day[k - 1]`` the day it would end; ``expand_p`` is the probability
+    of an expansion, by the test ``expands``, given that the month does not end the service.
+    """
+
+    expands: ExpansionTest
+    end_p: np.ndarray  # shape (3, n)
+    end_day: np.ndarray  # shape (3, n)
+    expand_p: np.ndarray
+
+    @classmethod
+    def zero(cls, n: int, expands: ExpansionTest) -> "Chances":
+        return cls(expands, np.zeros((3, n)), np.full((3, n), NO_DAY, np.int64), np.zeros(n))
+
+
 def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.Generator) -> MonthLog:
     """Advance every account by month ``m`` (in place) and return what happened during it."""
+    return _advance(s, a, m, cal, p, rng, None)
+
+
+def step_conditioned(
+    s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.Generator, expands: ExpansionTest
+) -> tuple[MonthLog, Chances]:
+    """``step`` conditioned on the month neither ending the service nor bringing an expansion that ``expands``
+    accepts: their probabilities are returned instead of drawn, and the state moves on as it would without them.
+
+    This is the oracle's variance reduction (conditioning, or Rao-Blackwellisation): a simulated future weighs
+    every way it could have ended instead of counting the one it drew. It draws the same random numbers as
+    ``step``; the events it takes out are decided by the very comparisons ``step`` draws against. The returned log
+    is the month of an account to which neither happened (the service still ends where a cancellation decided
+    earlier takes effect).
+    """
+    ch = Chances.zero(len(s.h), expands)
+    return _advance(s, a, m, cal, p, rng, ch), ch
+
+
+def _advance(
+    s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.Generator, ch: Chances | None
+) -> MonthLog:
+    """``step`` without ``ch``, ``step_conditioned`` filling it in (one body, so that the two cannot drift apart)."""
     n = len(s.h)
     d0, d1 = int(cal.ms(m)), int(cal.ms(m + 1))
     newborn = ~s.born & (a.created < d1)
@@ -221,7 +270,13 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
     base = np.where(a.annual, p.seg("churn_base_annual")[a.seg], p.seg("churn_base_monthly")[a.seg])
     drop = np.maximum(0.0, s.h_usual - s.h)
     p_churn = sigmoid(base - p.churn_health_slope * s.h + p.churn_drop_slope * drop + p.churn_budget_slope * s.budget)
-    leaving = deciding & (u[3] < p_churn)
+    if ch is None:
+        leaving = deciding & (u[3] < p_churn)
+    else:
+        leaving = np.zeros(n, bool)
+        due = act & (s.renew_m == m) & (s.pending_end < NEVER)  # decided before: ends this month for certain
+        ch.end_p[0] = np.where(due, 1.0, np.where(deciding, p_churn, 0.0))
+        ch.end_day[0] = np.where(due, s.pending_end, renew_day)
     s.decided |= deciding
     s.pending_end[leaving] = renew_day[leaving]
     log.cancel_day[leaving] = np.maximum(decide_day, d0)[leaving]
@@ -232,8 +287,17 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
     _end(s, log, ends, s.pending_end, 1)
     going = renewing & ~ends
     log.renew_day[going] = renew_day[going]
-    fail = going & a.card & (u[4] < p.p_card_fail + 0.05 * a.pay_risk + 0.05 * s.budget)
-    lost = fail & (u[5] < p.p_card_fail_lost)
+    p_fail = p.p_card_fail + 0.05 * a.pay_risk + 0.05 * s.budget
+    if ch is None:
+        fail = going & a.card & (u[4] < p_fail)
+        lost = fail & (u[5] < p.p_card_fail_lost)
+    else:
+        p_lost = np.clip(p_fail, 0.0, 1.0) * p.p_card_fail_lost
+        ch.end_p[2] = np.where(going & a.card, (1.0 - ch.end_p[0]) * p_lost, 0.0)
+        ch.end_day[2] = renew_day + 7
+        given_kept = (np.clip(p_fail, 0.0, 1.0) - p_lost) / np.maximum(1.0 - p_lost, 1e-12)
+        fail = going & a.card & (u[4] < given_kept)  # a failure recovered, given that none was lost
+        lost = np.zeros(n, bool)
     log.card_fail[fail] = np.where(lost[fail], 2, 1)
     log.cancel_day[lost] = renew_day[lost] + 7
     _end(s, log, lost, renew_day + 7, 3)
@@ -242,7 +306,14 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
     log.lapse_gap[lapse] = rng.integers(3, 26, n)[lapse]
     down = going & (u[7] < p.p_downgrade + 0.25 * s.budget + 0.03 * (s.h < -0.5)) & (s.seats > 1)
     s.seats[down] = np.maximum(1, np.floor(s.seats * rng.uniform(0.55, 0.9, n)))[down]
-    up = going & ~down & (s.plan < 2) & (s.h > 0.3) & (u[8] < p.p_upgrade * a.growth * 2)
+    up = going & ~down & (s.plan < 2) & (s.h > 0.3)
+    p_up = p.p_upgrade * a.growth * 2
+    if ch is not None:
+        # A late payment delays the row with the new plan until it arrives.
+        past = up & ch.expands(s.seats, price_of(np.minimum(s.plan + 1, 2), a.seg, p), renew_day + log.lapse_gap)
+        ch.expand_p = np.where(past, np.clip(p_up, 0.0, 1.0), 0.0)
+        up &= ~past
+    up &= u[8] < p_up
     s.plan[up] += 1
     log.change_day[down | up] = renew_day[down | up]
     s.renew_m[going] += np.where(a.annual, 12, 1)[going]
@@ -250,17 +321,30 @@ def step(s: State, a: Static, m: int, cal: Calendar, p: Params, rng: np.random.G
 
     # 6. Mid-term churn: rare, and not for accounts already leaving.
     mid = act & s.alive & ~renewing & (s.pending_end == NEVER)
-    mid &= u[9] < sigmoid(p.seg("midterm_base")[a.seg] - 1.5 * s.h + p.churn_drop_slope * drop)
+    p_mid = sigmoid(p.seg("midterm_base")[a.seg] - 1.5 * s.h + p.churn_drop_slope * drop)
+    if ch is None:
+        mid &= u[9] < p_mid
+    else:
+        ch.end_p[1] = np.where(mid, (1.0 - ch.end_p[0]) * p_mid, 0.0)
+        ch.end_day[1] = anyday
+        mid = np.zeros(n, bool)
     log.cancel_day[mid] = anyday[mid]
     _end(s, log, mid, anyday, 2)
 
     # 7. Expansion: healthy accounts with headroom add seats (on the renewal day when there is one).
     room = s.seats < a.seat_cap
     grow = act & s.alive & (s.pending_end == NEVER) & room & (log.change_day == NO_DAY) & (log.lapse_gap == 0)
-    grow &= u[10] < p.p_expand * a.growth * sigmoid(3.0 * (s.h - 0.6))
+    p_grow = p.p_expand * a.growth * sigmoid(3.0 * (s.h - 0.6))
     add = np.maximum(1, np.round(s.seats * rng.uniform(0.1, 0.45, n))).astype(np.int64)
-    s.seats[grow] = np.minimum(s.seats + add, np.ceil(a.seat_cap))[grow]
-    log.change_day[grow] = np.where(renewing, renew_day, anyday)[grow]
+    grown = np.minimum(s.seats + add, np.ceil(a.seat_cap))
+    grow_day = np.where(renewing, renew_day, anyday)
+    if ch is not None:
+        past = grow & ch.expands(grown, price_of(s.plan, a.seg, p), grow_day)
+        ch.expand_p = 1.0 - (1.0 - ch.expand_p) * (1.0 - np.where(past, np.clip(p_grow, 0.0, 1.0), 0.0))
+        grow &= ~past
+    grow &= u[10] < p_grow
+    s.seats[grow] = grown[grow]
+    log.change_day[grow] = grow_day[grow]
 
     s.age += s.born
     log.seats_after = s.seats.copy()
