@@ -8,8 +8,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from features.labels import LABELS
 from pipelines.generate.run import TABLES, generate
 from pipelines.generate.simulate import Oracle
+from tests.features.reference_labels import Term, service_end
 
 TABLE_FILES = [*TABLES, "ground_truth/health", "ground_truth/oracle"]
 pytestmark = pytest.mark.slow  # about 20 s: a 6,000-account dataset
@@ -49,10 +51,18 @@ def test_bad_arguments_are_refused_with_the_fix(tmp_path: Path) -> None:
 
 
 def _account_end(subs: pd.DataFrame) -> pd.Series:
-    """When each churned account's service ended for good (its rows all ended, the last one cancelled)."""
-    g = subs.groupby("account_id")
-    churned = g["end_at"].apply(lambda s: s.notna().all()) & g["status"].apply(lambda s: (s == "cancelled").any())
-    return g["end_at"].max()[churned]
+    """When each churned account's service ended for good, by the churn label's own definition
+    (``tests.features.reference_labels.service_end``): the end of its last stretch of service, rows separated by
+    at most the grace period counting as one stretch; accounts still served are left out."""
+    grace = pd.Timedelta(days=LABELS.grace_days)
+    out = {}
+    for account_id, rows in subs.groupby("account_id"):
+        terms = [Term(a, None if pd.isna(b) else b, 0.0, 1) for a, b in zip(rows.start_at, rows.end_at, strict=True)]
+        last = max(t.start for t in terms) + pd.Timedelta(microseconds=1)  # inside the latest row
+        end = service_end(terms, last, grace)
+        if end is not None:
+            out[account_id] = end
+    return pd.Series(out, dtype="datetime64[us, UTC]")
 
 
 def _monthly_outcomes(d: dict[str, pd.DataFrame]) -> pd.DataFrame:
