@@ -21,15 +21,17 @@ def tree_rss_kib(pid: int) -> int:
     return total
 
 
-def run(cmd: list[str]) -> tuple[float, int, str]:
-    """Seconds, peak memory (MiB) and standard output of ``cmd``; raises if it fails."""
+def run(cmd: list[str], until: Path | None = None) -> tuple[float, int, str]:
+    """Seconds, peak memory (MiB) and standard output of ``cmd``; raises if it fails. With ``until``, the peak is
+    of the time before that file appears (the command creates it when the work being measured is done)."""
     t0 = time.perf_counter()
     # Standard error goes to a file: a chatty child (Spark's JVM) would otherwise fill the pipe and block.
     with tempfile.TemporaryFile("w+") as errors:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, tree_rss_kib(proc.pid))
+            if until is None or not until.exists():
+                peak = max(peak, tree_rss_kib(proc.pid))
             # Fine sampling for short runs; coarser after 5 s, since walking a JVM's hundreds of threads in /proc
             # every 20 ms took a fifth of a core from the run being measured.
             time.sleep(0.02 if time.perf_counter() - t0 < 5 else 0.2)
