@@ -13,7 +13,6 @@ under-represented among the labeled snapshots near the end); upsell needs the ho
 
 from dataclasses import dataclass
 
-
 TARGETS = ("churn", "upsell")
 
 
@@ -43,6 +42,7 @@ LABELS = LabelConfig()  # the product's time rules; every default elsewhere read
 def labels_sql(cfg: LabelConfig) -> str:
     """Needs ``spine`` (account_id, as_of, mrr, seats) and a one-row table ``data_end(ts)``."""
     h, g, m = cfg.horizon_days, cfg.grace_days, cfg.margin
+    churn_reads, upsell_reads = cfg.reads_days("churn"), cfg.reads_days("upsell")
     return f"""
 WITH ordered AS (
     SELECT account_id, start_at, COALESCE(end_at, TIMESTAMPTZ '9999-12-31 00:00:00+00') AS end_at,
@@ -71,9 +71,9 @@ growth AS (
     GROUP BY 1, 2
 )
 SELECT o.account_id, o.as_of,
-    CASE WHEN o.as_of + INTERVAL {cfg.reads_days('churn')} DAY > e.ts THEN NULL
+    CASE WHEN o.as_of + INTERVAL {churn_reads} DAY > e.ts THEN NULL
          WHEN o.ended <= o.as_of + INTERVAL {h} DAY THEN 1 ELSE 0 END AS churn,
-    CASE WHEN o.as_of + INTERVAL {cfg.reads_days('upsell')} DAY > e.ts THEN NULL
+    CASE WHEN o.as_of + INTERVAL {upsell_reads} DAY > e.ts THEN NULL
          WHEN g.max_mrr > o.mrr * (1 + {m}) OR g.max_seats > o.seats * (1 + {m}) THEN 1 ELSE 0 END AS upsell,
     CASE WHEN o.ended < TIMESTAMPTZ '9999-12-31 00:00:00+00' THEN o.ended END AS service_ends_at
 FROM outcome o CROSS JOIN data_end e

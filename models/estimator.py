@@ -13,9 +13,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.labels import LABELS
 from models.calibration import Isotonic, Platt, choose
 from models.config import TrainConfig
-from features.labels import LABELS
 from models.frame import as_array, categories_of, feature_columns, matrix
 from models.slices import Slices, inner_slices
 

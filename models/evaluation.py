@@ -27,7 +27,8 @@ class Assessment:
 
     def ratio(self, a: str, b: str, metric: str = "roc_auc") -> tuple[float, tuple[float, float]]:
         """``a``'s metric over ``b``'s, and its interval from the paired draws."""
-        return self.metrics[a][metric] / self.metrics[b][metric], interval(self.draws[a][metric] / self.draws[b][metric])
+        point = self.metrics[a][metric] / self.metrics[b][metric]
+        return point, interval(self.draws[a][metric] / self.draws[b][metric])
 
     def difference(self, a: str, b: str, metric: str = "roc_auc") -> tuple[float, float]:
         """The interval of ``a``'s metric minus ``b``'s, from the paired draws."""

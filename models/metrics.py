@@ -121,6 +121,8 @@ def interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def intervals(draws: Mapping[str, Mapping[str, np.ndarray]], level: float = LEVEL) -> dict[str, dict[str, tuple[float, float]]]:
+def intervals(
+    draws: Mapping[str, Mapping[str, np.ndarray]], level: float = LEVEL
+) -> dict[str, dict[str, tuple[float, float]]]:
     """``interval`` of every scorer's every metric."""
     return {who: {k: interval(v, level) for k, v in d.items()} for who, d in draws.items()}

@@ -24,8 +24,8 @@ from models import plots
 from models.baselines import LogisticBaseline, ScorecardBaseline
 from models.config import TrainConfig
 from models.estimator import ChurnModel
-from models.explain import explain
 from models.evaluation import Evaluation, evaluate_validation
+from models.explain import explain
 from models.metrics import calibration_bins, evaluate
 from models.pyfunc import ProbabilityModel, save
 from pipelines.datasets import TARGETS

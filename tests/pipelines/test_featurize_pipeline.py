@@ -103,9 +103,10 @@ def test_a_churn_label_still_open_in_its_grace_period_stays_out_of_training() ->
     100, after the validation period began on day 95; a 90-day rule would train on it."""
     t0 = pd.Timestamp("2025-01-01", tz="UTC")
     day = pd.Timedelta(days=1)
+    never = pd.Series([pd.NaT] * 2, dtype="datetime64[us, UTC]")
     subs = pd.DataFrame({"account_id": ["A", "A"], "start_at": [t0 - 10 * day, t0 + 100 * day],
                          "end_at": [t0 + 80 * day, pd.NaT], "mrr": [10.0, 10.0], "seats": [1, 1],
-                         "plan": ["pro", "pro"], "cancelled_at": pd.Series([pd.NaT] * 2, dtype="datetime64[us, UTC]")})  # fmt: skip
+                         "plan": ["pro", "pro"], "cancelled_at": never})  # fmt: skip
     first_valid = t0 + 95 * day
     accounts = pd.DataFrame({"account_id": ["A"], "created_at": [t0 - 10 * day], "name": ["a"], "csm_owner": ["b"]})
     far = datetime(2100, 1, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 from pipelines.generate.run import TABLES, generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
-from tests.features.reference_labels import reference_labels
 from pipelines.summary import rates
+from tests.features.reference_labels import reference_labels
 
 
 def _raw(warehouse: Path, table: str) -> pd.DataFrame:

@@ -258,8 +258,9 @@ def test_the_model_page_shows_each_metric_with_its_interval(client: TestClient, 
     assert m["roc_auc_low"] < m["roc_auc"] < m["roc_auc_high"]
     client.post("/login", data={"username": "demo", "password": "demo"})
     page = client.get("/model").text
-    assert f"{m['roc_auc']:.3f}<br><span class=\"muted\">{m['roc_auc_low']:.3f}–{m['roc_auc_high']:.3f}" in page
-    assert f"ROC AUC {m['beyond_notice_roc_auc']:.3f} ({m['beyond_notice_roc_auc_low']:.3f}–" in page
+    dash = "\N{EN DASH}"
+    assert f'{m["roc_auc"]:.3f}<br><span class="muted">{m["roc_auc_low"]:.3f}{dash}{m["roc_auc_high"]:.3f}' in page
+    assert f"ROC AUC {m['beyond_notice_roc_auc']:.3f} ({m['beyond_notice_roc_auc_low']:.3f}{dash}" in page
 
 
 def test_probes_report_readiness_and_versions(client: TestClient, served: Served) -> None:
