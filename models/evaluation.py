@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.families.contract import NOTICE
 from models.metrics import RESAMPLES, bootstrap, evaluate, interval, intervals
-
-NOTICE = "cancellation_pending"  # the feature that says an account had given notice at as_of
 
 
 @dataclass(frozen=True)

@@ -103,12 +103,14 @@ def bootstrap(
     differences and ratios between scorers have intervals too): scorer -> metric -> one value per sample.
     A sample that holds a single class is skipped for all scorers."""
     y = np.asarray(y, dtype=float)
+    probs = {who: np.asarray(p, dtype=float) for who, p in scores.items()}
+    value = None if arr is None else np.asarray(arr, dtype=float)
     draws: dict[str, dict[str, list[float]]] = {who: {} for who in scores}
     for idx in resampled_rows(groups, resamples, seed):
         if y[idx].min() == y[idx].max():
             continue
-        for who, p in scores.items():
-            m = evaluate(y[idx], np.asarray(p)[idx], None if arr is None else np.asarray(arr)[idx])
+        for who, p in probs.items():
+            m = evaluate(y[idx], p[idx], None if value is None else value[idx])
             for k, v in m.items():
                 draws[who].setdefault(k, []).append(v)
     return {who: {k: np.asarray(v) for k, v in d.items()} for who, d in draws.items()}

@@ -11,14 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.families.contract import NOTICE
 from models.estimator import ChurnModel
 from models.explain import HealthConfig, explain, health, top_reasons
 from models.frame import array_from_dicts
 from models.plays import Playbook, choose, load_playbook
 
 Value = Callable[[int, str], object]  # (row, column) -> value
-# The snapshot feature that says the customer had given notice to cancel before as_of (point-in-time already).
-NOTICE_FEATURE = "cancellation_pending"
 
 
 def _number(v: object) -> float | None:
@@ -89,7 +88,7 @@ class Scorer:
                 v = value(i, key)
                 if v is not None:
                     record[key] = v
-            record["notice_given"] = notice_given(value(i, NOTICE_FEATURE))
+            record["notice_given"] = notice_given(value(i, NOTICE))
             record.update({
                 "p_churn": float(e.probability[i]), "p_upsell": float(u.probability[i]), "health": float(score[i]),
                 "tier": str(tier[i]), "components": dict(zip(families, np.round(points[i], 4).tolist(), strict=True)),

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from models.scoring import Scorer
+from models.scoring import NOTICE, Scorer
 from models.store import Registered, load_registered
 
 TARGETS = ("churn", "upsell")
@@ -59,8 +59,8 @@ def _scores_sql(con: duckdb.DuckDBPyConnection) -> str:
     """Every row of ``scores.accounts``, with notice_given as the module docstring says."""
     has_column = "notice_given" in _columns(con, "scores", "accounts")
     keep, stored = ("s.* EXCLUDE (notice_given)", "s.notice_given") if has_column else ("s.*", "NULL::BOOLEAN")
-    if "cancellation_pending" in _columns(con, "features", "snapshots"):
-        notice = f"coalesce({stored}, f.cancellation_pending > 0)"
+    if NOTICE in _columns(con, "features", "snapshots"):
+        notice = f"coalesce({stored}, f.{NOTICE} > 0)"
         source = "scores.accounts s LEFT JOIN features.snapshots f ON f.account_id = s.account_id AND f.as_of = s.as_of"
     else:
         notice, source = stored, "scores.accounts s"

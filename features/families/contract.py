@@ -7,6 +7,7 @@ from features.registry import Family, Feature, Source
 from features.sql import in_window, trend
 
 F = partial(Feature, family="contract")
+NOTICE = "cancellation_pending"  # the flag that the customer had given notice to cancel before as_of
 
 
 def _at(days: int, col: str) -> str:
@@ -47,7 +48,7 @@ def family(cfg: FeatureConfig) -> Family:
           sql="date_diff('day', CAST(row_start AS DATE), as_of_day)"),
         F(name="days_to_anniversary", description="days to the next yearly anniversary of sign-up", unit="days",
           sql="365 - date_diff('day', CAST(created_at AS DATE), as_of_day) % 365"),
-        F(name="cancellation_pending", description="whether the customer has given notice to cancel", unit="flag",
+        F(name=NOTICE, description="whether the customer has given notice to cancel", unit="flag",
           sql="CASE WHEN cancelled_at IS NOT NULL THEN 1 ELSE 0 END"),
         F(name="mrr_change_90d", description="change in MRR over the last 90 days", unit="ratio",
           sql=trend("mrr", "mrr_90d_ago")),
