@@ -49,8 +49,7 @@ class Recorder:
 def _build() -> dict[str, Any]:
     """The build's entry points, wherever the layout keeps them."""
     try:
-        from pipelines.featurize import compute_snapshots, data_bounds, default_dates
-        from pipelines.featurize import compute_labels
+        from pipelines.snapshots.build import compute_labels, compute_snapshots, data_bounds, default_dates
 
         return {
             "fast": lambda con, dates: compute_snapshots(con, dates),

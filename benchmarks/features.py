@@ -49,7 +49,7 @@ ENGINES = ("duckdb", "duckdb1", "pandas", "tuned")
 
 def dates_for(case: str, con) -> list:  # type: ignore[no-untyped-def]
     """The last 12 month starts, or the last 52 Mondays, whose 90-day windows lie inside the data."""
-    from pipelines.featurize import data_bounds, snapshot_dates
+    from pipelines.snapshots.build import data_bounds, snapshot_dates
 
     _, last = data_bounds(con)
     end = last.date()
@@ -68,7 +68,7 @@ def worker(engine: str, warehouse: Path, case: str, rows_out: Path | None) -> No
         con.execute("SET threads = 1")
     dates = dates_for(case, con)
     if engine.startswith("duckdb"):
-        from pipelines.featurize import compute_snapshots
+        from pipelines.snapshots.build import compute_snapshots
 
         ((threads,),) = con.execute("SELECT current_setting('threads')").fetchall()
         t0, c0 = time.perf_counter(), time.process_time()

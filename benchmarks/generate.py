@@ -20,7 +20,7 @@ from measure import run
 def run_once(accounts: int, months: int) -> tuple[float, int, int]:
     """Seconds, usage events and peak memory (MiB) of one generate run."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pipelines.cli", "generate", "--accounts", str(accounts),
+        cmd = [sys.executable, "-m", "pipelines.cli.app", "generate", "--accounts", str(accounts),
                "--months", str(months), "--out", tmp]  # fmt: skip
         seconds, mib, _ = run(cmd)
         events = json.loads((Path(tmp) / "manifest.json").read_text())["rows"]["usage_events"]

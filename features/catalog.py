@@ -4,10 +4,10 @@ from functools import cache
 
 from features.config import FeatureConfig
 from features.families import (
-    contract,
     email,
     engagement,
     firmographics,
+    growth,
     milestones,
     payments,
     relationship,
@@ -16,7 +16,7 @@ from features.families import (
 )
 from features.registry import FAMILIES, Family, Feature
 
-MODULES = (engagement, milestones, support, email, payments, contract, sentiment, relationship, firmographics)
+MODULES = (engagement, milestones, support, email, payments, growth, sentiment, relationship, firmographics)
 
 
 @cache

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import sqlglot
 
 FAMILIES = (
-    "engagement", "milestones", "support", "email", "payments", "contract", "sentiment", "relationship",
+    "engagement", "milestones", "support", "email", "payments", "growth", "sentiment", "relationship",
     "firmographics",
 )  # fmt: skip
 

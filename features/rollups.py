@@ -7,7 +7,7 @@ snapshots. Distinct counts (active users, features used) become running totals t
 on day d' counts as "seen in the last n days" for as_of in (d, min(d', d + n)], so it adds +1 on day d and -1 on
 day min(d', d + n).
 
-These are definitions (SQL text); ``pipelines.featurize`` runs them, after the tables ``snapshot_dates`` and
+These are definitions (SQL text); ``pipelines.snapshots.build`` runs them, after the tables ``snapshot_dates`` and
 ``spine`` exist, with ``$first``/``$last`` the DATE bounds of the days the windows reach.
 """
 

@@ -20,14 +20,14 @@ from models.frame import as_array, categories_of, feature_columns, matrix
 from models.slices import Slices, inner_slices
 
 
-class ChurnModel:
+class PropensityModel:
     """Binary LightGBM with calibrated probabilities. Learned attributes end in ``_``."""
 
     def __init__(self, *, target: str = "churn", config: TrainConfig | None = None) -> None:
         self.target = target
         self.config = config or TrainConfig.for_target(target)
 
-    def fit(self, rows: pd.DataFrame, label: str = "label") -> "ChurnModel":
+    def fit(self, rows: pd.DataFrame, label: str = "label") -> "PropensityModel":
         cfg = self.config
         feats = feature_columns()
         self.features_ = [f.name for f in feats]
@@ -109,4 +109,4 @@ class ChurnModel:
         }  # fmt: skip
 
 
-__all__ = ["ChurnModel", "Isotonic", "Platt"]
+__all__ = ["Isotonic", "Platt", "PropensityModel"]

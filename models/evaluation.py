@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.families.contract import NOTICE
+from features.families.growth import NOTICE
 from models.metrics import RESAMPLES, bootstrap, evaluate, interval, intervals
 
 

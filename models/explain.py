@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.catalog import features
 from features.registry import Feature
-from models.estimator import ChurnModel
+from models.estimator import PropensityModel
 from models.sentences import sentence
 
 
@@ -68,7 +68,7 @@ def family_matrix(names: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     return fams, m
 
 
-def explain(model: ChurnModel, X: pd.DataFrame | np.ndarray, threads: int | None = None) -> Explanation:
+def explain(model: PropensityModel, X: pd.DataFrame | np.ndarray, threads: int | None = None) -> Explanation:
     """Contributions of every feature for every row of ``X`` (a frame from ``model.prepare``)."""
     contrib, base = model.contributions(X, threads)
     raw = base + contrib.sum(axis=1)
@@ -77,7 +77,7 @@ def explain(model: ChurnModel, X: pd.DataFrame | np.ndarray, threads: int | None
     return Explanation(model.features_, contrib, base, raw, model.calibrate(raw), by_family)
 
 
-def health(model: ChurnModel, e: Explanation) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+def health(model: PropensityModel, e: Explanation) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
     """(health score, family components, base health) per row; base + components sum to the health score."""
     score = 100.0 * (1.0 - e.probability)
     base = 100.0 * (1.0 - model.calibrate(e.base))

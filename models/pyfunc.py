@@ -1,5 +1,5 @@
 """The model as an MLflow pyfunc: ``predict`` returns calibrated probabilities (not class labels), so that
-``mlflow models serve`` and ``mlflow.pyfunc.load_model`` give what callers need. The fitted ``ChurnModel`` is the
+``mlflow models serve`` and ``mlflow.pyfunc.load_model`` give what callers need. The fitted ``PropensityModel`` is the
 artifact; ``load`` gets it back for explanations. No tracking calls here (those live in ``pipelines``)."""
 
 import pickle
@@ -10,21 +10,21 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from models.estimator import ChurnModel
+from models.estimator import PropensityModel
 
 ARTIFACT = "model.pkl"
 
 
-def save(model: ChurnModel, folder: Path) -> Path:
+def save(model: PropensityModel, folder: Path) -> Path:
     path = folder / ARTIFACT
     path.write_bytes(pickle.dumps(model))
     return path
 
 
-def load(path: str | Path) -> ChurnModel:
+def load(path: str | Path) -> PropensityModel:
     model = pickle.loads(Path(path).read_bytes())
-    if not isinstance(model, ChurnModel):
-        raise TypeError(f"{path} holds a {type(model).__name__}, not a ChurnModel")
+    if not isinstance(model, PropensityModel):
+        raise TypeError(f"{path} holds a {type(model).__name__}, not a PropensityModel")
     return model
 
 

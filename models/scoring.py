@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.families.contract import NOTICE
-from models.estimator import ChurnModel
+from features.families.growth import NOTICE
+from models.estimator import PropensityModel
 from models.explain import HealthConfig, explain, health, top_reasons
 from models.frame import array_from_dicts
 from models.plays import Playbook, choose, load_playbook
@@ -36,8 +36,8 @@ def notice_given(v: object) -> bool | None:
 
 @dataclass(frozen=True)
 class Scorer:
-    churn: ChurnModel
-    upsell: ChurnModel
+    churn: PropensityModel
+    upsell: PropensityModel
     versions: dict[str, str] = field(default_factory=dict)  # target -> registered version
     health_config: HealthConfig = field(default_factory=HealthConfig)
     playbook: Playbook = field(default_factory=load_playbook)

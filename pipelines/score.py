@@ -12,8 +12,8 @@ import duckdb
 import pandas as pd
 import sqlalchemy as sa
 
+from models.registered import load_registered
 from models.scoring import Scorer
-from models.store import load_registered
 from pipelines.warehouse import arrow_table
 
 ACCOUNT_COLUMNS = ("name", "segment", "touch_model", "csm_owner", "industry", "region")
@@ -87,7 +87,7 @@ DDL = """CREATE TABLE IF NOT EXISTS {table} (
     play VARCHAR, churn_version VARCHAR, upsell_version VARCHAR, scored_at TIMESTAMPTZ, notice_given BOOLEAN,
     PRIMARY KEY (account_id, as_of))"""
 # A table created before notice_given existed gains it; its older rows keep NULL there (unknown; the server then
-# reads the stored snapshot's cancellation_pending, see serving.store).
+# reads the stored snapshot's cancellation_pending, see serving.state).
 MIGRATE = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS notice_given BOOLEAN"
 
 

@@ -15,11 +15,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.store import alias_version
+from models.registered import alias_version
 from serving.pages import SignIn, hash_password, pages
 from serving.routes import router
 from serving.settings import ServingSettings, get_serving_settings
-from serving.store import TARGETS, Holder, load_bundle
+from serving.state import TARGETS, Holder, load_bundle
 
 logger = logging.getLogger("churn.serving")
 

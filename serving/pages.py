@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from serving import charts
 from serving.routes import Order, RankedList, bundle, rank
 from serving.schemas import Ranking
-from serving.store import Bundle
+from serving.state import Bundle
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 pages = APIRouter(include_in_schema=False)

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from features.catalog import features
 from serving.auth import Admin, Reader
 from serving.schemas import AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
-from serving.store import Bundle
+from serving.state import Bundle
 
 # 422 documented as our Problem body: FastAPI would document its own validation error, which the app never sends.
 router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}})

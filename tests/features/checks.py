@@ -8,7 +8,7 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from features.labels import LabelConfig
-from pipelines.featurize import build_labels, build_snapshots
+from pipelines.snapshots.build import build_labels, build_snapshots
 from tests.features.reference import load_raw, reference_labels, reference_snapshots
 from tests.features.reference_base import TIME_OF
 

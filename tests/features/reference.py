@@ -32,7 +32,7 @@ BUILDERS: dict[str, Callable[[Cut], pd.DataFrame]] = {
     "support": activity.support,
     "email": activity.email,
     "payments": account.payments,
-    "contract": account.contract,
+    "growth": account.growth,
     "sentiment": account.sentiment,
     "relationship": account.relationship,
     "firmographics": account.firmographics,
@@ -66,7 +66,7 @@ def reference_snapshots(
     *,
     tuned: bool = True,
 ) -> pd.DataFrame:
-    """Feature snapshots as ``pipelines.featurize.build_snapshots`` returns them: account_id, as_of, then every
+    """Feature snapshots as ``pipelines.snapshots.build.build_snapshots`` returns them: account_id, as_of, then every
     feature in registry order; numbers float64 (NaN = unknown), categories ``str``. ``tables`` are contract
     frames (``features.contract``), left unchanged.
 

@@ -1,4 +1,4 @@
-"""Reference families over the account's own records: payments, contract, sentiment, relationship, firmographics
+"""Reference families over the account's own records: payments, growth, sentiment, relationship, firmographics
 (one frame per snapshot, indexed by the spine's account_id, one column per feature)."""
 
 import pandas as pd
@@ -48,7 +48,7 @@ def _row_at(subs: pd.DataFrame, when: pd.Timestamp, col: str, ids: pd.Index) -> 
     return as_float(rows.set_index("account_id")[col]).reindex(ids)
 
 
-def contract(cut: Cut) -> pd.DataFrame:
+def growth(cut: Cut) -> pd.DataFrame:
     subs = cut.before("subscriptions").sort_values(["account_id", "start_at"], kind="stable")
     by_account = subs.groupby("account_id")
     prev_mrr, prev_end = by_account["mrr"].shift(), by_account["end_at"].shift()

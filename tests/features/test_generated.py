@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from features.labels import LabelConfig
-from pipelines.featurize import data_bounds, snapshot_dates
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
+from pipelines.snapshots.build import data_bounds, snapshot_dates
 from tests.features.checks import (
     assert_labels_match,
     assert_matches_reference,

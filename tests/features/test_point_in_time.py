@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from features.config import FeatureConfig
 from features.contract import TABLES
 from features.registry import Family, Feature
-from pipelines import featurize
-from pipelines.featurize import build_snapshots
 from pipelines.ingest import ingest
+from pipelines.snapshots import build as featurize
+from pipelines.snapshots.build import build_snapshots
 from tests.factories import T0, valid_tables, write_source
 from tests.features.checks import assert_same, censored, engine_snapshots
 from tests.features.later_facts import (

@@ -14,7 +14,7 @@ from features.registry import FAMILIES, to_dialect
 from features.rollups import SPINE, rollups
 
 # DESIGN.md, "Feature families", in its order.
-DESIGN_FAMILIES = ("engagement", "milestones", "support", "email", "payments", "contract", "sentiment",
+DESIGN_FAMILIES = ("engagement", "milestones", "support", "email", "payments", "growth", "sentiment",
                    "relationship", "firmographics")  # fmt: skip
 CUSTOM = FeatureConfig(milestones=("connected", "shared"), onboarding_days=30, login_event="sign_in")
 

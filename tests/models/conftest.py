@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from models.estimator import ChurnModel
-from pipelines.datasets import build_dataset
-from pipelines.featurize import default_dates, store
+from models.estimator import PropensityModel
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
+from pipelines.snapshots.build import default_dates, store
+from pipelines.training.datasets import build_dataset
 from pipelines.warehouse import connect
 
 
@@ -37,9 +37,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture(scope="session")
-def churn_model(world: World) -> ChurnModel:
+def churn_model(world: World) -> PropensityModel:
     rows = world.datasets["churn"]
-    return ChurnModel(target="churn").fit(rows[rows["split"] == "train"])
+    return PropensityModel(target="churn").fit(rows[rows["split"] == "train"])
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,11 @@ import pandas as pd
 import shap
 
 from features.catalog import families
-from models.estimator import ChurnModel
+from models.estimator import PropensityModel
 from models.explain import HealthConfig, explain, health, reasons
 
 
-def test_contributions_equal_shap_tree_explainer(churn_model: ChurnModel, valid_rows: pd.DataFrame) -> None:
+def test_contributions_equal_shap_tree_explainer(churn_model: PropensityModel, valid_rows: pd.DataFrame) -> None:
     X = churn_model.prepare(valid_rows)
     e = explain(churn_model, X)
     with warnings.catch_warnings():
@@ -24,7 +24,7 @@ def test_contributions_equal_shap_tree_explainer(churn_model: ChurnModel, valid_
 
 
 def test_contributions_and_family_sums_add_up_to_the_raw_output(
-    churn_model: ChurnModel, valid_rows: pd.DataFrame
+    churn_model: PropensityModel, valid_rows: pd.DataFrame
 ) -> None:
     X = churn_model.prepare(valid_rows)
     e = explain(churn_model, X)
@@ -36,7 +36,7 @@ def test_contributions_and_family_sums_add_up_to_the_raw_output(
 
 
 def test_health_components_add_up_exactly_and_keep_the_families_signs(
-    churn_model: ChurnModel, valid_rows: pd.DataFrame
+    churn_model: PropensityModel, valid_rows: pd.DataFrame
 ) -> None:
     e = explain(churn_model, churn_model.prepare(valid_rows))
     score, parts, base = health(churn_model, e)
@@ -52,7 +52,7 @@ def test_health_components_add_up_exactly_and_keep_the_families_signs(
     assert tiers.tolist() == ["red", "yellow", "yellow", "green"]
 
 
-def test_reasons_are_the_largest_contributions_in_words(churn_model: ChurnModel, valid_rows: pd.DataFrame) -> None:
+def test_reasons_are_the_largest_contributions_in_words(churn_model: PropensityModel, valid_rows: pd.DataFrame) -> None:
     rows = valid_rows.head(20)
     e = explain(churn_model, churn_model.prepare(rows))
     got = reasons(rows, e, top=3)

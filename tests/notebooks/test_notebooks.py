@@ -16,13 +16,13 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from pipelines.datasets import TARGETS, build_dataset
-from pipelines.featurize import default_dates, store
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
 from pipelines.score import champion_scorer, latest_dates, score
-from pipelines.train import train
+from pipelines.snapshots.build import default_dates, store
+from pipelines.training.datasets import TARGETS, build_dataset
+from pipelines.training.train import train
 from pipelines.warehouse import connect
 
 ROOT = Path(__file__).resolve().parents[2]

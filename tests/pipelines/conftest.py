@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
-    from pipelines import spark
+    from pipelines.spark import engine as spark
 
     session = spark.session("local[2]", [("spark.sql.shuffle.partitions", "4")])
     yield session

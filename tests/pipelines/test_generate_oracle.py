@@ -9,7 +9,6 @@ import pyarrow as pa
 import pytest
 
 from features.labels import LabelConfig
-from pipelines.featurize import build_labels
 from pipelines.generate import billing, people
 from pipelines.generate.calendar import Calendar, build_calendar
 from pipelines.generate.chunk import Chunk
@@ -35,6 +34,7 @@ from pipelines.generate.simulate import (
     estimate_by_counting,
     simulate_chunk,
 )
+from pipelines.snapshots.build import build_labels
 
 START = date(2024, 1, 1)
 # Events that are rare by default made common, so that every branch of the oracle is exercised.

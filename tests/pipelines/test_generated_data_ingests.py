@@ -9,7 +9,7 @@ import pytest
 from pipelines.generate.run import TABLES, generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
-from pipelines.summary import rates
+from pipelines.snapshots.summary import rates
 from tests.features.reference_labels import reference_labels
 
 

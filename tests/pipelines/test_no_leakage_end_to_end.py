@@ -10,10 +10,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.featurize import build_snapshots
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
+from pipelines.snapshots.build import build_snapshots
 from tests.factories import valid_tables
 from tests.features.checks import assert_same, failed_time, voided_time
 from tests.features.reference import load_raw

@@ -22,15 +22,15 @@ from mlflow.tracking import MlflowClient
 
 from features.catalog import features
 from models.config import TrainConfig
-from models.estimator import ChurnModel
-from pipelines.datasets import build_dataset
-from pipelines.featurize import default_dates, store
+from models.estimator import PropensityModel
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
-from pipelines.registry import CHAMPION
 from pipelines.score import champion_scorer, latest_dates, score
-from pipelines.train import fit_and_evaluate, log_and_register
+from pipelines.snapshots.build import default_dates, store
+from pipelines.training.champion import CHAMPION
+from pipelines.training.datasets import build_dataset
+from pipelines.training.train import fit_and_evaluate, log_and_register
 from pipelines.warehouse import connect
 from serving.app import create_app
 from serving.settings import ServingSettings
@@ -52,7 +52,7 @@ class Served:
     tracking_uri: str
     artifacts: Path
     datasets: dict[str, pd.DataFrame]  # target -> training set with a split column
-    models: dict[str, ChurnModel]  # target -> the fitted object registered as version 1 (never reloaded)
+    models: dict[str, PropensityModel]  # target -> the fitted object registered as version 1 (never reloaded)
     dates: list[datetime]  # the scored as_of dates, oldest first
 
 
@@ -142,7 +142,7 @@ def client(served: Served) -> Iterator[TestClient]:
 @dataclass(frozen=True)
 class Candidate:
     version: str
-    model: ChurnModel
+    model: PropensityModel
 
 
 @pytest.fixture(scope="session")

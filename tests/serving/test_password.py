@@ -2,7 +2,7 @@
 
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.cli.app import app
 from serving.pages import check_password, hash_password
 
 

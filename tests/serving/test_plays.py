@@ -80,7 +80,7 @@ CASES = {
     "tech touch, engagement weakest": (case("yellow", "engagement", touch="tech"), PLAY["engagement"]),
     "support weakest": (case("red", "support"), PLAY["support"]),
     "sentiment weakest": (case("yellow", "sentiment"), PLAY["sentiment"]),
-    "contract weakest": (case("red", "contract"), PLAY["contract"]),
+    "growth weakest": (case("red", "growth"), PLAY["growth"]),
     "email weakest: default": (case("red", "email"), PLAY["default"]),
     "relationship weakest, champion still there: default": (case("yellow", "relationship"), PLAY["default"]),
     "unknown flag counts as not set": (case("red", "support", cancellation_pending=np.nan), PLAY["support"]),

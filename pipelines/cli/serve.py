@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from models.store import ModelNotFound
-from pipelines import cli_spark
+from models.registered import ModelNotFound
+from pipelines.cli import spark as cli_spark
 from pipelines.score import ScoreReport, champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
 from pipelines.warehouse import connect
@@ -20,7 +20,7 @@ def score_cmd(
     to: Annotated[str | None, typer.Option(help="postgresql://... to write there (table churn_scores).")] = None,
     dates: Annotated[int, typer.Option(min=1, help="Score the latest N snapshot dates (history for trends).")] = 1,
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
-    engine: cli_spark.Engine = "duckdb",
+    engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
     spark_conf: cli_spark.Conf = None,
     lake: cli_spark.Lake = None,

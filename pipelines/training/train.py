@@ -23,14 +23,14 @@ from mlflow.tracking import MlflowClient
 from models import plots
 from models.baselines import LogisticBaseline, ScorecardBaseline
 from models.config import TrainConfig
-from models.estimator import ChurnModel
+from models.estimator import PropensityModel
 from models.evaluation import Evaluation, evaluate_validation
 from models.explain import explain
 from models.metrics import calibration_bins, evaluate
 from models.pyfunc import ProbabilityModel, save
-from pipelines.datasets import TARGETS
-from pipelines.registry import Decision, Evidence, decide
-from pipelines.tune import tune
+from pipelines.training.champion import Decision, Evidence, decide
+from pipelines.training.datasets import TARGETS
+from pipelines.training.tune import tune
 
 logger = logging.getLogger(__name__)
 ORACLE_COLUMN = {"churn": "p_churn", "upsell": "p_expand"}
@@ -82,12 +82,12 @@ def oracle_scores(valid: pd.DataFrame, target: str, path: Path | None) -> np.nda
 
 def fit_and_evaluate(
     rows: pd.DataFrame, target: str, cfg: TrainConfig, oracle: Path | None = None
-) -> tuple[ChurnModel, dict[str, np.ndarray], dict[str, dict[str, float]]]:
+) -> tuple[PropensityModel, dict[str, np.ndarray], dict[str, dict[str, float]]]:
     """The model and both baselines fitted on the 'train' rows; their scores and metrics on the 'valid' rows."""
     train, valid = rows[rows["split"] == "train"], rows[rows["split"] == "valid"]
     if train.empty or valid.empty:
         raise ValueError("the training set needs both 'train' and 'valid' rows; rebuild it (churn dataset build)")
-    model = ChurnModel(target=target, config=cfg).fit(train)
+    model = PropensityModel(target=target, config=cfg).fit(train)
     scores = {"model": model.predict_proba(model.prepare(valid))}
     scores["scorecard"] = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(train).predict_proba(valid)
     scores["logistic"] = LogisticBaseline(seed=cfg.seed).fit(train).predict_proba(valid)
@@ -160,7 +160,7 @@ def requirements() -> list[str]:
 
 
 def log_and_register(
-    rows: pd.DataFrame, target: str, cfg: TrainConfig, model: ChurnModel, scores: dict[str, np.ndarray],
+    rows: pd.DataFrame, target: str, cfg: TrainConfig, model: PropensityModel, scores: dict[str, np.ndarray],
     evaluation: Evaluation | None, tracking_uri: str, artifacts: Path, force: bool = False,
 ) -> tuple[str, Decision]:  # fmt: skip
     """One MLflow run in the experiment ``churn-<target>``: parameters, data fingerprint, features, metrics with

@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 
 from models.config import TrainConfig
-from models.estimator import ChurnModel
+from models.estimator import PropensityModel
 from models.metrics import evaluate
 
 logger = logging.getLogger(__name__)
@@ -23,10 +23,10 @@ TUNE_SHARE = 0.15  # of the training accounts, held out from growing, stopping a
 def tune(train: pd.DataFrame, target: str, cfg: TrainConfig, seconds: float, max_trials: int = 200) -> TrainConfig:
     """The best configuration found within ``seconds`` (``cfg`` itself if no trial beats it)."""
     searching = replace(cfg, tune_share=TUNE_SHARE)
-    judge = train[ChurnModel(target=target, config=searching).slices(train).tune]
+    judge = train[PropensityModel(target=target, config=searching).slices(train).tune]
 
     def score(c: TrainConfig) -> float:
-        m = ChurnModel(target=target, config=c).fit(train)
+        m = PropensityModel(target=target, config=c).fit(train)
         return evaluate(judge["label"].to_numpy(), m.predict_proba(m.prepare(judge)))["roc_auc"]
 
     def objective(trial: optuna.Trial) -> float:

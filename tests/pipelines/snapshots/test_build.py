@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from features.split import SplitConfig, held_out, time_split
-from pipelines.datasets import build_dataset
-from pipelines.featurize import default_dates, store
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
+from pipelines.snapshots.build import default_dates, store
+from pipelines.training.datasets import build_dataset
 from tests.features.reference_labels import reference_labels
 
 
@@ -123,7 +123,7 @@ def test_build_out_of_memory_names_the_setting_to_raise(
     """A memory cap too small even for spilling ends the build with the setting to raise, not a traceback."""
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from pipelines.cli.app import app
     from pipelines.settings import get_settings
 
     copy = tmp_path / "w.duckdb"

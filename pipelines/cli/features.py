@@ -11,10 +11,10 @@ from rich.table import Table
 
 from features.labels import LABELS
 from features.split import SplitConfig
-from pipelines import cli_spark
-from pipelines.datasets import TARGETS, DatasetReport, build_dataset
-from pipelines.featurize import BuildReport, default_dates, snapshot_dates, store
+from pipelines.cli import spark as cli_spark
 from pipelines.settings import get_settings
+from pipelines.snapshots.build import BuildReport, default_dates, snapshot_dates, store
+from pipelines.training.datasets import TARGETS, DatasetReport, build_dataset
 from pipelines.warehouse import connect
 
 features_app = typer.Typer(help="Point-in-time feature snapshots and labels.", no_args_is_help=True)
@@ -38,7 +38,7 @@ def features_build(
     every: Annotated[str, typer.Option(help="month (first days) or week (Mondays).")] = "month",
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
     export: Annotated[Path | None, typer.Option(help="Folder for a Parquet export (default: data/features).")] = None,
-    engine: cli_spark.Engine = "duckdb",
+    engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
     spark_conf: cli_spark.Conf = None,
     lake: cli_spark.Lake = None,
@@ -71,7 +71,7 @@ def dataset_build(
     valid_dates: Annotated[int, typer.Option(min=1, help="Latest labeled dates used for validation.")] = 3,
     valid_share: Annotated[float, typer.Option(help="Share of accounts held out for validation.")] = 0.3,
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
-    engine: cli_spark.Engine = "duckdb",
+    engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
     spark_conf: cli_spark.Conf = None,
     lake: cli_spark.Lake = None,

@@ -18,13 +18,13 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from features import rollups_duckdb
 from features.catalog import families, features
 from features.config import FeatureConfig
 from features.contract import TABLES
 from features.labels import LabelConfig, labels_sql
 from features.query import snapshot_sql, source_sql, source_table
 from features.rollups import LONGEST_WINDOW_DAYS, SPINE, TOTALS, rollups
+from pipelines.snapshots import fast_sql
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -69,7 +69,7 @@ def _check_raw_columns(con: duckdb.DuckDBPyConnection) -> None:
         "WHERE table_catalog = current_database() AND table_schema = 'raw'"
     ).fetchall():  # fmt: skip
         have.setdefault(table, set()).add(column)
-    for table in rollups_duckdb.COPIED:
+    for table in fast_sql.COPIED:
         missing = [c for c in TABLES[table].columns if table in have and c not in have[table]]
         if missing:
             raise ValueError(
@@ -119,7 +119,7 @@ def _sources(
     sources = [(fam, src) for fam in fams for src in fam.sources]
     table, order = ("TABLE", " ORDER BY s.account_id, s.as_of") if fast else ("TEMP TABLE", "")
     selects = [source_sql(src, fast) for _, src in sources]
-    held = [*TOTALS, "milestone_first", *(f"raw.{t}" for t in rollups_duckdb.COPIED)]
+    held = [*TOTALS, "milestone_first", *(f"raw.{t}" for t in fast_sql.COPIED)]
     for i, ((fam, src), select) in enumerate(zip(sources, selects, strict=True), 1):
         _ordered(con, f"CREATE OR REPLACE {table} {source_table(fam, src)} AS {select}{order}")
         if fast:
@@ -168,12 +168,12 @@ def _free(con: duckdb.DuckDBPyConnection, tables: Sequence[str], later: str) -> 
 
 
 def _create_rollups(con: duckdb.DuckDBPyConnection, statements: dict[str, str], subst: dict[str, str]) -> None:
-    """Create ``statements`` in order, dropping each intermediate table (``rollups_duckdb.INTERMEDIATE``) as soon as
+    """Create ``statements`` in order, dropping each intermediate table (``fast_sql.INTERMEDIATE``) as soon as
     no later statement reads it: the event-level copies are the largest tables of the build."""
     pending, held = list(statements.items()), []
     for i, (name, sql) in enumerate(pending):
         con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
-        if name in rollups_duckdb.INTERMEDIATE:
+        if name in fast_sql.INTERMEDIATE:
             held.append(name)
         held = _free(con, held, " ".join(sql for _, sql in pending[i + 1 :]))
 
@@ -183,13 +183,13 @@ def _compute_fast(
 ) -> None:
     """``compute_snapshots`` in DuckDB's fast form: the registry's SQL, unchanged, runs in a scratch in-memory
     catalog where ``raw`` holds copies keyed by integer account ids with naive UTC times
-    (``features.rollups_duckdb.inputs``) and the rollups are DuckDB-only; only the results come back as temp
+    (``pipelines.snapshots.fast_sql.inputs``) and the rollups are DuckDB-only; only the results come back as temp
     tables with the warehouse's types."""
     ((db,),) = con.execute("SELECT current_database()").fetchall()
     con.execute("SET TimeZone = 'UTC'")
     # Temp tables come first in name resolution: a spine or rollup left by an earlier build would hide ours.
     temp = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
-    ours = {"spine", "spine_keys", "snapshot_dates", "snapshots", "account_ids", *rollups_duckdb.rollups(cfg), *TOTALS}
+    ours = {"spine", "spine_keys", "snapshot_dates", "snapshots", "account_ids", *fast_sql.rollups(cfg), *TOTALS}
     ours |= {source_table(fam, src) for fam in families(cfg) for src in fam.sources}
     for name in temp & ours:
         con.execute(f"DROP TABLE temp.main.{name}")
@@ -198,7 +198,7 @@ def _compute_fast(
         "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
         "AND table_schema = 'raw' ORDER BY table_name, ordinal_position", [db]
     ).fetchall():  # fmt: skip
-        if table in rollups_duckdb.COPIED:
+        if table in fast_sql.COPIED:
             columns.setdefault(table, []).append((column, kind))
     subst = _bounds(dates) | {"raw": f'"{db}".raw'}
     con.execute(f"DETACH DATABASE IF EXISTS {WORK}")
@@ -206,14 +206,14 @@ def _compute_fast(
     try:
         con.execute(f"USE {WORK}")
         con.execute("CREATE SCHEMA raw")
-        for name, sql in rollups_duckdb.inputs(columns).items():
+        for name, sql in fast_sql.inputs(columns).items():
             con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
         frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us"))})
         con.register("_dates", frame)
         con.execute("CREATE TABLE snapshot_dates AS SELECT as_of FROM _dates")
         con.unregister("_dates")
-        _ordered(con, f"CREATE TABLE spine AS {rollups_duckdb.SPINE} ORDER BY account_id, as_of")
-        _create_rollups(con, rollups_duckdb.rollups(cfg), subst)
+        _ordered(con, f"CREATE TABLE spine AS {fast_sql.SPINE} ORDER BY account_id, as_of")
+        _create_rollups(con, fast_sql.rollups(cfg), subst)
         _sources(con, cfg, on_progress, fast=True)
         # The account ids as strings, in the spine's order: joining them to the wide snapshot by key took 1.5 s of
         # the weekly build's 3.8 s snapshot step; by position, 0.07 s for this table.

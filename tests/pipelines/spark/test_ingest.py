@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines.ingest import ingest
-from pipelines.spark_ingest import ingest as spark_ingest
+from pipelines.spark.ingest import ingest as spark_ingest
 from tests.corpus import _append, _set, as_text, write_text
 from tests.factories import valid_tables
 from tests.serving.conftest import read_table

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.datasets import TARGETS, build_dataset
-from pipelines.featurize import default_dates, store
 from pipelines.generate.run import GenerateReport, generate
 from pipelines.ingest import IngestReport, ingest
 from pipelines.score import champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
-from pipelines.summary import Rates, rates, table_rows
-from pipelines.train import train
+from pipelines.snapshots.build import default_dates, store
+from pipelines.snapshots.summary import Rates, rates, table_rows
+from pipelines.training.datasets import TARGETS, build_dataset
+from pipelines.training.train import train
 from pipelines.warehouse import connect
 
 

@@ -12,17 +12,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from features.labels import LABELS
-from pipelines import cli_spark
-from pipelines.cli_features import dataset_app, features_app, print_build, print_dataset
-from pipelines.cli_models import models_app, print_train, train_cmd
-from pipelines.cli_serve import password_cmd, print_score, score_cmd, serve_cmd
-from pipelines.cli_spark import export_cmd
-from pipelines.demo import STAGES, DemoContext
+from pipelines.cli import spark as cli_spark
+from pipelines.cli.demo import STAGES, DemoContext
+from pipelines.cli.features import dataset_app, features_app, print_build, print_dataset
+from pipelines.cli.models import models_app, print_train, train_cmd
+from pipelines.cli.serve import password_cmd, print_score, score_cmd, serve_cmd
+from pipelines.cli.spark import export_cmd
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import IngestError, IngestReport, ingest
 from pipelines.settings import get_settings
-from pipelines.summary import Rates
+from pipelines.snapshots.summary import Rates
 
 app = typer.Typer(help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True)
 
@@ -87,7 +87,7 @@ def ingest_cmd(
     source: Annotated[str, typer.Argument(help="A folder of CSV/Parquet files, or postgresql://... URL.")],
     mapping: Annotated[Path | None, typer.Option(help="TOML file mapping your tables and columns.")] = None,
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
-    engine: cli_spark.Engine = "duckdb",
+    engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
     spark_conf: cli_spark.Conf = None,
     lake: cli_spark.Lake = None,

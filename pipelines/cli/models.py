@@ -14,10 +14,10 @@ from rich.table import Table
 
 from models.config import TrainConfig
 from models.evaluation import Assessment
-from pipelines.datasets import TARGETS
-from pipelines.registry import promote, versions
 from pipelines.settings import get_settings
-from pipelines.train import TrainReport, train
+from pipelines.training.champion import promote, versions
+from pipelines.training.datasets import TARGETS
+from pipelines.training.train import TrainReport, train
 from pipelines.warehouse import connect
 
 models_app = typer.Typer(help="Registered models: list versions and aliases, promote by hand.", no_args_is_help=True)

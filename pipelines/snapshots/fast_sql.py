@@ -1,7 +1,7 @@
 """The rollups of ``features.rollups`` in a form only DuckDB runs, for speed, and the inputs of the fast build.
 
 ``features.rollups`` stays the portable definition (Spark takes it through sqlglot). The fast build
-(``pipelines.featurize``, unless ``portable``) runs the registry's own SQL unchanged, but over copies of its
+(``pipelines.snapshots.build``, unless ``portable``) runs the registry's own SQL unchanged, but over copies of its
 inputs that DuckDB handles much faster (``inputs``): account ids as integers (joins and GROUP BYs on an integer
 instead of a string) and times as naive UTC TIMESTAMPs (a TIMESTAMPTZ cast to DATE or shifted by an INTERVAL goes
 through ICU's calendar, about 10x the cost; in UTC both give the same days and instants). The rollups here build the

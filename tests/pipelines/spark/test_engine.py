@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from features.catalog import features
-from pipelines import spark as engine
 from pipelines.score import JSON_COLUMNS, champion_scorer
+from pipelines.spark import engine
 from pipelines.warehouse import connect, export_raw
 from tests.serving.conftest import Served, build_served, read_table
 
@@ -32,13 +32,13 @@ def session(spark_session: object) -> object:
 
 
 @pytest.fixture(scope="module")
-def built(served: Served, session: object, tmp_path_factory: pytest.TempPathFactory) -> tuple[engine.Engine, str]:
+def built(served: Served, session: object, tmp_path_factory: pytest.TempPathFactory) -> tuple[engine.SparkEngine, str]:
     """Raw tables exported from the served warehouse, snapshots and labels built by Spark for the same dates."""
     root = tmp_path_factory.mktemp("spark")
     with connect(served.warehouse, read_only=True) as con:
         export_raw(con, root / "raw")
         dates = [r[0] for r in con.execute("SELECT DISTINCT as_of FROM features.snapshots ORDER BY 1").fetchall()]
-    run = engine.Engine(session, str(root / "raw"))  # type: ignore[arg-type]
+    run = engine.SparkEngine(session, str(root / "raw"))  # type: ignore[arg-type]
     engine.build(run, dates, str(root / "out"))
     return run, str(root / "out")
 
@@ -92,7 +92,7 @@ def assert_close(a: object, b: object) -> None:
         assert a == b
 
 
-def test_snapshots_equal_duckdb(served: Served, built: tuple[engine.Engine, str]) -> None:
+def test_snapshots_equal_duckdb(served: Served, built: tuple[engine.SparkEngine, str]) -> None:
     spark = parquet(f"{built[1]}/snapshots")
     duck = warehouse(served, "SELECT * FROM features.snapshots")
     assert list(spark.columns) == list(duck.columns)
@@ -104,7 +104,7 @@ def test_snapshots_equal_duckdb(served: Served, built: tuple[engine.Engine, str]
     assert (duck[names].nunique() > 1).sum() >= 55
 
 
-def test_labels_equal_duckdb(served: Served, built: tuple[engine.Engine, str]) -> None:
+def test_labels_equal_duckdb(served: Served, built: tuple[engine.SparkEngine, str]) -> None:
     spark = parquet(f"{built[1]}/labels")
     duck = warehouse(served, "SELECT * FROM features.labels")
     assert_same(spark, duck, ["churn", "upsell", "service_ends_at"])
@@ -112,7 +112,7 @@ def test_labels_equal_duckdb(served: Served, built: tuple[engine.Engine, str]) -
 
 
 @pytest.mark.parametrize("target", ["churn", "upsell"])
-def test_training_sets_equal_duckdb(served: Served, built: tuple[engine.Engine, str], target: str) -> None:
+def test_training_sets_equal_duckdb(served: Served, built: tuple[engine.SparkEngine, str], target: str) -> None:
     run, out = built
     stats = engine.build_dataset(run.spark, out, target)
     spark = parquet(f"{out}/datasets/{target}")
@@ -123,7 +123,7 @@ def test_training_sets_equal_duckdb(served: Served, built: tuple[engine.Engine, 
     assert {k: v["rows"] for k, v in stats.items()} == duck["split"].value_counts().to_dict()
 
 
-def test_scores_equal_duckdb(served: Served, built: tuple[engine.Engine, str]) -> None:
+def test_scores_equal_duckdb(served: Served, built: tuple[engine.SparkEngine, str]) -> None:
     run, out = built
     at = datetime(2026, 1, 1, tzinfo=UTC)
     summary = engine.score(run, out, champion_scorer(served.tracking_uri), dates=len(served.dates), scored_at=at)
@@ -143,7 +143,7 @@ def test_scores_equal_duckdb(served: Served, built: tuple[engine.Engine, str]) -
     assert summary["revenue_at_risk"] == pytest.approx(latest["revenue_at_risk"].sum(), rel=1e-9)
 
 
-def test_rebuilding_a_date_replaces_only_that_date(built: tuple[engine.Engine, str], tmp_path: Path) -> None:
+def test_rebuilding_a_date_replaces_only_that_date(built: tuple[engine.SparkEngine, str], tmp_path: Path) -> None:
     run, out = built
     before = parquet(f"{out}/snapshots")
     last = before["as_of"].max().to_pydatetime()
@@ -155,6 +155,6 @@ def test_rebuilding_a_date_replaces_only_that_date(built: tuple[engine.Engine, s
 def test_missing_raw_table_is_a_clear_error(session: object, tmp_path: Path) -> None:
     (tmp_path / "accounts.parquet").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="lacks the contract's tables subscriptions, usage_events"):
-        engine.Engine(session, str(tmp_path))  # type: ignore[arg-type]
+        engine.SparkEngine(session, str(tmp_path))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"spark\.executor\.memory=8g"):
         engine.parse_conf(["spark.executor.memory"])

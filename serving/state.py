@@ -20,8 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from models.registered import Registered, load_registered
 from models.scoring import NOTICE, Scorer
-from models.store import Registered, load_registered
 
 TARGETS = ("churn", "upsell")
 

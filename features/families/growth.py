@@ -6,7 +6,7 @@ from features.config import FeatureConfig
 from features.registry import Family, Feature, Source
 from features.sql import in_window, trend
 
-F = partial(Feature, family="contract")
+F = partial(Feature, family="growth")
 NOTICE = "cancellation_pending"  # the flag that the customer had given notice to cancel before as_of
 
 
@@ -63,4 +63,4 @@ def family(cfg: FeatureConfig) -> Family:
         "LAG(end_at) OVER (PARTITION BY account_id ORDER BY start_at) AS prev_end FROM raw.subscriptions)"
     )
     join = f"spine s LEFT JOIN {rows} x ON x.account_id = s.account_id AND x.start_at < s.as_of"
-    return Family("contract", (Source("history", join, history),), derived)
+    return Family("growth", (Source("history", join, history),), derived)

@@ -11,11 +11,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from models.config import TrainConfig
-from models.estimator import ChurnModel
+from models.estimator import PropensityModel
 from models.explain import explain
 from models.pyfunc import ARTIFACT, load
-from pipelines.registry import CHALLENGER, CHAMPION, Decision, Evidence, caveat, decide, promote, versions
-from pipelines.train import fit_and_evaluate, log_and_register
+from pipelines.training.champion import CHALLENGER, CHAMPION, Decision, Evidence, caveat, decide, promote, versions
+from pipelines.training.train import fit_and_evaluate, log_and_register
 from tests.models.conftest import World
 
 
@@ -28,7 +28,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
 
 def _register(
     rows: pd.DataFrame, world_rows: pd.DataFrame, store: tuple[str, Path], force: bool = False
-) -> tuple[ChurnModel, Decision]:
+) -> tuple[PropensityModel, Decision]:
     """Fit on ``rows`` (whose training labels may be spoiled), evaluate on the true validation rows, log."""
     cfg = TrainConfig.for_target("churn", max_trees=150)
     model, scores, _ = fit_and_evaluate(rows, "churn", cfg)

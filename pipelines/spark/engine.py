@@ -101,7 +101,7 @@ def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-class Engine:
+class SparkEngine:
     """Runs the portable SQL in one Spark session. Tables the SQL creates become checkpointed temp views; the SQL's
     ``raw.<table>`` names are read from ``raw`` (a local Parquet folder, a URI of one whose tables are folders
     ``<table>/``, or ``catalog:<database>``)."""
@@ -165,7 +165,7 @@ class Engine:
             self.spark.catalog.dropTempView(name)
 
     def data_bounds(self) -> tuple[datetime, datetime]:
-        """First and last usage event times (as ``pipelines.featurize.data_bounds``)."""
+        """First and last usage event times (as ``pipelines.snapshots.build.data_bounds``)."""
         ((first, last),) = self.spark.sql(self.to_spark("SELECT min(ts), max(ts) FROM raw.usage_events")).collect()
         if first is None or last is None:
             raise ValueError("raw.usage_events is empty: nothing to build features from")
@@ -187,7 +187,7 @@ class Engine:
                   on_progress: Progress | None = None) -> "DataFrame":  # fmt: skip
         """Feature snapshots for ``dates`` (account_id, as_of, every feature in registry order), as the DuckDB
         engine's ``compute_snapshots``; leaves the views ``spine`` and ``snapshot_dates`` for the labels."""
-        from pipelines.featurize import _bounds
+        from pipelines.snapshots.build import _bounds
 
         self.snapshot_dates(dates)
         self.create("spine", SPINE, KEY)
@@ -224,7 +224,7 @@ class SparkBuild:
 
 
 def build(
-    engine: Engine,
+    engine: SparkEngine,
     dates: Sequence[datetime],
     out: str,
     fcfg: FeatureConfig = FeatureConfig(),
@@ -272,7 +272,7 @@ def build_dataset(
     from pyspark.sql.types import StringType, StructField, StructType
 
     from features.split import SplitConfig, first_valid_date, time_split
-    from pipelines.datasets import TARGETS
+    from pipelines.training.datasets import TARGETS
 
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
@@ -296,7 +296,7 @@ def build_dataset(
 
 
 def score(
-    engine: Engine, out: str, scorer: "Scorer", dates: int = 1, scored_at: datetime | None = None
+    engine: SparkEngine, out: str, scorer: "Scorer", dates: int = 1, scored_at: datetime | None = None
 ) -> dict[str, float]:
     """Scores of every account's snapshot at the latest ``dates`` snapshot dates under ``out/snapshots``, with
     the champion models in ``scorer``: ``pipelines.score.scored`` (the embedded path's own function) applied to

@@ -1,4 +1,4 @@
-"""The fast DuckDB build (``features.rollups_duckdb``: integer account ids, naive UTC times, DuckDB-only rollups)
+"""The fast DuckDB build (``pipelines.snapshots.fast_sql``: integer account ids, naive UTC times, DuckDB-only rollups)
 gives the same snapshots, spine and dates as the portable form that Spark takes (``features.rollups`` and the
 registry's SQL over the raw tables), on hand-dated edges and on generated data, at monthly and weekly snapshots."""
 
@@ -12,10 +12,10 @@ import pytest
 
 from features.config import FeatureConfig
 from features.rollups import TOTALS
-from pipelines.featurize import _prepare, compute_snapshots, snapshot_dates
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
+from pipelines.snapshots.build import _prepare, compute_snapshots, snapshot_dates
 from tests.factories import T0, valid_tables
 from tests.features.reference import load_raw, read_raw
 from tests.features.worlds import AS_OF, DAY, US, midnight, world
@@ -98,7 +98,7 @@ def test_same_on_generated_data(tmp_path: object) -> None:
 def test_packed_totals_refuse_a_running_total_they_cannot_hold() -> None:
     # The fast build packs running sums 40 bits each; an account whose |values| sum to 2^40 must fail loudly,
     # one just under must pass.
-    from features.rollups_duckdb import BITS, _bounded
+    from pipelines.snapshots.fast_sql import BITS, _bounded
 
     with duckdb.connect() as con:
         con.execute("CREATE TABLE user_daily (account_id INTEGER, day DATE, a7 HUGEINT, a30 HUGEINT)")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import explore
+from pipelines.training import explore
 
 
 def ts(day: str) -> pd.Timestamp:

@@ -1,5 +1,5 @@
 """Loading registered models back from MLflow by alias (for batch scoring and for serving): the fitted
-``ChurnModel`` with its version, run and out-of-time metrics. Read-only: registering and moving aliases live in
+``PropensityModel`` with its version, run and out-of-time metrics. Read-only: registering and moving aliases live in
 ``pipelines``."""
 
 from dataclasses import dataclass, field
@@ -9,7 +9,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from models.estimator import ChurnModel
+from models.estimator import PropensityModel
 from models.pyfunc import ARTIFACT, load
 
 
@@ -23,7 +23,7 @@ class Registered:
     alias: str
     version: str
     run_id: str
-    model: ChurnModel
+    model: PropensityModel
     metrics: dict[str, float] = field(default_factory=dict)
     calibration: list[tuple[float, float]] = field(default_factory=list)  # (predicted, observed) on validation
 

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from features.split import SplitConfig
-from pipelines import spark
 from pipelines.settings import get_settings
+from pipelines.spark import engine as spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 console = Console()
 ENGINES = ("duckdb", "spark")
 
-Engine = Annotated[str, typer.Option(help="duckdb (the embedded warehouse) or spark (Parquet in the lake).")]
+EngineOption = Annotated[str, typer.Option(help="duckdb (the embedded warehouse) or spark (Parquet in the lake).")]
 Master = Annotated[str | None, typer.Option(help="Spark master (default CHURN_SPARK_MASTER, local[2]).")]
 Conf = Annotated[
     list[str] | None, typer.Option(help="Spark setting key=value (repeat), e.g. spark.executor.memory=8g.")
@@ -77,17 +77,17 @@ def open_session(o: SparkOptions) -> "SparkSession":
         return spark.session(o.master or get_settings().spark_master, spark.parse_conf(o.conf or []))
 
 
-def open_engine(o: SparkOptions) -> tuple[spark.Engine, str]:
+def open_engine(o: SparkOptions) -> tuple[spark.SparkEngine, str]:
     """The engine over the lake's raw tables (or ``--raw``), and the lake."""
     folder = o.lake or get_settings().lake
     session = open_session(o)
     with failing_as("spark", ValueError, FileNotFoundError):
-        return spark.Engine(session, o.raw or f"{folder}/raw"), folder
+        return spark.SparkEngine(session, o.raw or f"{folder}/raw"), folder
 
 
 def ingest(source: Path, mapping: Path | None, o: SparkOptions) -> None:
     from pipelines.ingest import IngestError
-    from pipelines.spark_ingest import ingest as check
+    from pipelines.spark.ingest import ingest as check
 
     lake = o.lake or get_settings().lake
     with failing_as("ingest failed", IngestError, ValueError, FileNotFoundError):
@@ -101,7 +101,7 @@ def ingest(source: Path, mapping: Path | None, o: SparkOptions) -> None:
 
 
 def features(every: str, first: date | None, last: date | None, o: SparkOptions) -> None:
-    from pipelines.featurize import dates_within, snapshot_dates
+    from pipelines.snapshots.build import dates_within, snapshot_dates
 
     run, lake = open_engine(o)
     with failing_as("features build failed"):
@@ -125,7 +125,7 @@ def dataset(target: str, split: SplitConfig, o: SparkOptions) -> None:
 
 
 def score(dates: int, o: SparkOptions) -> None:
-    from models.store import ModelNotFound
+    from models.registered import ModelNotFound
     from pipelines.score import champion_scorer
 
     with failing_as("score failed", ModelNotFound):
