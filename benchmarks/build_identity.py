@@ -9,7 +9,7 @@ build`` picks them) on a connection that writes down each statement, then the la
 ``statements_<build>.sql`` (one statement per block, in the order sent), ``spark.sql`` (the portable statements
 in Spark's dialect, as the Spark engine sends them) and ``snapshots_<build>.parquet`` / ``labels.parquet``.
 ``compare`` says which statements differ (a unified diff) and whether the frames are exactly equal, and exits 1
-if anything differs. ``--rename OLD=NEW`` (repeatable) names identifiers that a change renamed on purpose, which
+if anything differs. ``--rename OLD=>NEW`` (repeatable) names text that a change renamed on purpose, which
 ``compare`` reads as equal.
 """
 
@@ -49,7 +49,7 @@ class Recorder:
 def _build() -> dict[str, Any]:
     """The build's entry points, wherever the layout keeps them."""
     try:
-        from pipelines.snapshots.build import compute_labels, compute_snapshots, data_bounds, default_dates
+        from pipelines.featurize import compute_labels, compute_snapshots, data_bounds, default_dates
 
         return {
             "fast": lambda con, dates: compute_snapshots(con, dates),
@@ -120,12 +120,12 @@ def main() -> None:
     c = sub.add_parser("compare")
     c.add_argument("before", type=Path)
     c.add_argument("after", type=Path)
-    c.add_argument("--rename", action="append", default=[], help="OLD=NEW: an identifier renamed on purpose")
+    c.add_argument("--rename", action="append", default=[], help="OLD=>NEW: text renamed on purpose")
     args = p.parse_args()
     if args.cmd == "record":
         record(args.out)
         return
-    sys.exit(compare(args.before, args.after, [tuple(r.split("=", 1)) for r in args.rename]))
+    sys.exit(compare(args.before, args.after, [tuple(r.split("=>", 1)) for r in args.rename]))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ ENGINES = ("duckdb", "duckdb1", "pandas", "tuned")
 
 def dates_for(case: str, con) -> list:  # type: ignore[no-untyped-def]
     """The last 12 month starts, or the last 52 Mondays, whose 90-day windows lie inside the data."""
-    from pipelines.snapshots.build import data_bounds, snapshot_dates
+    from pipelines.snapshots import data_bounds, snapshot_dates
 
     _, last = data_bounds(con)
     end = last.date()
@@ -68,11 +68,11 @@ def worker(engine: str, warehouse: Path, case: str, rows_out: Path | None) -> No
         con.execute("SET threads = 1")
     dates = dates_for(case, con)
     if engine.startswith("duckdb"):
-        from pipelines.snapshots.build import compute_snapshots
+        from pipelines.snapshots import build_fast
 
         ((threads,),) = con.execute("SELECT current_setting('threads')").fetchall()
         t0, c0 = time.perf_counter(), time.process_time()
-        compute_snapshots(con, dates)
+        build_fast(con, dates)
         ((rows,),) = con.execute("SELECT count(*) FROM snapshots").fetchall()
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         source = "snapshots"

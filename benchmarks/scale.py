@@ -32,10 +32,10 @@ def worker(engine: str, folder: Path, conf: list[str]) -> None:
     with connect(folder / "warehouse.duckdb", read_only=True) as con:
         dates = month_dates(con)
         if engine == "duckdb":
-            from pipelines.snapshots.build import compute_snapshots
+            from pipelines.snapshots import build_fast
 
             t0 = time.perf_counter()
-            compute_snapshots(con, dates)
+            build_fast(con, dates)
             ((rows,),) = con.execute("SELECT count(*) FROM snapshots").fetchall()
             print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0, "start": 0.0}))
             return
@@ -52,7 +52,7 @@ def worker(engine: str, folder: Path, conf: list[str]) -> None:
 
 def month_dates(con) -> list:  # type: ignore[no-untyped-def]
     """The last 12 month starts whose 90-day windows lie inside the data (as benchmarks/features.py)."""
-    from pipelines.snapshots.build import data_bounds, snapshot_dates
+    from pipelines.snapshots import data_bounds, snapshot_dates
 
     end = data_bounds(con)[1].date()
     return snapshot_dates(end.replace(day=1).replace(year=end.year - 1), end, "month")[-12:]

@@ -7,11 +7,14 @@ snapshots. Distinct counts (active users, features used) become running totals t
 on day d' counts as "seen in the last n days" for as_of in (d, min(d', d + n)], so it adds +1 on day d and -1 on
 day min(d', d + n).
 
-These are definitions (SQL text); ``pipelines.snapshots.build`` runs them, after the tables ``snapshot_dates`` and
-``spine`` exist, with ``$first``/``$last`` the DATE bounds of the days the windows reach.
+These are definitions (SQL text); ``pipelines.snapshots`` and the Spark engine run them, after the tables
+``snapshot_dates`` and ``spine`` exist, with ``$first``/``$last`` the DATE bounds of the days the windows reach
+(``window_bounds``).
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from features.config import FeatureConfig
 
@@ -19,20 +22,28 @@ LONGEST_WINDOW_DAYS = 90  # the farthest any running-total window reaches back f
 DAYS = "CAST(ts AS DATE) >= DATE '$first' AND CAST(ts AS DATE) < DATE '$last'"
 
 
+def window_bounds(dates: Sequence[datetime]) -> dict[str, str]:
+    """``$first``/``$last`` of the rollups for snapshots at ``dates``: the days the windows reach."""
+    first = (min(dates) - timedelta(days=LONGEST_WINDOW_DAYS)).date().isoformat()
+    return {"first": first, "last": max(dates).date().isoformat()}
+
+
 def quoted(names: tuple[str, ...]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
-    """Per account and day: +1/-1 steps whose running total is the number of distinct ``key``s seen in the last
-    n days, one column ``a<n>`` per window.
+def island_steps(windows: tuple[int, ...], gap: Callable[[str, str], str]) -> str:
+    """The islands logic, written once for every engine: the CTEs ``flagged`` and ``steps`` over ``ordered``
+    (account_id, day, and ``prev`` / ``nxt``, the key's previous and next day), whose ``steps`` rows are +1/-1 per
+    account and day, one column ``a<n>`` per window: their running total is the number of distinct keys seen in the
+    last n days. ``gap(a, b)`` is the engine's SQL for the days from day ``a`` to day ``b``.
 
     A key seen on days d1 < d2 < ... counts for as_of in the union of (d, d + n]; days less than n apart make
     one island (first, last + n], so only an island's first day (+1) and its last day + n (-1) need a row.
     """
     flags = ", ".join(
-        f"CASE WHEN prev IS NULL OR date_diff('day', prev, day) > {n} THEN 1 ELSE 0 END AS s{n}, "
-        f"CASE WHEN nxt IS NULL OR date_diff('day', day, nxt) > {n} THEN 1 ELSE 0 END AS e{n}"
+        f"CASE WHEN prev IS NULL OR {gap('prev', 'day')} > {n} THEN 1 ELSE 0 END AS s{n}, "
+        f"CASE WHEN nxt IS NULL OR {gap('day', 'nxt')} > {n} THEN 1 ELSE 0 END AS e{n}"
         for n in windows
     )
     starts = " + ".join(f"s{n}" for n in windows)
@@ -42,6 +53,19 @@ def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
         + f" FROM flagged WHERE e{n} = 1"
         for n in windows
     )
+    return f"""flagged AS (SELECT account_id, day, {flags} FROM ordered),
+        steps ({", ".join(["account_id", "day", *(f"a{n}" for n in windows)])}) AS (
+            SELECT account_id, day, {", ".join(f"s{n}" for n in windows)} FROM flagged WHERE {starts} > 0
+            UNION ALL {ends}
+        )"""
+
+
+def _days_between(a: str, b: str) -> str:
+    return f"date_diff('day', {a}, {b})"
+
+
+def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
+    """Per account and day: the +1/-1 steps of ``island_steps`` for the distinct ``key``s of the usage events."""
     return f"""
         WITH seen AS (SELECT DISTINCT account_id, {key}, CAST(ts AS DATE) AS day FROM raw.usage_events WHERE {where}),
         ordered AS (
@@ -50,11 +74,7 @@ def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
                    LEAD(day) OVER (PARTITION BY account_id, {key} ORDER BY day) AS nxt
             FROM seen
         ),
-        flagged AS (SELECT account_id, day, {flags} FROM ordered),
-        steps ({", ".join(["account_id", "day", *(f"a{n}" for n in windows)])}) AS (
-            SELECT account_id, day, {", ".join(f"s{n}" for n in windows)} FROM flagged WHERE {starts} > 0
-            UNION ALL {ends}
-        )
+        {island_steps(windows, _days_between)}
         SELECT account_id, day, {", ".join(f"SUM(a{n}) AS a{n}" for n in windows)} FROM steps GROUP BY 1, 2"""
 
 

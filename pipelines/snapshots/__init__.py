@@ -4,3 +4,14 @@ DuckDB's own fast form, and ``build_portable``, the form Spark also runs), label
 
 May import ``features`` and ``pipelines.settings``.
 """
+
+from pipelines.snapshots.dates import data_bounds, dates_within, default_dates, snapshot_dates
+from pipelines.snapshots.fast import build_fast
+from pipelines.snapshots.labels import build_labels, compute_labels
+from pipelines.snapshots.portable import build_portable
+from pipelines.snapshots.refresh import BuildReport, read_snapshots, refresh
+
+__all__ = [
+    "BuildReport", "build_fast", "build_labels", "build_portable", "compute_labels", "data_bounds", "dates_within",
+    "default_dates", "read_snapshots", "refresh", "snapshot_dates",
+]  # fmt: skip

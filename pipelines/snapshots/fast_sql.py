@@ -1,12 +1,12 @@
 """The rollups of ``features.rollups`` in a form only DuckDB runs, for speed, and the inputs of the fast build.
 
 ``features.rollups`` stays the portable definition (Spark takes it through sqlglot). The fast build
-(``pipelines.snapshots.build``, unless ``portable``) runs the registry's own SQL unchanged, but over copies of its
+(``pipelines.snapshots.build_fast``) runs the registry's own SQL unchanged, but over copies of its
 inputs that DuckDB handles much faster (``inputs``): account ids as integers (joins and GROUP BYs on an integer
 instead of a string) and times as naive UTC TIMESTAMPs (a TIMESTAMPTZ cast to DATE or shifted by an INTERVAL goes
 through ICU's calendar, about 10x the cost; in UTC both give the same days and instants). The rollups here build the
 tables the registry reads (``TOTALS``' running totals and ``milestone_first``), keyed the same way, and
-``tests/features/test_rollups_duckdb.py`` asserts that both builds give equal snapshots. Each difference was
+``tests/pipelines/snapshots/test_fast_build.py`` asserts that both builds give equal snapshots. Each difference was
 measured on the benchmark (28,000 accounts, 10.4 M usage events, 2 cores; monthly / weekly snapshots):
 
 - Days come from ``make_timestamp(epoch_us(ts))``: casting a TIMESTAMPTZ to DATE goes through ICU's calendar and
@@ -23,9 +23,10 @@ copies), ``$first``/``$last`` the DATE bounds of the days the windows reach.
 """
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from features.config import FeatureConfig
-from features.rollups import TOTALS, Totals, quoted
+from features.rollups import TOTALS, Totals, island_steps, quoted
 
 DAY = "CAST(make_timestamp(epoch_us(ts)) AS DATE)"  # the UTC day of a TIMESTAMPTZ, without ICU
 DAYS = "ts >= TIMESTAMPTZ '$first 00:00:00+00' AND ts < TIMESTAMPTZ '$last 00:00:00+00'"
@@ -72,22 +73,10 @@ def _buckets() -> str:
 
 
 def _islands(key: str, where: str, windows: tuple[int, ...], totals: str, per_bucket: bool = True) -> str:
-    """As ``features.rollups._islands``, with the steps summed per bucket of ``totals`` (see ``rollups``). With
+    """The steps of ``features.rollups.island_steps`` summed per bucket of ``totals`` (see ``rollups``). With
     ``per_bucket``, each key's last day in each bucket first stands for the bucket (at a read day, "seen within n
     days" depends only on the key's last day before it, which is a bucket's last day); without, the islands run
     over every usage row (a repeat of a key on a day has its neighbour on that day: it starts and ends nothing)."""
-    flags = ", ".join(
-        f"CASE WHEN prev IS NULL OR day - prev > {n} THEN 1 ELSE 0 END AS s{n}, "
-        f"CASE WHEN nxt IS NULL OR nxt - day > {n} THEN 1 ELSE 0 END AS e{n}"
-        for n in windows
-    )
-    starts = " + ".join(f"s{n}" for n in windows)
-    ends = " UNION ALL ".join(
-        f"SELECT account_id, day + {n} AS day, "
-        + ", ".join(f"-e{m}" if m == n else "0" for m in windows)
-        + f" FROM flagged WHERE e{n} = 1"
-        for n in windows
-    )
     edge = _edges(totals)
     cols = ", ".join(dict.fromkeys(["account_id", *key.split(", ")]))
     seen = (
@@ -101,13 +90,14 @@ def _islands(key: str, where: str, windows: tuple[int, ...], totals: str, per_bu
             SELECT account_id, day, LAG(day) OVER w AS prev, LEAD(day) OVER w AS nxt
             FROM seen WINDOW w AS (PARTITION BY {key} ORDER BY day)
         ),
-        flagged AS (SELECT account_id, day, {flags} FROM ordered),
-        steps ({", ".join(["account_id", "day", *(f"a{n}" for n in windows)])}) AS (
-            SELECT account_id, day, {", ".join(f"s{n}" for n in windows)} FROM flagged WHERE {starts} > 0
-            UNION ALL {ends}
-        )
+        {island_steps(windows, _days_between)}
         SELECT s.account_id, b.{edge} AS day, {", ".join(f"CAST(SUM(s.a{n}) AS INTEGER) AS a{n}" for n in windows)}
         FROM steps s JOIN buckets b ON b.day = s.day WHERE b.{edge} IS NOT NULL GROUP BY 1, 2"""
+
+
+def _days_between(a: str, b: str) -> str:
+    """Days from DATE ``a`` to DATE ``b``: DuckDB subtracts dates to an integer."""
+    return f"{b} - {a}"
 
 
 def _bucketed(name: str, t: Totals, daily: str) -> str:
@@ -144,7 +134,7 @@ def _bounded(t: Totals) -> str:
         SELECT CASE WHEN GREATEST({worst}) >= {1 << BITS}
                THEN error('feature build: an account''s running total in {t.daily} reaches 2^{BITS} (over a '
                           || 'trillion), more than the packed totals of the fast build hold: build with '
-                          || 'compute_snapshots(..., portable=True)') END AS ok
+                          || 'build_portable(...)') END AS ok
         FROM (SELECT {sums} FROM {t.daily} GROUP BY account_id)"""
 
 
@@ -176,10 +166,18 @@ def _running(t: Totals) -> str:
         SELECT s.account_id, s.as_of, {cols} FROM spine s {joins}"""
 
 
-def rollups(cfg: FeatureConfig) -> dict[str, str]:
-    """SELECT statements by table name, in the order they must be created (as ``features.rollups.rollups``, plus
-    intermediate tables: ``usage``, ``buckets`` and the per-day tables that ``TOTALS`` read per
-    bucket); they need ``account_ids``, ``snapshot_dates`` and ``spine``.
+class Rollup(NamedTuple):
+    """One statement of the fast rollups, with the build's tables it reads (besides the warehouse's ``$raw``): the
+    build drops an intermediate table as soon as no later statement reads it."""
+
+    sql: str
+    reads: tuple[str, ...]
+
+
+def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
+    """SELECT statements by table name, each with the tables it reads, in the order they must be created (as
+    ``features.rollups.rollups``, plus intermediate tables: ``usage``, ``buckets`` and the per-day tables that
+    ``TOTALS`` read per bucket); they need ``account_ids``, ``snapshot_dates`` and ``spine``.
 
     Each running total is read only at as_of - lag for its lags, so it keeps one row per account and *bucket*,
     the days between two such read days, instead of one per day: a read sees whole buckets. Monthly snapshots
@@ -221,8 +219,15 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
             WHERE event_type IN ({quoted(cfg.milestones)}) AND ts < TIMESTAMPTZ '$last 00:00:00+00'
             GROUP BY 1, 2""",
     }
-    checks = {f"{name}_bounded": _bounded(t) for name, t in TOTALS.items()}
-    return daily | checks | {name: _running(t) for name, t in TOTALS.items()}
+    reads = {
+        "usage": ("account_ids",), "buckets": ("snapshot_dates",), "usage_days": ("usage",),
+        "usage_daily": ("usage_days", "buckets"), "user_daily": ("usage", "buckets"),
+        "feature_daily": ("usage", "buckets"), "email_days": ("account_ids",), "email_daily": ("email_days", "buckets"),
+        "milestone_first": ("account_ids",),
+    }  # fmt: skip
+    checks = {f"{name}_bounded": Rollup(_bounded(t), (t.daily,)) for name, t in TOTALS.items()}
+    totals = {name: Rollup(_running(t), (t.daily, "spine")) for name, t in TOTALS.items()}
+    return {name: Rollup(sql, reads[name]) for name, sql in daily.items()} | checks | totals
 
 
 # Intermediate tables of ``rollups``, dropped once the running totals exist.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import duckdb
 
 from features.labels import LABELS, LabelConfig
-from pipelines.snapshots.build import build_labels, default_dates
+from pipelines.snapshots import build_labels, default_dates
 
 
 @dataclass(frozen=True)

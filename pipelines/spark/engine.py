@@ -165,7 +165,7 @@ class SparkEngine:
             self.spark.catalog.dropTempView(name)
 
     def data_bounds(self) -> tuple[datetime, datetime]:
-        """First and last usage event times (as ``pipelines.snapshots.build.data_bounds``)."""
+        """First and last usage event times (as ``pipelines.snapshots.data_bounds``)."""
         ((first, last),) = self.spark.sql(self.to_spark("SELECT min(ts), max(ts) FROM raw.usage_events")).collect()
         if first is None or last is None:
             raise ValueError("raw.usage_events is empty: nothing to build features from")
@@ -186,13 +186,13 @@ class SparkEngine:
     def snapshots(self, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig(),
                   on_progress: Progress | None = None) -> "DataFrame":  # fmt: skip
         """Feature snapshots for ``dates`` (account_id, as_of, every feature in registry order), as the DuckDB
-        engine's ``compute_snapshots``; leaves the views ``spine`` and ``snapshot_dates`` for the labels."""
-        from pipelines.snapshots.build import _bounds
+        engine's ``build_portable``; leaves the views ``spine`` and ``snapshot_dates`` for the labels."""
+        from features.rollups import window_bounds
 
         self.snapshot_dates(dates)
         self.create("spine", SPINE, KEY)
         for name, sql in rollups(cfg).items():
-            self.create(name, Template(sql).substitute(_bounds(dates)), KEY if name in TOTALS else ())
+            self.create(name, Template(sql).substitute(window_bounds(dates)), KEY if name in TOTALS else ())
         self.drop(*(t.daily for t in TOTALS.values()))
         fams = families(cfg)
         sources = [(fam, src) for fam in fams for src in fam.sources]

@@ -8,7 +8,7 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from features.labels import LabelConfig
-from pipelines.snapshots.build import build_labels, build_snapshots
+from pipelines.snapshots import build_fast, build_labels, read_snapshots
 from tests.features.reference import load_raw, reference_labels, reference_snapshots
 from tests.features.reference_base import TIME_OF
 
@@ -18,10 +18,11 @@ KEY = ["as_of", "account_id"]
 def engine_snapshots(
     tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig()
 ) -> pd.DataFrame:
-    """``build_snapshots`` on ``tables`` loaded into a fresh in-memory DuckDB."""
+    """``build_fast`` on ``tables`` loaded into a fresh in-memory DuckDB."""
     with duckdb.connect() as con:
         load_raw(con, tables)
-        return build_snapshots(con, dates, cfg)
+        build_fast(con, dates, cfg)
+        return read_snapshots(con)
 
 
 def engine_labels(

@@ -66,7 +66,7 @@ def reference_snapshots(
     *,
     tuned: bool = True,
 ) -> pd.DataFrame:
-    """Feature snapshots as ``pipelines.snapshots.build.build_snapshots`` returns them: account_id, as_of, then every
+    """Feature snapshots as ``pipelines.snapshots.read_snapshots`` returns them: account_id, as_of, then every
     feature in registry order; numbers float64 (NaN = unknown), categories ``str``. ``tables`` are contract
     frames (``features.contract``), left unchanged.
 

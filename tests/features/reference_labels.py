@@ -65,7 +65,7 @@ def reference_labels(
     cfg: LabelConfig = LabelConfig(),
     data_end: datetime | None = None,
 ) -> pd.DataFrame:
-    """Labels as ``pipelines.snapshots.build.build_labels`` returns them (account_id, as_of, churn, upsell,
+    """Labels as ``pipelines.snapshots.build_labels`` returns them (account_id, as_of, churn, upsell,
     service_ends_at) for the reference spine of ``dates``; churn and upsell are 1.0 / 0.0 / NaN (unlabeled)."""
     if data_end is None:
         raise ValueError("data_end is required: the reference does not guess where the data end")

@@ -11,7 +11,7 @@ from features.labels import LabelConfig
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
-from pipelines.snapshots.build import data_bounds, snapshot_dates
+from pipelines.snapshots import data_bounds, snapshot_dates
 from tests.features.checks import (
     assert_labels_match,
     assert_matches_reference,

@@ -34,7 +34,7 @@ from pipelines.generate.simulate import (
     estimate_by_counting,
     simulate_chunk,
 )
-from pipelines.snapshots.build import build_labels
+from pipelines.snapshots import build_labels
 
 START = date(2024, 1, 1)
 # Events that are rare by default made common, so that every branch of the oracle is exercised.

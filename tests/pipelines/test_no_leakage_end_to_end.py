@@ -13,7 +13,7 @@ import pytest
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
-from pipelines.snapshots.build import build_snapshots
+from pipelines.snapshots import build_fast, build_portable, read_snapshots
 from tests.factories import valid_tables
 from tests.features.checks import assert_same, failed_time, voided_time
 from tests.features.reference import load_raw
@@ -93,7 +93,8 @@ def _features(source: Path, warehouse: Path, *, portable: bool) -> pd.DataFrame:
     report = ingest(source, warehouse)
     assert report.quarantined == 0, report.reasons
     with duckdb.connect(str(warehouse)) as con:
-        return build_snapshots(con, [D.to_pydatetime(), LATER.to_pydatetime()], portable=portable)
+        (build_portable if portable else build_fast)(con, [D.to_pydatetime(), LATER.to_pydatetime()])
+        return read_snapshots(con)
 
 
 def _at(snapshots: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -141,4 +142,4 @@ def test_a_warehouse_ingested_before_the_state_times_is_refused_with_the_fix() -
         con.execute("ALTER TABLE raw.invoices DROP COLUMN failed_at")
         con.execute("ALTER TABLE raw.invoices DROP COLUMN voided_at")
         with pytest.raises(ValueError, match=r"raw\.invoices has no column failed_at, voided_at.*churn ingest SOURCE"):
-            build_snapshots(con, [D.to_pydatetime()])
+            build_fast(con, [D.to_pydatetime()])

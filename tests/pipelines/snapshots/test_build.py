@@ -11,7 +11,7 @@ from features.split import SplitConfig, held_out, time_split
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
-from pipelines.snapshots.build import default_dates, store
+from pipelines.snapshots import default_dates, refresh
 from pipelines.training.datasets import build_dataset
 from tests.features.reference_labels import reference_labels
 
@@ -31,15 +31,15 @@ def _table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
 def test_rebuilding_dates_replaces_them_and_keeps_the_others(warehouse: Path, tmp_path: Path) -> None:
     with duckdb.connect(str(warehouse)) as con:
         dates = default_dates(con)
-        store(con, dates, export=tmp_path)
+        refresh(con, dates, export=tmp_path)
         first = _table(con, "features.snapshots")
         first_labels = _table(con, "features.labels")
-        store(con, dates[3:5])  # rebuild two dates
+        refresh(con, dates[3:5])  # rebuild two dates
         again = _table(con, "features.snapshots")
         pd.testing.assert_frame_equal(first, again)
         pd.testing.assert_frame_equal(first_labels, _table(con, "features.labels"))
         con.execute("DELETE FROM features.snapshots WHERE as_of = ?", [dates[4]])
-        store(con, [dates[4]])
+        refresh(con, [dates[4]])
         pd.testing.assert_frame_equal(first, _table(con, "features.snapshots"))
     exported = pd.read_parquet(tmp_path / "snapshots.parquet")
     assert len(exported) == len(first) and exported.as_of.nunique() == len(dates)
@@ -58,7 +58,7 @@ def test_training_set_split_is_by_time_with_no_account_in_both(warehouse: Path) 
     in the validation period)."""
     cfg = SplitConfig(valid_dates=2, valid_share=0.3)
     with duckdb.connect(str(warehouse)) as con:
-        store(con, default_dates(con))
+        refresh(con, default_dates(con))
         subs = con.sql("SELECT * FROM raw.subscriptions").to_arrow_table().to_pandas()
         accounts = con.sql("SELECT * FROM raw.accounts").to_arrow_table().to_pandas()
         for target in ("churn", "upsell"):

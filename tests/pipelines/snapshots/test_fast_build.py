@@ -15,7 +15,8 @@ from features.rollups import TOTALS
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
-from pipelines.snapshots.build import _prepare, compute_snapshots, snapshot_dates
+from pipelines.snapshots import build_fast, build_portable, snapshot_dates
+from pipelines.snapshots.portable import create_rollups
 from tests.factories import T0, valid_tables
 from tests.features.reference import load_raw, read_raw
 from tests.features.worlds import AS_OF, DAY, US, midnight, world
@@ -24,17 +25,18 @@ TABLES = ("snapshots", "spine", "snapshot_dates")
 
 
 def _built(tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime], portable: bool) -> dict[str, pd.DataFrame]:
-    """What ``compute_snapshots`` leaves: the snapshots, the spine and the dates; with ``portable``, also the
-    portable rollups (which it drops once used)."""
+    """What ``build_fast`` or (``portable``) ``build_portable`` leaves: the snapshots, the spine and the dates;
+    with ``portable``, also the portable rollups (which it drops once used)."""
     with duckdb.connect() as con:
         load_raw(con, tables)
         out = {}
         if portable:
-            _prepare(con, dates, FeatureConfig())
+            create_rollups(con, dates, FeatureConfig())
             out = {t: _read(con, t) for t in (*TOTALS, "milestone_first")}
-        compute_snapshots(con, dates, portable=portable)
+        build = build_portable if portable else build_fast
+        build(con, dates)
         # A second build on the same connection sees nothing of the first (temp tables would hide its own).
-        compute_snapshots(con, dates, portable=portable)
+        build(con, dates)
         return out | {t: _read(con, t) for t in TABLES}
 
 

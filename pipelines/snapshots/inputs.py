@@ -1,0 +1,43 @@
+"""What both builds start from: the raw tables checked for the contract's columns, and the snapshot dates and
+spine as temp tables."""
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from features.contract import TABLES
+from features.rollups import SPINE
+from pipelines.snapshots.fast_sql import COPIED
+
+
+def check_raw_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """A clear error when a raw table the features read lacks columns of the data contract: the warehouse was
+    ingested before they joined the contract (e.g. the times of state changes, ``failed_at`` and the like)."""
+    have: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'raw'"
+    ).fetchall():  # fmt: skip
+        have.setdefault(table, set()).add(column)
+    for table in COPIED:
+        missing = [c for c in TABLES[table].columns if table in have and c not in have[table]]
+        if missing:
+            raise ValueError(
+                f"raw.{table} has no column {', '.join(missing)}: the warehouse was ingested before the data contract "
+                "had it. Ingest the data again (churn ingest SOURCE) to build features"
+            )
+
+
+def create_spine(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> None:
+    """The temp tables ``snapshot_dates`` and ``spine`` (every account active at each date)."""
+    con.execute("SET TimeZone = 'UTC'")
+    frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us", tz="UTC"))})
+    con.register("_dates", frame)
+    con.execute("CREATE OR REPLACE TEMP TABLE snapshot_dates AS SELECT as_of FROM _dates")
+    con.unregister("_dates")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {SPINE}")
+
+
+Progress = Callable[[str, int, int], None]  # (step, done, total): how a build reports its progress

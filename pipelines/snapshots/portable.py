@@ -1,0 +1,48 @@
+"""The portable build: the registry's SQL as Spark also runs it (``features.rollups``, the sources, the snapshot),
+over the warehouse's raw tables, in temp tables."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from string import Template
+
+import duckdb
+
+from features.catalog import families
+from features.config import FeatureConfig
+from features.query import snapshot_sql, source_sql, source_table
+from features.rollups import TOTALS, rollups, window_bounds
+from pipelines.snapshots.inputs import Progress, check_raw_columns, create_spine
+
+
+def build_portable(
+    con: duckdb.DuckDBPyConnection,
+    dates: Sequence[datetime],
+    cfg: FeatureConfig = FeatureConfig(),
+    on_progress: Progress | None = None,
+) -> None:
+    """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates`` in the form Spark also
+    takes, and leave ``spine`` and ``snapshot_dates`` for the labels."""
+    if not dates:
+        raise ValueError("no snapshot dates given")
+    check_raw_columns(con)
+    create_rollups(con, dates, cfg)
+    sources = [(fam, src) for fam in families(cfg) for src in fam.sources]
+    for i, (fam, src) in enumerate(sources, 1):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {source_table(fam, src)} AS {source_sql(src)}")
+        if on_progress:
+            on_progress("features", i, len(sources))
+    for name in (*TOTALS, "milestone_first"):
+        con.execute(f"DROP TABLE {name}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot_sql(families(cfg))}")
+    for fam, src in sources:
+        con.execute(f"DROP TABLE {source_table(fam, src)}")
+
+
+def create_rollups(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig()) -> None:
+    """The spine and the portable rollups (``features.rollups``) for ``dates``, as temp tables."""
+    create_spine(con, dates)
+    for name, sql in rollups(cfg).items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {Template(sql).substitute(window_bounds(dates))}")
+    # The daily tables only feed the running totals; freeing them now lowers the peak memory of the build.
+    for t in TOTALS.values():
+        con.execute(f"DROP TABLE IF EXISTS {t.daily}")

@@ -1,0 +1,89 @@
+"""Saving a build: snapshots and labels for some dates replace those dates in ``features.snapshots`` and
+``features.labels`` (other dates are kept), with an optional Parquet export."""
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from features.catalog import features
+from features.config import FeatureConfig
+from features.labels import LabelConfig
+from pipelines.snapshots.fast import build_fast
+from pipelines.snapshots.inputs import Progress
+from pipelines.snapshots.labels import compute_labels
+
+logger = logging.getLogger(__name__)
+
+
+def read_snapshots(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The temp table ``snapshots`` a build left, as a frame (account_id, as_of, then every feature in registry
+    order), ordered by as_of and account."""
+    return con.sql("SELECT * FROM snapshots ORDER BY as_of, account_id").to_arrow_table().to_pandas()
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    dates: list[datetime]
+    snapshots: int
+    features: int
+    churn_rate: dict[str, float | None]  # per as_of (ISO date): share of labeled snapshots that churned
+    upsell_rate: dict[str, float | None]
+    seconds: float
+    parquet: Path | None
+
+
+def refresh(
+    con: duckdb.DuckDBPyConnection,
+    dates: Sequence[datetime],
+    fcfg: FeatureConfig = FeatureConfig(),
+    lcfg: LabelConfig = LabelConfig(),
+    export: Path | None = None,
+    data_end: datetime | None = None,
+    on_progress: Progress | None = None,
+) -> BuildReport:
+    """Compute snapshots and labels for ``dates`` and replace those dates in ``features.snapshots`` and
+    ``features.labels`` (other dates are kept). If the registry's columns changed, the tables are rebuilt."""
+    t0 = time.perf_counter()
+    build_fast(con, dates, fcfg, on_progress)
+    compute_labels(con, lcfg, data_end)
+    con.execute("CREATE SCHEMA IF NOT EXISTS features")
+    names = ["account_id", "as_of", *(f.name for f in features(fcfg))]
+    have = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'features' "
+        "AND table_name = 'snapshots' ORDER BY ordinal_position"
+    ).fetchall()]  # fmt: skip
+    con.begin()
+    try:
+        if have != names:
+            if have:
+                logger.warning("feature columns changed: rebuilding features.snapshots from these dates only")
+            con.execute("CREATE OR REPLACE TABLE features.snapshots AS SELECT * FROM snapshots WHERE false")
+            con.execute("CREATE OR REPLACE TABLE features.labels AS SELECT * FROM labels WHERE false")
+        con.execute("CREATE TABLE IF NOT EXISTS features.labels AS SELECT * FROM labels WHERE false")
+        for table in ("snapshots", "labels"):
+            con.execute(f"DELETE FROM features.{table} WHERE as_of IN (SELECT as_of FROM snapshot_dates)")
+            con.execute(f"INSERT INTO features.{table} SELECT * FROM {table}")
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+    if export is not None:
+        export.mkdir(parents=True, exist_ok=True)
+        for table in ("snapshots", "labels"):
+            con.execute(f"COPY (SELECT * FROM features.{table} ORDER BY as_of, account_id) TO "
+                        f"'{export / (table + '.parquet')}' (FORMAT parquet)")  # fmt: skip
+    rates = con.execute(
+        "SELECT CAST(CAST(as_of AS DATE) AS VARCHAR), avg(churn), avg(upsell) FROM labels GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    ((n,),) = con.execute("SELECT count(*) FROM snapshots").fetchall()
+    return BuildReport(
+        dates=sorted(set(dates)), snapshots=int(n), features=len(names) - 2,
+        churn_rate={d: c for d, c, _ in rates}, upsell_rate={d: u for d, _, u in rates},
+        seconds=time.perf_counter() - t0, parquet=export,
+    )  # fmt: skip
