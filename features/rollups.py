@@ -89,16 +89,51 @@ class Totals:
     lasts: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Count:
+    """A number per account and day that running totals sum: the day's rows, only those whose ``column`` equals
+    ``value``, or (``day``) 1 for a day with any row."""
+
+    name: str
+    column: str | None = None
+    value: str | None = None
+    day: bool = False
+
+
+def usage_counts(cfg: FeatureConfig = FeatureConfig()) -> tuple[Count, ...]:
+    """The daily measures of the usage events, summed by ``usage_totals``: a new one is a line here (both builds and
+    Spark render it) and its features in its family."""
+    return (
+        Count("events"),
+        Count("logins", "event_type", cfg.login_event),
+        Count("active", day=True),
+    )
+
+
+EMAIL_COUNTS = tuple(Count(name, "event", event) for name, event in (
+    ("sent", "sent"), ("opens", "open"), ("clicks", "click"), ("bounces", "bounce"), ("unsubscribes", "unsubscribe"),
+))  # fmt: skip
+ROWS_SEP = ",\n                   "  # between the columns of a daily table's SELECT
+
+
+def count_sql(c: Count) -> str:
+    """``c`` as a column of a GROUP BY over (account, day)."""
+    if c.day:
+        return f"1 AS {c.name}"
+    if c.column is None:
+        return f"COUNT(*) AS {c.name}"
+    return f"SUM(CASE WHEN {c.column} = '{c.value}' THEN 1 ELSE 0 END) AS {c.name}"
+
+
 TOTALS = {
     "usage_totals": Totals(
-        "usage_daily", ("events", "logins", "active"), (0, 7, 30, 60, 90),
+        "usage_daily", tuple(c.name for c in usage_counts()), (0, 7, 30, 60, 90),
         {"last_event_day": "events > 0", "last_login_day": "logins > 0"},
     ),
     "user_totals": Totals("user_daily", ("a7", "a30"), (0, 30)),
     "feature_totals": Totals("feature_daily", ("a30", "a90"), (0,)),
     "email_totals": Totals(
-        "email_daily", ("sent", "opens", "clicks", "bounces", "unsubscribes"), (0, 30, 60, 90),
-        {"last_open_day": "opens > 0"},
+        "email_daily", tuple(c.name for c in EMAIL_COUNTS), (0, 30, 60, 90), {"last_open_day": "opens > 0"},
     ),
 }  # fmt: skip
 
@@ -136,18 +171,14 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
     not_feature = quoted((cfg.login_event, *cfg.milestones))
     return {
         "usage_daily": f"""
-            SELECT account_id, CAST(ts AS DATE) AS day, COUNT(*) AS events,
-                   SUM(CASE WHEN event_type = '{cfg.login_event}' THEN 1 ELSE 0 END) AS logins, 1 AS active
+            SELECT account_id, CAST(ts AS DATE) AS day,
+                   {ROWS_SEP.join(count_sql(c) for c in usage_counts(cfg))}
             FROM raw.usage_events WHERE {DAYS} GROUP BY 1, 2""",
         "user_daily": _islands("user_id", DAYS, (7, 30)),
         "feature_daily": _islands("event_type", f"{DAYS} AND event_type NOT IN ({not_feature})", (30, 90)),
         "email_daily": f"""
             SELECT account_id, CAST(ts AS DATE) AS day,
-                   SUM(CASE WHEN event = 'sent' THEN 1 ELSE 0 END) AS sent,
-                   SUM(CASE WHEN event = 'open' THEN 1 ELSE 0 END) AS opens,
-                   SUM(CASE WHEN event = 'click' THEN 1 ELSE 0 END) AS clicks,
-                   SUM(CASE WHEN event = 'bounce' THEN 1 ELSE 0 END) AS bounces,
-                   SUM(CASE WHEN event = 'unsubscribe' THEN 1 ELSE 0 END) AS unsubscribes
+                   {ROWS_SEP.join(count_sql(c) for c in EMAIL_COUNTS)}
             FROM raw.email_events WHERE {DAYS} GROUP BY 1, 2""",
         "milestone_first": f"""
             SELECT account_id, event_type, MIN(ts) AS first_ts

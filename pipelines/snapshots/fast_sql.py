@@ -26,7 +26,17 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from features.config import FeatureConfig
-from features.rollups import TOTALS, Totals, island_steps, quoted
+from features.rollups import (
+    EMAIL_COUNTS,
+    ROWS_SEP,
+    TOTALS,
+    Count,
+    Totals,
+    count_sql,
+    island_steps,
+    quoted,
+    usage_counts,
+)
 
 DAY = "CAST(make_timestamp(epoch_us(ts)) AS DATE)"  # the UTC day of a TIMESTAMPTZ, without ICU
 DAYS = "ts >= TIMESTAMPTZ '$first 00:00:00+00' AND ts < TIMESTAMPTZ '$last 00:00:00+00'"
@@ -166,6 +176,15 @@ def _running(t: Totals) -> str:
         SELECT s.account_id, s.as_of, {cols} FROM spine s {joins}"""
 
 
+def _count(c: Count, hashed: bool) -> str:
+    """``features.rollups.count_sql`` in DuckDB's faster form: COUNT of a CASE instead of SUM, and over ``usage``,
+    whose event types are hashes (``hashed``: its ``event`` column holds ``hash(event_type)``)."""
+    if c.day or c.column is None:
+        return count_sql(c)
+    match = f"event = hash('{c.value}')" if hashed else f"{c.column} = '{c.value}'"
+    return f"COUNT(CASE WHEN {match} THEN 1 END) AS {c.name}"
+
+
 class Rollup(NamedTuple):
     """One statement of the fast rollups, with the build's tables it reads (besides the warehouse's ``$raw``): the
     build drops an intermediate table as soon as no later statement reads it."""
@@ -195,8 +214,8 @@ def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
             WHERE {DAYS}""",
         "buckets": _buckets(),
         "usage_days": f"""
-            SELECT account_id, day, COUNT(*) AS events,
-                   COUNT(CASE WHEN event = hash('{cfg.login_event}') THEN 1 END) AS logins, 1 AS active
+            SELECT account_id, day,
+                   {ROWS_SEP.join(_count(c, hashed=True) for c in usage_counts(cfg))}
             FROM usage GROUP BY 1, 2""",
         "usage_daily": _bucketed("usage_totals", usage, "usage_days"),
         # Users are not first kept per bucket: user_totals' buckets are short (reads at as_of and as_of - 30) and
@@ -205,11 +224,7 @@ def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
         "feature_daily": _islands("account_id, event", f"event NOT IN ({not_feature})", (30, 90), "feature_totals"),
         "email_days": f"""
             SELECT k.aid AS account_id, {DAY} AS day,
-                   COUNT(CASE WHEN event = 'sent' THEN 1 END) AS sent,
-                   COUNT(CASE WHEN event = 'open' THEN 1 END) AS opens,
-                   COUNT(CASE WHEN event = 'click' THEN 1 END) AS clicks,
-                   COUNT(CASE WHEN event = 'bounce' THEN 1 END) AS bounces,
-                   COUNT(CASE WHEN event = 'unsubscribe' THEN 1 END) AS unsubscribes
+                   {ROWS_SEP.join(_count(c, hashed=False) for c in EMAIL_COUNTS)}
             FROM $raw.email_events e JOIN account_ids k ON k.account_id = e.account_id
             WHERE {DAYS} GROUP BY 1, 2""",
         "email_daily": _bucketed("email_totals", email, "email_days"),
