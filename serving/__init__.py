@@ -1,0 +1,6 @@
+"""The FastAPI app (``app.create_app``) with the JSON API (``routes``, ``schemas``), API keys (``auth``), the CSM pages
+(``pages``, ``charts``, ``templates/``), the loaded models and scores swapped atomically (``state``) and the server's
+settings.
+
+Imports ``models`` and ``features``; never ``pipelines`` (``churn serve`` starts the app by its import path).
+"""

@@ -1,9 +1,9 @@
 """The Spark engine: the registry's feature definitions, the labels and the training sets, executed by PySpark.
 
-There is no second implementation here. Spark runs the portable SQL that the DuckDB engine also runs with
-``portable=True`` (``features.rollups``, the registry's sources and snapshot, ``features.labels``), carried to Spark
-SQL by sqlglot (``features.registry.to_dialect``); ``tests/pipelines/test_spark.py`` checks both engines give equal
-snapshots, labels and scores. This module only sends statements and moves tables in and out.
+There is no second implementation here. Spark runs the portable SQL that the DuckDB engine also runs in
+``build_portable`` (``features.rollups``, the registry's sources and snapshot, ``features.labels``), carried to Spark
+SQL by sqlglot (``features.registry.to_dialect``); ``tests/pipelines/spark/test_engine.py`` checks both engines give
+equal snapshots, labels and scores. This module only sends statements and moves tables in and out.
 
 Partitioning: every rollup, running total and source query groups or windows by ``account_id`` first, so Spark
 shuffles by account and each account's days are processed in one task; cost grows linearly with events and accounts
@@ -69,7 +69,7 @@ def session(master: str = "local[2]", conf: Iterable[tuple[str, str]] = (), app:
     from pyspark.sql import SparkSession
 
     # PySpark 4.3 warns on each pandas conversion that it "does not yet fully support pandas >= 3.0.0". Decided:
-    # keep pandas 3 and prove the conversions this engine makes by tests (tests/pipelines/test_spark.py).
+    # keep pandas 3 and prove the conversions this engine makes by tests (tests/pipelines/spark/test_engine.py).
     warnings.filterwarnings("ignore", PANDAS_WARNING, FutureWarning)
     # The same for the Python workers (they inherit the driver's environment in local mode; executorEnv elsewhere).
     os.environ.setdefault("PYTHONWARNINGS", f"ignore:{PANDAS_WARNING}:FutureWarning")
