@@ -7,6 +7,7 @@ computed from daily rollups in one pass, which is where the speed comes from (se
 """
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import sqlglot
 
@@ -16,11 +17,73 @@ FAMILIES = (
 )  # fmt: skip
 
 
+PhraseKind = Literal["count", "share", "change", "days_since", "flag", "money", "score", "category"]
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """How a feature's value reads in words (``models.sentences`` renders it). ``subject`` is what is measured
+    ("logins"; for ``days_since``, the event: "the last login"; for a flag, the wording when set); ``window`` says
+    when ("in the last 30 days"; for a change, against what; for ``days_since``, the span that ``cap`` stands for);
+    ``unit`` follows a count's number when the subject does not say it; ``cap`` is the ``days_since`` value that
+    means none; ``no`` is a flag's wording when not set; ``out_of`` is a score's top. Build with the helpers below."""
+
+    kind: PhraseKind
+    subject: str
+    window: str = ""
+    unit: str = ""
+    cap: int | None = None
+    no: str = ""
+    out_of: int | None = None
+
+
+def count(subject: str, window: str = "", unit: str = "") -> Phrase:
+    """A number of things, or a mean of them ("logins", "in the last 30 days")."""
+    return Phrase("count", subject, window, unit=unit)
+
+
+def share(subject: str, window: str = "") -> Phrase:
+    """A fraction, read as a percentage."""
+    return Phrase("share", subject, window)
+
+
+def change(subject: str, window: str) -> Phrase:
+    """A relative change (0.25 = up 25%) of ``subject`` over ``window`` ("over the last 90 days")."""
+    return Phrase("change", subject, window)
+
+
+def since(event: str, within: int | None = None, span: str = "") -> Phrase:
+    """Days since ``event``; when the SQL looks back ``within`` days, ``within + 1`` means none in that ``span``
+    (``within`` days unless said)."""
+    if within is None:
+        return Phrase("days_since", event)
+    return Phrase("days_since", event, f"in {span or f'{within} days'}", cap=within + 1)
+
+
+def flag(yes: str, no: str) -> Phrase:
+    """A yes/no fact: ``yes`` is what holds when it is set, ``no`` when not."""
+    return Phrase("flag", yes, no=no)
+
+
+def money(subject: str, window: str = "") -> Phrase:
+    return Phrase("money", subject, window)
+
+
+def score(subject: str, window: str = "", out_of: int | None = None) -> Phrase:
+    """A score or rating on a scale up to ``out_of``."""
+    return Phrase("score", subject, window, out_of=out_of)
+
+
+def category(subject: str) -> Phrase:
+    return Phrase("category", subject)
+
+
 @dataclass(frozen=True)
 class Feature:
     """One feature: ``sql`` is an aggregate over its source's join (a plain expression for a ``per_row`` source;
     when derived, an expression over the family's other columns). ``categorical`` features are strings; the rest
-    are numbers (NULL = unknown)."""
+    are numbers (NULL = unknown). ``says`` is how a value reads in reasons; the description is for people reading
+    the registry and the API's feature list, and is never parsed."""
 
     name: str
     family: str
@@ -28,6 +91,9 @@ class Feature:
     unit: str
     sql: str
     categorical: bool = False
+    # Optional only so that a test can plant a throwaway feature; tests/models/test_sentences.py checks that every
+    # registered feature has one.
+    says: Phrase | None = None
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,11 @@
-"""Plain-words sentences for a feature's value, built from the feature registry's description and unit, so that
-explanations read the same names and meanings as training and serving ("logins fell 62% over the last 30 days
-against the 30 before")."""
+"""Plain-words sentences for a feature's value, rendered from the phrase that the feature registry declares with
+each feature (``Feature.says``), so that explanations read the same names and meanings as training and serving
+("logins fell 62% over the last 30 days against the 30 before"). Descriptions are documentation: rewording one
+changes no sentence."""
 
 import math
-import re
 
-from features.registry import Feature
-
-_CHANGE = re.compile(r"^change in (?P<subject>.+?)(?:, (?P<window>.+)| (?P<over>over .+))$")
-_CAP = re.compile(r"\s*\((?P<cap>\d+): none in (?P<span>[^)]+)\)")
-_NOTE = re.compile(r"\s*\([^)]*:[^)]*\)")  # e.g. "(12: billed yearly)"; a range such as "(0-10)" stays
+from features.registry import Feature, Phrase
 
 
 def _number(v: float) -> str:
@@ -18,29 +14,44 @@ def _number(v: float) -> str:
     return f"{v:,.2f}" if abs(v) < 10 else f"{v:,.0f}"
 
 
-def sentence(f: Feature, value: object) -> str:
-    """One sentence (no final stop) saying what ``value`` of feature ``f`` means."""
-    desc = f.description
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"{_CAP.sub('', desc)}: unknown"
-    if f.categorical:
-        return f"{desc}: {value}"
-    v = float(value)  # type: ignore[arg-type]
-    m = _CHANGE.match(desc)
-    if m and f.unit == "ratio":
+def _label(p: Phrase) -> str:
+    return f"{p.subject} {p.window}" if p.window else p.subject
+
+
+def _unknown(p: Phrase) -> str:
+    if p.kind == "change":
+        return f"change in {p.subject} {p.window}: unknown"
+    if p.kind == "days_since":
+        return f"days since {p.subject}: unknown"
+    if p.kind == "flag":
+        return f"whether {p.subject}: unknown"
+    return f"{_label(p)}: unknown"
+
+
+def _known(p: Phrase, v: float) -> str:
+    if p.kind == "change":
         verb = "rose" if v > 0 else "fell" if v < 0 else "did not change"
         amount = f" {abs(v):.0%}" if v else ""
-        tail = f"over the {m['window']}" if m["window"] else m["over"]
-        return f"{m['subject']} {verb}{amount} {tail}"
-    if f.unit == "flag":
-        fact = desc.removeprefix("whether ")
-        return fact if v >= 0.5 else f"not so: {fact}"
-    cap = _CAP.search(desc)
-    if cap and v >= int(cap["cap"]):
-        return f"{_CAP.sub('', desc)}: none in {cap['span']}"
-    desc = _NOTE.sub("", _CAP.sub("", desc))  # notes in brackets help a reader of the registry, not of a reason
-    if f.unit == "share" or desc.startswith("share of"):
-        return f"{desc}: {v:.0%}"
-    if f.unit in ("currency", "ratio", "score", "rating") or f.unit in desc:
-        return f"{desc}: {_number(v)}"
-    return f"{desc}: {_number(v)} {f.unit}"
+        return f"{p.subject} {verb}{amount} {p.window}"
+    if p.kind == "flag":
+        return p.subject if v >= 0.5 else p.no
+    if p.kind == "days_since":
+        days = f"none {p.window}" if p.cap is not None and v >= p.cap else _number(v)
+        return f"days since {p.subject}: {days}"
+    if p.kind == "share":
+        return f"{_label(p)}: {v:.0%}"
+    if p.kind == "score" and p.out_of is not None:
+        return f"{_label(p)}: {_number(v)} of {p.out_of}"
+    return f"{_label(p)}: {_number(v)}{f' {p.unit}' if p.unit else ''}"  # count, money, score without a top
+
+
+def sentence(f: Feature, value: object) -> str:
+    """One sentence (no final stop) saying what ``value`` of feature ``f`` means."""
+    p = f.says
+    if p is None:
+        raise ValueError(f"feature {f.name!r} declares no phrase; give it says=... in features/families/{f.family}.py")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return _unknown(p)
+    if p.kind == "category":
+        return f"{p.subject}: {value}"
+    return _known(p, float(value))  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from functools import partial
 
 from features.config import FeatureConfig
-from features.registry import Family, Feature, Source
+from features.registry import Family, Feature, Source, count, money
 from features.sql import in_window, ratio
 
 F = partial(Feature, family="payments")
@@ -30,28 +30,35 @@ LATE = f"{OWED} AND ((i.paid_at < s.as_of AND {PAID_LATE}) OR ({UNPAID} AND {DUE
 def family(cfg: FeatureConfig) -> Family:
     feats = (
         F(name="invoices_180d", description="invoices issued in the last 180 days", unit="invoices",
-          sql=f"COUNT(CASE WHEN {in_window(180, 0, ISSUED)} THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {in_window(180, 0, ISSUED)} THEN 1 END)",
+          says=count("invoices issued", "in the last 180 days")),
         F(name="late_invoices_180d", description="invoices due in the last 180 days that were paid late or are unpaid",
-          unit="invoices", sql=f"COUNT(CASE WHEN {in_window(180, 0, DUE)} AND {LATE} THEN 1 END)"),
+          unit="invoices", sql=f"COUNT(CASE WHEN {in_window(180, 0, DUE)} AND {LATE} THEN 1 END)",
+          says=count("invoices due in the last 180 days that were paid late or are unpaid")),
         F(name="days_late_mean_180d",
           description="mean whole days past due of invoices due in the last 180 days and paid (0 when on time)",
           unit="days",
           sql=f"AVG(CASE WHEN {in_window(180, 0, DUE)} AND {OWED} AND {PAID_BEFORE} "
-              f"THEN GREATEST(0, date_diff('day', {DUE}, i.paid_day)) END)"),
+              f"THEN GREATEST(0, date_diff('day', {DUE}, i.paid_day)) END)",
+          says=count("mean days past due of paid invoices due", "in the last 180 days")),
         F(name="failed_payments_180d", description="failed card payments in the last 180 days", unit="payments",
-          sql=f"COUNT(CASE WHEN {in_window(180, 0, 'i.failed_day')} THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {in_window(180, 0, 'i.failed_day')} THEN 1 END)",
+          says=count("failed card payments", "in the last 180 days")),
         F(name="overdue_invoices", description="invoices past due and unpaid at the snapshot", unit="invoices",
-          sql=f"COUNT(CASE WHEN {OWED} AND {UNPAID} AND {DUE} < s.as_of_day THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {OWED} AND {UNPAID} AND {DUE} < s.as_of_day THEN 1 END)",
+          says=count("invoices past due and unpaid", "at the snapshot")),
         F(name="overdue_amount", description="amount past due and unpaid at the snapshot", unit="currency",
-          sql=f"COALESCE(SUM(CASE WHEN {OWED} AND {UNPAID} AND {DUE} < s.as_of_day THEN i.amount END), 0)"),
+          sql=f"COALESCE(SUM(CASE WHEN {OWED} AND {UNPAID} AND {DUE} < s.as_of_day THEN i.amount END), 0)",
+          says=money("amount past due and unpaid", "at the snapshot")),
         F(name="unpaid_amount", description="amount invoiced and not yet paid at the snapshot", unit="currency",
-          sql=f"COALESCE(SUM(CASE WHEN {OWED} AND {UNPAID} THEN i.amount END), 0)"),
+          sql=f"COALESCE(SUM(CASE WHEN {OWED} AND {UNPAID} THEN i.amount END), 0)",
+          says=money("amount invoiced and not yet paid", "at the snapshot")),
         F(name="last_invoice_amount", description="amount of the latest invoice", unit="currency",
-          sql="arg_max(i.amount, i.issued_at)"),
+          sql="arg_max(i.amount, i.issued_at)", says=money("amount of the latest invoice")),
     )  # fmt: skip
     derived = (
         F(name="billing_months", description="months the latest invoice covers (12: billed yearly)", unit="months",
-          sql=f"ROUND({ratio('last_invoice_amount', 'mrr')})"),
+          sql=f"ROUND({ratio('last_invoice_amount', 'mrr')})", says=count("months the latest invoice covers")),
     )  # fmt: skip
     # The days of an invoice's times are taken once per invoice, not once per snapshot that sees it: in DuckDB a
     # TIMESTAMPTZ to DATE cast goes through ICU's calendar (this source, weekly snapshots: 8.6 s -> 5.9 s).

@@ -3,7 +3,7 @@
 from functools import partial
 
 from features.config import FeatureConfig
-from features.registry import Family, Feature, Source
+from features.registry import Family, Feature, Source, count, flag, since
 from features.sql import days_since, in_window
 
 F = partial(Feature, family="relationship")
@@ -25,20 +25,26 @@ CHAMPION_LEFT = "(c.role = 'champion' AND (c.role_since IS NULL OR c.role_since 
 def family(cfg: FeatureConfig) -> Family:
     feats = (
         F(name="champions", description="champions at the customer at the snapshot", unit="contacts",
-          sql=f"COUNT(CASE WHEN {CHAMPION} AND {PRESENT} THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {CHAMPION} AND {PRESENT} THEN 1 END)",
+          says=count("champions at the customer", "at the snapshot")),
         F(name="admins", description="admins at the customer at the snapshot", unit="contacts",
-          sql=f"COUNT(CASE WHEN {ADMIN} AND {PRESENT} THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {ADMIN} AND {PRESENT} THEN 1 END)",
+          says=count("admins at the customer", "at the snapshot")),
         F(name="contacts", description="known contacts at the customer at the snapshot", unit="contacts",
-          sql=f"COUNT(CASE WHEN {PRESENT} THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {PRESENT} THEN 1 END)",
+          says=count("known contacts at the customer", "at the snapshot")),
         F(name="champion_left_90d", description="champions who left in the last 90 days", unit="contacts",
-          sql=f"COUNT(CASE WHEN {CHAMPION_LEFT} AND {in_window(90, 0, 'CAST(c.left_at AS DATE)')} THEN 1 END)"),
+          sql=f"COUNT(CASE WHEN {CHAMPION_LEFT} AND {in_window(90, 0, 'CAST(c.left_at AS DATE)')} THEN 1 END)",
+          says=count("champions who left", "in the last 90 days")),
         F(name="days_since_champion_left", description="days since a champion last left (366: none in a year)",
           unit="days",
           sql=days_since(f"CASE WHEN {CHAMPION_LEFT} AND {in_window(365, 0, 'CAST(c.left_at AS DATE)')} "
-                         "THEN CAST(c.left_at AS DATE) END", 365)),
+                         "THEN CAST(c.left_at AS DATE) END", 365),
+          says=since("a champion last left", 365, span="a year")),
         F(name="champion_tenure_days", description="days the current champion has been in the role", unit="days",
           sql=f"date_diff('day', MAX(CASE WHEN {CHAMPION} AND {PRESENT} "
-              "THEN CAST(COALESCE(c.role_since, c.created_at) AS DATE) END), s.as_of_day)"),
+              "THEN CAST(COALESCE(c.role_since, c.created_at) AS DATE) END), s.as_of_day)",
+          says=count("days the current champion has been in the role")),
     )  # fmt: skip
     derived = (
         F(
@@ -46,6 +52,7 @@ def family(cfg: FeatureConfig) -> Family:
             description="whether the customer has a champion",
             unit="flag",
             sql="CASE WHEN champions > 0 THEN 1 ELSE 0 END",
+            says=flag(yes="the customer has a champion", no="the customer has no champion"),
         ),
     )
     # Contacts who left before the 365 days of the longest window count in no feature, so they are not joined (366:
