@@ -107,6 +107,7 @@ def usage_counts(cfg: FeatureConfig = FeatureConfig()) -> tuple[Count, ...]:
         Count("events"),
         Count("logins", "event_type", cfg.login_event),
         Count("active", day=True),
+        Count("exports", "event_type", "export"),
     )
 
 

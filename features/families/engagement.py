@@ -28,6 +28,10 @@ def family(cfg: FeatureConfig) -> Family:
           sql=total("active", n), says=count("days with any product event", f"in the last {n} days"))
         for n in (7, 30, 90)
     ] + [
+        F(name=f"exports_{n}d", description=f"exports of data from the product in the last {n} days",
+          unit="exports", sql=total("exports", n), says=count("exports", f"in the last {n} days"))
+        for n in (30, 90)
+    ] + [
         F(name="days_since_last_event", description="days since the last product event (91: none in 90 days)",
           unit="days", sql=days_since_day("d.last_event_day", 90), says=since("the last product event", 90)),
         F(name="days_since_last_login", description="days since the last login (91: none in 90 days)",

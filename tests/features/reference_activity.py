@@ -21,6 +21,9 @@ def engagement(cut: Cut) -> pd.DataFrame:
     out["logins_prev_30d"] = cut.count(ev, prev & login)
     for n in (7, 30, 90):
         out[f"active_days_{n}d"] = cut.agg(ev, day, "nunique", last[n]).fillna(0)
+    export = ev["event_type"] == "export"
+    for n in (30, 90):
+        out[f"exports_{n}d"] = cut.count(ev, last[n] & export)
     out["days_since_last_event"] = cut.days_since(ev, ts, 90)
     out["days_since_last_login"] = cut.days_since(ev, ts, 90, login)
     for n in (7, 30):

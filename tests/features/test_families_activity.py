@@ -34,7 +34,7 @@ def test_engagement_counts_rows_before_as_of_within_each_window() -> None:
         {
             "events_7d": 2, "events_30d": 3, "events_90d": 7, "events_prev_30d": 2,
             "logins_7d": 1, "logins_30d": 1, "logins_90d": 1, "logins_prev_30d": 0,
-            "active_days_7d": 2, "active_days_30d": 3, "active_days_90d": 7,
+            "active_days_7d": 2, "active_days_30d": 3, "active_days_90d": 7, "exports_30d": 0, "exports_90d": 2,
             "days_since_last_event": 1, "days_since_last_login": 1,
             "active_users_7d": 2, "active_users_30d": 3, "active_users_prev_30d": 1,
             "features_used_30d": 1, "features_used_90d": 2,
