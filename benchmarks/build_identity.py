@@ -9,8 +9,8 @@ build`` picks them) on a connection that writes down each statement, then the la
 ``statements_<build>.sql`` (one statement per block, in the order sent), ``spark.sql`` (the portable statements
 in Spark's dialect, as the Spark engine sends them) and ``snapshots_<build>.parquet`` / ``labels.parquet``.
 ``compare`` says which statements differ (a unified diff; statements equal but for whitespace are named apart) and
-whether the frames are exactly equal, and exits 1 if anything differs beyond whitespace. ``--rename OLD=>NEW`` (repeatable) names text that a change renamed on purpose, which
-``compare`` reads as equal.
+whether the frames are exactly equal, and exits 1 if anything differs beyond whitespace. ``--rename OLD=>NEW``
+(repeatable) names text that a change renamed on purpose, which ``compare`` reads as equal.
 """
 
 import argparse
@@ -100,8 +100,9 @@ def compare(before: Path, after: Path, renames: list[tuple[str, str]]) -> int:
             print(f"{f.name}: {len(old.split(SEP))} statements, identical")
             continue
         olds, news = old.split(SEP), new.split(SEP)
-        if len(olds) == len(news) and all(" ".join(a.split()) == " ".join(b.split()) for a, b in zip(olds, news)):
-            spaced = [" ".join(b.split())[:60] for a, b in zip(olds, news) if a != b]
+        pairs = list(zip(olds, news, strict=False))
+        if len(olds) == len(news) and all(" ".join(a.split()) == " ".join(b.split()) for a, b in pairs):
+            spaced = [" ".join(b.split())[:60] for a, b in pairs if a != b]
             print(f"{f.name}: {len(olds)} statements, identical but for whitespace in {len(spaced)}: {spaced}")
             continue
         failures += 1

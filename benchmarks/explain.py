@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from models.config import TrainConfig  # noqa: E402
-from models.estimator import PropensityModel  # noqa: E402
+from models.estimator import fit_on_slices  # noqa: E402
 from models.explain import explain, health, reasons  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     if not (folder / "train.parquet").exists():
         raise SystemExit(f"no training set in {folder}: run `make demo` first")
     train, valid = pd.read_parquet(folder / "train.parquet"), pd.read_parquet(folder / "valid.parquet")
-    model = PropensityModel(config=TrainConfig.for_target("churn", threads=args.threads)).fit(train)
+    model = fit_on_slices(train, "churn", TrainConfig.for_target("churn", threads=args.threads))
     print(f"churn model: {model.trees_} trees, {len(model.features_)} features, {args.threads} thread(s)")
     for n in (1, 100, len(valid)):
         rows = valid.head(n)

@@ -45,7 +45,6 @@ import math
 import os
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ import duckdb  # noqa: E402
 import wrk  # noqa: E402
 
 from features.catalog import features  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 KEY = {"Authorization": "Bearer demo-read-key"}
 JSON = {"Content-Type": "application/json"}
@@ -86,12 +86,6 @@ class Case:
     server: str
     script: Path
     probe: tuple[str, str, bytes | None, dict[str, str]]  # method, path, body, headers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(name: str, cmd: list[str], env: dict[str, str], port: int, logs: Path) -> Server:
@@ -206,7 +200,7 @@ def lightgbm_threads(env: dict[str, str]) -> tuple[int, int]:
     ours = ServingSettings().threads
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     served = mlflow.pyfunc.load_model("models:/churn@champion").unwrap_python_model()
-    return ours, int(served.model.config.threads)  # type: ignore[attr-defined]
+    return ours, int(served.model.config_.threads)  # type: ignore[attr-defined]
 
 
 def describe(ours_threads: int, mlflow_threads: int) -> dict[str, tuple[str, str]]:

@@ -90,7 +90,9 @@ class ScorecardBaseline:
         return self
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        return self.calibrator_(self._score(rows))
+        """Calibrated probabilities, (rows x 2) as scikit-learn's: ``[:, 1]`` is the positive class's."""
+        p = self.calibrator_(self._score(rows))
+        return np.column_stack((1.0 - p, p))
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:
@@ -131,4 +133,5 @@ class LogisticBaseline:
         return X
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.pipeline_.predict_proba(self._matrix(rows))[:, 1])
+        """Probabilities, (rows x 2) as scikit-learn's: ``[:, 1]`` is the positive class's."""
+        return np.asarray(self.pipeline_.predict_proba(self._matrix(rows)))

@@ -1,97 +1,164 @@
 """The churn / upsell model: LightGBM on the registry's features, early-stopped and calibrated on other accounts
 at later dates.
 
-``fit`` takes a training set (rows of ``features.dataset_<target>``: account_id, as_of, the features, label) and
-cuts it into ``models.slices``: trees grow on the earlier snapshot dates of most accounts; at the latest
-``inner_dates`` dates, one group of other accounts stops the boosting and another fits the calibrator, with a gap
-of the label's read window between, so neither judges the trees on what they grew on.
+``PropensityModel`` is a scikit-learn classifier: ``fit(X, y, eval_set=..., calibration_set=..., categories=...)``
+grows the trees on ``X``, stops the boosting on ``eval_set`` and fits the calibrator on ``calibration_set``, each
+a feature matrix from ``models.frame.matrix``. ``fit_on_slices`` beside it is how ``churn train`` fits: it cuts a
+training set (rows of ``features.dataset_<target>``) into ``models.slices`` (trees grow on the earlier snapshot
+dates of most accounts; at the latest ``inner_dates`` dates, one group of other accounts stops the boosting and
+another fits the calibrator, with a gap of the label's read window between, so neither judges the trees on what
+they grew on) and fits the model on them.
 """
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted
 
-from features.labels import LABELS
 from models.calibration import Isotonic, Platt, choose
 from models.config import TrainConfig
 from models.frame import as_array, categories_of, feature_columns, matrix
-from models.slices import Slices, inner_slices
+from models.slices import training_slices
+
+Matrix = pd.DataFrame | np.ndarray  # the feature columns in registry order, as ``models.frame.matrix`` builds them
+Labels = pd.Series | np.ndarray  # 0 or 1 per row
 
 
-class PropensityModel:
-    """Binary LightGBM with calibrated probabilities. Learned attributes end in ``_``."""
+class PropensityModel(ClassifierMixin, BaseEstimator):
+    """Binary LightGBM with calibrated probabilities, for ``target`` (churn or upsell).
+
+    ``config`` holds LightGBM's settings and the calibration method; None takes the target's defaults
+    (``TrainConfig.for_target``). Its slice settings (``inner_dates``, the shares, ``gap_days``) are read by
+    ``fit_on_slices``, not by ``fit``. Learned attributes end in ``_``.
+    """
 
     def __init__(self, *, target: str = "churn", config: TrainConfig | None = None) -> None:
         self.target = target
-        self.config = config or TrainConfig.for_target(target)
+        self.config = config
 
-    def fit(self, rows: pd.DataFrame, label: str = "label") -> "PropensityModel":
-        cfg = self.config
+    def fit(
+        self,
+        X: Matrix,
+        y: Labels,
+        *,
+        eval_set: tuple[Matrix, Labels],
+        calibration_set: tuple[Matrix, Labels],
+        categories: Mapping[str, Sequence[str]],
+    ) -> Self:
+        """Grow the trees on ``(X, y)``, stop the boosting on ``eval_set`` and fit the calibrator on
+        ``calibration_set``. ``categories`` are the values of each categorical feature in the order of the codes
+        the matrices hold (``models.frame.categories_of``); ``prepare`` codes new rows with them."""
+        cfg = self.config_ = TrainConfig.for_target(self.target) if self.config is None else self.config
         feats = feature_columns()
         self.features_ = [f.name for f in feats]
         self.categorical_ = [f.name for f in feats if f.categorical]
-        self.categories_ = categories_of(rows, self.categorical_)
-        y = rows[label].to_numpy(dtype=float)
-        if not np.isin(y, (0.0, 1.0)).all():
-            raise ValueError(f"column {label!r} must hold only 0 and 1 (unlabeled rows removed first)")
-        X = matrix(rows, self.features_, self.categories_)
-        self.slices_ = s = self.slices(rows)
-        fit = s.fit
-        for name, mask in (("fit", s.fit), ("stop", s.stop)):
-            pos, neg = y[mask].sum(), (1 - y[mask]).sum()
+        missing = [c for c in self.categorical_ if c not in categories]
+        if missing:
+            raise ValueError(
+                f"categories has no values for the categorical features {missing}; give the categories the "
+                "matrices were coded with: models.frame.categories_of(rows, those features)."
+            )
+        self.categories_ = {c: list(categories[c]) for c in self.categorical_}
+        X, y = self._checked("fit", X, y)
+        X_stop, y_stop = self._checked("stop (eval_set)", *eval_set)
+        X_cal, y_cal = self._checked("calibration (calibration_set)", *calibration_set)
+        for name, labels in (("fit", y), ("stop (eval_set)", y_stop)):
+            pos, neg = labels.sum(), (1 - labels).sum()
             if pos == 0 or neg == 0:
                 raise ValueError(
-                    f"the {name} slice holds {int(pos)} positives and {int(neg)} negatives; it needs both. "
+                    f"the {name} set holds {int(pos)} positives and {int(neg)} negatives; it needs both. "
                     "Bring more accounts or a longer history."
                 )
-        pos, neg = y[fit].sum(), (1 - y[fit]).sum()
+        pos, neg = y.sum(), (1 - y).sum()
         w = float(np.sqrt(neg / pos)) if cfg.pos_weight == "sqrt" else float(cfg.pos_weight)
         params = {**cfg.lgbm_params(), "scale_pos_weight": w}
-        train = lgb.Dataset(X[fit], y[fit], categorical_feature=self.categorical_, free_raw_data=False)
-        valid = lgb.Dataset(X[s.stop], y[s.stop], reference=train)
+        train = lgb.Dataset(X, y, feature_name=self.features_, categorical_feature=self.categorical_,
+                            free_raw_data=False)  # fmt: skip
+        valid = lgb.Dataset(X_stop, y_stop, reference=train)
         self.booster_ = lgb.train(
             params, train, num_boost_round=cfg.max_trees, valid_sets=[valid],
             callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
         )  # fmt: skip
         self.trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         self.pos_weight_ = w
-        cal = s.calibrate
-        self.calibrator_, self.calibration_brier_ = choose(self.raw(X[cal]), y[cal], cfg.calibration, cfg.seed)
-        self.rows_ = s.counts()
+        self.calibrator_, self.calibration_brier_ = choose(self.raw(X_cal), y_cal, cfg.calibration, cfg.seed)
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = len(self.features_)
+        self.rows_ = {"fit": len(y), "stop": len(y_stop), "calibrate": len(y_cal)}
         return self
 
-    def slices(self, rows: pd.DataFrame) -> Slices:
-        """Where ``fit`` grows, stops, calibrates (and a search tunes) on ``rows`` (``models.slices``)."""
-        cfg = self.config
-        gap = LABELS.reads_days(self.target) if cfg.gap_days is None else cfg.gap_days
-        return inner_slices(rows["account_id"], rows["as_of"], inner_dates=cfg.inner_dates, gap_days=gap,
-                            stop_share=cfg.stop_share, calibrate_share=cfg.calibrate_share,
-                            tune_share=cfg.tune_share)  # fmt: skip
+    def _checked(self, name: str, X: Matrix, y: Labels) -> tuple[Matrix, np.ndarray]:
+        """``X`` and ``y`` of the ``name`` set, checked against each other and the registry; ``y`` as floats."""
+        n = len(self.features_)
+        build = "Build it with models.frame.matrix(rows, [f.name for f in feature_columns()], categories)."
+        if isinstance(X, pd.DataFrame) and list(X.columns) != self.features_:
+            missing = [c for c in self.features_ if c not in X.columns]
+            extra = [c for c in X.columns if c not in self.features_]
+            raise ValueError(
+                f"X of the {name} set must have the registry's {n} feature columns in registry order; it has "
+                f"{X.shape[1]} columns (missing: {missing[:10]}, not features: {extra[:10]}). {build}"
+            )
+        if X.ndim != 2 or X.shape[1] != n:
+            raise ValueError(
+                f"X of the {name} set has shape {X.shape}; the model reads the registry's {n} features. {build}"
+            )
+        labels = np.asarray(y, dtype=float)
+        if labels.shape != (X.shape[0],):
+            raise ValueError(
+                f"y of the {name} set has shape {labels.shape} but X has {X.shape[0]} rows; give one label per row"
+            )
+        if not np.isin(labels, (0.0, 1.0)).all():
+            raise ValueError(f"y of the {name} set must hold only 0 and 1; remove unlabeled rows first")
+        return X, labels
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values and unseen categories are NaN, which LightGBM routes
+        return tags
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Models pickled before ``config_`` and ``classes_`` were learned kept the resolved configuration in
+        # ``config``; registered versions must still load and predict.
+        if "booster_" in state and "config_" not in state:
+            state = {"classes_": np.array([0, 1]), **state, "config_": state["config"]}
+        super().__setstate__(state)
 
     # Prediction: ``X`` is a frame of the feature columns (``prepare`` builds it from any frame of rows).
     def prepare(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows``' feature columns as the matrix the model reads (categoricals coded with ``categories_``)."""
         return matrix(rows, self.features_, self.categories_)
 
-    def raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    def raw(self, X: Matrix) -> np.ndarray:
         """The trees' output in log-odds (before calibration)."""
-        threads = self.config.threads
+        threads = self.config_.threads
         return np.asarray(self.booster_.predict(as_array(X), num_iteration=self.trees_, raw_score=True,
                                                 num_threads=threads))  # fmt: skip
 
-    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Calibrated probability of the positive class, one per row."""
-        return self.calibrate(self.raw(X))
+    def predict_proba(self, X: Matrix) -> np.ndarray:
+        """Calibrated probabilities, (rows x 2): column ``j`` for ``classes_[j]``, so ``[:, 1]`` is the
+        positive class's."""
+        check_is_fitted(self)
+        p = self.calibrate(self.raw(X))
+        return np.column_stack((1.0 - p, p))
+
+    def predict(self, X: Matrix) -> np.ndarray:
+        """1 where the calibrated probability is above 0.5, else 0."""
+        return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probability of the positive class for raw scores (log-odds)."""
         return self.calibrator_(raw)
 
-    def contributions(self, X: pd.DataFrame | np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def contributions(self, X: Matrix, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact TreeSHAP: (rows x features) contributions in log-odds and the base value per row; each row's
         contributions plus its base value equal ``raw``. ``threads`` defaults to the training configuration's:
         the thread count is always set, since LightGBM's default (every core) spins badly on a busy machine."""
-        n = threads or self.config.threads
+        n = threads or self.config_.threads
         out = np.asarray(self.booster_.predict(as_array(X), num_iteration=self.trees_, pred_contrib=True,
                                                num_threads=n))  # fmt: skip
         return out[:, :-1], out[:, -1]
@@ -101,6 +168,8 @@ class PropensityModel:
         return "isotonic" if isinstance(self.calibrator_, Isotonic) else "platt"
 
     def summary(self) -> dict[str, Any]:
+        """What was learned, for the run's parameters: trees, calibration, positive weight, rows per slice and
+        the calibrators' cross-validated Brier scores."""
         return {
             "target": self.target, "trees": self.trees_, "calibration": self.calibration_method_,
             "calibration_slope_fixed": bool(getattr(self.calibrator_, "slope_fixed_", False)),
@@ -109,4 +178,28 @@ class PropensityModel:
         }  # fmt: skip
 
 
-__all__ = ["Isotonic", "Platt", "PropensityModel"]
+def fit_on_slices(
+    rows: pd.DataFrame, target: str = "churn", config: TrainConfig | None = None, *, label: str = "label"
+) -> PropensityModel:
+    """A ``PropensityModel`` fitted on a training set (account_id, as_of, the registry's features and ``label``)
+    as ``churn train`` fits it: trees on the fit slice, early stopping on the stop slice, calibration on the
+    calibration slice (``models.slices.training_slices``). ``config`` None takes the target's defaults."""
+    y = rows[label].to_numpy(dtype=float)
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError(f"column {label!r} must hold only 0 and 1 (unlabeled rows removed first)")
+    cfg = TrainConfig.for_target(target) if config is None else config
+    feats = feature_columns()
+    # Categories from every training row, not only the fit slice's: a value seen only in the later slices keeps a
+    # code of its own rather than reading as missing.
+    categories = categories_of(rows, [f.name for f in feats if f.categorical])
+    X = matrix(rows, [f.name for f in feats], categories)
+    s = training_slices(rows, target, cfg)
+    model = PropensityModel(target=target, config=config).fit(
+        X[s.fit], y[s.fit], eval_set=(X[s.stop], y[s.stop]), calibration_set=(X[s.calibrate], y[s.calibrate]),
+        categories=categories,
+    )  # fmt: skip
+    model.rows_ = s.counts()  # the summary reports every slice, the tune slice too, which fit never sees
+    return model
+
+
+__all__ = ["Isotonic", "Platt", "PropensityModel", "fit_on_slices"]

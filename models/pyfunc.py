@@ -36,5 +36,5 @@ class ProbabilityModel(PythonModel):
         self.model = load(context.artifacts["model"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        p = self.model.predict_proba(self.model.prepare(pd.DataFrame(model_input)))
+        p = self.model.predict_proba(self.model.prepare(pd.DataFrame(model_input)))[:, 1]
         return pd.DataFrame({"probability": np.asarray(p, dtype="float64")})

@@ -1,6 +1,6 @@
 """Loading registered models back from MLflow by alias (for batch scoring and for serving): the fitted
-``PropensityModel`` with its version, run and out-of-time metrics. Read-only: registering and moving aliases live in
-``pipelines``."""
+``PropensityModel`` with its version, run and out-of-time metrics, and the ``Scorer`` of the churn and upsell pair.
+Read-only: registering and moving aliases live in ``pipelines``."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +11,9 @@ from mlflow.tracking import MlflowClient
 
 from models.estimator import PropensityModel
 from models.pyfunc import ARTIFACT, load
+from models.scoring import Scorer
+
+TARGETS = ("churn", "upsell")  # the registered models, by name, that a Scorer pairs
 
 
 class ModelNotFound(LookupError):
@@ -59,3 +62,11 @@ def load_registered(name: str, alias: str, tracking_uri: str, version: str | Non
             bins = []  # logged before calibration bins were: the model page shows none
     return Registered(name, alias, str(mv.version), mv.run_id or "", load(found), run.data.metrics if run else {},
                       bins)  # fmt: skip
+
+
+def load_pair(tracking_uri: str, alias: str) -> tuple[dict[str, Registered], Scorer]:
+    """The churn and upsell models at ``alias`` (``TARGETS`` -> ``Registered``), and the ``Scorer`` of the two with
+    their versions. Raises ``ModelNotFound`` when either has no version at the alias."""
+    models = {t: load_registered(t, alias, tracking_uri) for t in TARGETS}
+    versions = {t: m.version for t, m in models.items()}
+    return models, Scorer(models["churn"].model, models["upsell"].model, versions)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.labels import LABELS
 from features.split import bucket
+from models.config import TrainConfig
 
 SALT = "inner:"  # the inner groups are drawn independently of the validation hold-out
 
@@ -68,3 +70,12 @@ def inner_slices(
     stop_acc, cal_acc, tune_acc = b < cuts[0], (b >= cuts[0]) & (b < cuts[1]), (b >= cuts[1]) & (b < cuts[2])
     rest = b >= cuts[2]
     return Slices(fit=rest & before, stop=stop_acc & inner, calibrate=cal_acc & inner, tune=tune_acc & inner)
+
+
+def training_slices(rows: pd.DataFrame, target: str, config: TrainConfig) -> Slices:
+    """The slices of a training set (``account_id`` and ``as_of`` columns) as ``config`` sets them, with a gap of
+    ``target``'s label read window unless ``config.gap_days`` says otherwise."""
+    gap = LABELS.reads_days(target) if config.gap_days is None else config.gap_days
+    return inner_slices(rows["account_id"], rows["as_of"], inner_dates=config.inner_dates, gap_days=gap,
+                        stop_share=config.stop_share, calibrate_share=config.calibrate_share,
+                        tune_share=config.tune_share)  # fmt: skip

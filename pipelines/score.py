@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import sqlalchemy as sa
 
-from models.registered import load_registered
+from models.registered import load_pair
 from models.scoring import Scorer
 from pipelines.warehouse import arrow_table
 
@@ -36,9 +36,8 @@ class ScoreReport:
 
 
 def champion_scorer(tracking_uri: str, alias: str = "champion") -> Scorer:
-    churn = load_registered("churn", alias, tracking_uri)
-    upsell = load_registered("upsell", alias, tracking_uri)
-    return Scorer(churn.model, upsell.model, {"churn": churn.version, "upsell": upsell.version})
+    """The ``Scorer`` of the churn and upsell models at ``alias`` (the champions by default)."""
+    return load_pair(tracking_uri, alias)[1]
 
 
 def latest_dates(con: duckdb.DuckDBPyConnection, n: int = 1) -> list[datetime]:

@@ -15,11 +15,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.registered import alias_version
-from serving.pages import SignIn, hash_password, pages
+from models.registered import TARGETS, alias_version
+from serving.pages import SignIn, pages
 from serving.routes import router
 from serving.settings import ServingSettings, get_serving_settings
-from serving.state import TARGETS, Holder, load_bundle
+from serving.state import Holder, load_bundle
 
 logger = logging.getLogger("churn.serving")
 
@@ -106,9 +106,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.settings, app.state.holder, app.state.reload, app.state.keys = settings, holder, reload, settings.keys()
     app.include_router(router)
     app.include_router(pages)
-    app.state.users = settings.csm_users or (
-        {"demo": {"password": hash_password("demo"), "owner": ""}} if settings.env == "development" else {}
-    )
+    app.state.users = settings.users()
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret, same_site="lax",
                        https_only=settings.env == "production", max_age=12 * 3600)  # fmt: skip
 

@@ -2,25 +2,27 @@
 or by upsell propensity), the save desk (accounts that have given notice), one account, the models. The rankings
 come from the same function as the API's, so a page and the API agree for a filter."""
 
-import hashlib
-import hmac
 import json
+import logging
 import math
-import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pwdlib import PasswordHash
+from pwdlib.exceptions import PwdlibError
 
+from models.ranking import Filters, Order, RankedList, rank
 from serving import charts
-from serving.routes import Order, RankedList, bundle, rank
+from serving.routes import bundle
 from serving.schemas import Ranking
 from serving.state import Bundle
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 pages = APIRouter(include_in_schema=False)
+logger = logging.getLogger("churn.serving")
 PAGE = 25
 # The page's "rank by" choice -> (the API's list, its order), for the accounts page and for the save desk
 ORDERS: dict[str, tuple[RankedList, Order]] = {
@@ -29,21 +31,21 @@ ORDERS: dict[str, tuple[RankedList, Order]] = {
 SAVE_DESK_ORDERS: dict[str, tuple[RankedList, Order]] = {
     "revenue": ("save-desk", "revenue"), "risk": ("save-desk", "probability"),
 }  # fmt: skip
+PASSWORDS = PasswordHash.recommended()  # Argon2id, as `churn password` hashes
+# Verified in place of an unknown user's hash: the hash of a random string, with the recommended parameters.
+NO_USER = "$argon2id$v=19$m=65536,t=3,p=4$SajCuhejaAIRAVt9G4LjfQ$+h51RT+gdD3Dhx9oEpEFP1oEp6UyISUurP3np+Z5XrI"
 
 
-def hash_password(password: str, salt: str | None = None, rounds: int = 200_000) -> str:
-    """``pbkdf2$rounds$salt$hex``: how CSM passwords are kept in CHURN_CSM_USERS."""
-    salt = salt or secrets.token_hex(8)  # random per hash: equal passwords must not give equal hashes
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), rounds).hex()
-    return f"pbkdf2${rounds}${salt}${digest}"
-
-
-def check_password(stored: str, given: str) -> bool:
+def check_password(stored: str | None, given: str) -> bool:
+    """Whether ``given`` is the password of ``stored``, a hash as ``churn password`` prints it. Without a stored hash
+    (an unknown user) a dummy hash is verified all the same, so that an unknown name takes as long to refuse as a
+    wrong password; a malformed hash is refused."""
     try:
-        _, rounds, salt, _ = stored.split("$")
-        return hmac.compare_digest(stored, hash_password(given, salt, int(rounds)))
-    except ValueError:
+        matches = PASSWORDS.verify(given, stored or NO_USER)
+    except PwdlibError:
+        logger.warning("a CSM's stored password is not a hash `churn password` makes: that user cannot sign in")
         return False
+    return matches and bool(stored)
 
 
 class SignIn(Exception):
@@ -73,8 +75,8 @@ def login_form(request: Request, error: str | None = None) -> HTMLResponse:
 
 @pages.post("/login")
 def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
-    stored = request.app.state.users.get(username, {}).get("password", "")
-    if not stored or not check_password(stored, password):
+    stored = request.app.state.users.get(username, {}).get("password")
+    if not check_password(stored, password):
         return _page(request, "login.html", error="Wrong user name or password.", demo=False)
     request.session["user"] = username
     return RedirectResponse("/accounts", status_code=303)
@@ -113,13 +115,13 @@ def _ranked(request: Request, template: str, orders: dict[str, tuple[RankedList,
         owner = me["owner"]
     tier = tier if tier in ("red", "yellow", "green") else None
     page = max(page, 1)
-    chosen = (segment or None, touch_model or None, owner or None, tier, q or None)
-
-    def ranked(ranking: RankedList, order: Order, limit: int, offset: int = 0) -> Ranking:
-        return rank(b, ranking, order, *chosen, limit, offset)
-
-    r = ranked(*orders[by], PAGE, (page - 1) * PAGE)
-    counts = {name: ranked(name, "probability", 1).total for name in ("at-risk", "save-desk")}
+    chosen = Filters(segment or None, touch_model or None, owner or None, tier, q or None)
+    ranking, order = orders[by]
+    offset = (page - 1) * PAGE
+    got = rank(b.scores.frame, ranking, order, chosen, limit=PAGE, offset=offset)
+    r = Ranking(ranking=ranking, by=order, as_of=b.scores.as_of, total=got.total, limit=PAGE, offset=offset,
+                items=got.rows)  # fmt: skip
+    counts = {name: rank(b.scores.frame, name, filters=chosen, limit=1).total for name in ("at-risk", "save-desk")}
     return _page(request, template, ranking=r, by=by, segment=segment or "", touch_model=touch_model or "",
                  owner=owner or "", tier=tier or "", q=q or "", mine=mine, page=page, me=me, counts=counts,
                  pages=max(1, math.ceil(r.total / PAGE)), options=_options(b))  # fmt: skip

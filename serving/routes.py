@@ -4,11 +4,11 @@ import json
 import math
 from typing import Annotated, Literal
 
-import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from features.catalog import features
+from models.ranking import Filters, Order, RankedList, rank
 from serving.auth import Admin, Reader
 from serving.schemas import AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
 from serving.state import Bundle
@@ -101,38 +101,11 @@ def score_live(body: RowsIn, request: Request, _: Reader) -> Response:
     return Response(json.dumps({"scores": out, "missing_features": missing}), media_type="application/json")
 
 
-Order = Literal["probability", "revenue"]
-RankedList = Literal["at-risk", "save-desk", "upsell"]
-CHURN_ORDER = {"probability": "p_churn", "revenue": "revenue_at_risk"}
-
-
-def rank(
-    b: Bundle, ranking: RankedList, by: Order, segment: str | None, touch_model: str | None, owner: str | None,
-    tier: str | None, q: str | None, limit: int, offset: int,
-) -> Ranking:  # fmt: skip
-    """One page of a ranked list. ``at-risk``: accounts that had not given notice at as_of (unknown counts as not
-    given); ``save-desk``: the accounts that had; ``upsell``: every account, by upsell probability. ``by`` orders
-    the churn lists by probability or by revenue at risk. Highest first, then by account id."""
-    sort = "p_upsell" if ranking == "upsell" else CHURN_ORDER[by]
-    f = b.scores.frame
-    if f.empty:
-        return Ranking(ranking=ranking, by=by, as_of=None, total=0, limit=limit, offset=offset, items=[])
-    mask = np.ones(len(f), bool)
-    if ranking != "upsell":
-        given = f["notice_given"].fillna(False).to_numpy(bool)
-        mask &= given if ranking == "save-desk" else ~given
-    for col, value in (("segment", segment), ("touch_model", touch_model), ("csm_owner", owner), ("tier", tier)):
-        if value:
-            mask &= (f[col] == value).to_numpy()
-    if q:
-        mask &= f["name"].fillna("").str.contains(q, case=False, regex=False).to_numpy()
-    chosen = f[mask].sort_values([sort, "account_id"], ascending=[False, True], kind="stable")
-    page = chosen.iloc[offset : offset + limit]
-    cols = ["account_id", "name", "segment", "touch_model", "csm_owner", "notice_given", "p_churn", "p_upsell",
-            "health", "tier", "arr", "revenue_at_risk", "top_reason", "play"]  # fmt: skip
-    items = page[cols].astype(object).where(page[cols].notna(), None).to_dict(orient="records")
-    return Ranking(ranking=ranking, by=by, as_of=b.scores.as_of, total=int(mask.sum()), limit=limit, offset=offset,
-                   items=items)  # type: ignore[arg-type]  # fmt: skip
+def _ranking(b: Bundle, ranking: RankedList, by: Order, filters: Filters, limit: int, offset: int) -> Ranking:
+    """The response of a ranking route: one page of ``models.ranking.rank`` over the bundle's scores."""
+    r = rank(b.scores.frame, ranking, by, filters, limit=limit, offset=offset)
+    return Ranking(ranking=ranking, by=by, as_of=b.scores.as_of, total=r.total, limit=limit, offset=offset,
+                   items=r.rows)  # fmt: skip
 
 
 Segment = Annotated[str | None, Query(description="smb, mid_market or enterprise")]
@@ -151,7 +124,7 @@ async def at_risk(request: Request, _: Reader, by: Order = "probability", segmen
     """Accounts at risk before notice (they had not given notice to cancel at as_of; unknown counts as not given),
     by churn risk: by probability, or by revenue at risk (probability x ARR). Accounts that gave notice are on
     the save desk."""
-    return rank(bundle(request), "at-risk", by, segment, touch_model, owner, tier, q, limit, offset)
+    return _ranking(bundle(request), "at-risk", by, Filters(segment, touch_model, owner, tier, q), limit, offset)
 
 
 @router.get("/rankings/save-desk", response_model=Ranking)
@@ -160,7 +133,7 @@ async def save_desk(request: Request, _: Reader, by: Order = "revenue", segment:
                     limit: Limit = 50, offset: Offset = 0) -> Ranking:  # fmt: skip
     """The save desk: accounts that had given notice to cancel at as_of, by revenue at risk (probability x ARR,
     the default) or by probability."""
-    return rank(bundle(request), "save-desk", by, segment, touch_model, owner, tier, q, limit, offset)
+    return _ranking(bundle(request), "save-desk", by, Filters(segment, touch_model, owner, tier, q), limit, offset)
 
 
 @router.get("/rankings/upsell", response_model=Ranking)
@@ -168,7 +141,8 @@ async def upsell(request: Request, _: Reader, segment: Segment = None, touch_mod
                  owner: Owner = None, tier: Tier = None, q: Search = None, limit: Limit = 50,
                  offset: Offset = 0) -> Ranking:  # fmt: skip
     """Expansion candidates by upsell probability (every account, whether or not it has given notice)."""
-    return rank(bundle(request), "upsell", "probability", segment, touch_model, owner, tier, q, limit, offset)
+    filters = Filters(segment, touch_model, owner, tier, q)
+    return _ranking(bundle(request), "upsell", "probability", filters, limit, offset)
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut, responses={404: {"model": Problem}})

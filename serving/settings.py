@@ -10,6 +10,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_KEYS = {"demo-read-key": "read", "demo-admin-key": "admin"}
+# The demo user's password, "demo", as `churn password` hashes it: written out, so no app start spends a hash on it.
+DEMO_PASSWORD = "$argon2id$v=19$m=65536,t=3,p=4$5T1/Jzc9R5boCY8neIKKjg$5JqYWiBHvIJxOPUWScOjAS6eglgMczO3Vr3ZUXJmpHg"
 
 
 class ServingSettings(BaseSettings):
@@ -34,8 +36,8 @@ class ServingSettings(BaseSettings):
     session_secret: str = Field("dev-only-session-secret", description="Signs the CSM pages' session cookie.")
     csm_users: dict[str, dict[str, str]] = Field(
         default_factory=dict,
-        description='CSM sign-ins, as JSON: {"ana": {"password": "pbkdf2$...", "owner": "Ana Ruiz"}}; make a hash '
-        "with `churn password`. Development without users: user demo, password demo.",
+        description='CSM sign-ins, as JSON: {"ana": {"password": "$argon2id$...", "owner": "Ana Ruiz"}}; make the '
+        "hash with `churn password`. Development without users: user demo, password demo.",
     )
 
     @model_validator(mode="after")
@@ -52,6 +54,12 @@ class ServingSettings(BaseSettings):
 
     def keys(self) -> dict[str, str]:
         return dict(self.api_keys) or (dict(DEMO_KEYS) if self.env == "development" else {})
+
+    def users(self) -> dict[str, dict[str, str]]:
+        """The CSM sign-ins: ``csm_users``, or in development without them user demo (password demo) whose owner
+        is chosen at sign-in (the owner with the most accounts)."""
+        demo = {"demo": {"password": DEMO_PASSWORD, "owner": ""}}
+        return dict(self.csm_users) or (demo if self.env == "development" else {})
 
 
 @lru_cache

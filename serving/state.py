@@ -6,7 +6,7 @@ Scores by id are answered from JSON prepared at load time: the work is done once
 ``notice_given`` (the customer had given notice to cancel at as_of) is the stored column where it is set. Scores
 written before that column existed have none: for them it is read from the stored snapshot's
 ``cancellation_pending`` at the same (account_id, as_of) when ``features.snapshots`` holds it, and is otherwise
-unknown (None); the rankings count unknown as not given (see ``serving.routes.rank``).
+unknown (None); the rankings count unknown as not given (see ``models.ranking``).
 """
 
 import json
@@ -20,10 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from models.registered import Registered, load_registered
+from models.registered import Registered, load_pair
 from models.scoring import NOTICE, Scorer
-
-TARGETS = ("churn", "upsell")
 
 
 @dataclass(frozen=True)
@@ -111,8 +109,7 @@ class Bundle:
 
 def load_bundle(tracking_uri: str, alias: str, warehouse: Path, smoke: pd.DataFrame | None = None) -> Bundle:
     """Load both models at ``alias`` and the scores; raise if a model fails to load or to score a smoke row."""
-    models = {t: load_registered(t, alias, tracking_uri) for t in TARGETS}
-    scorer = Scorer(models["churn"].model, models["upsell"].model, {t: m.version for t, m in models.items()})
+    models, scorer = load_pair(tracking_uri, alias)
     scores = load_scores(warehouse)
     probe = smoke if smoke is not None else pd.DataFrame([{f: None for f in scorer.churn.features_}])
     got = scorer.score(probe, threads=1)

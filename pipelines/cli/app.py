@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features.labels import LABELS
 from pipelines.cli import spark as cli_spark
+from pipelines.cli.console import console, counted, failing_as, per_table, progress_bars
 from pipelines.cli.demo import STAGES, DemoContext
 from pipelines.cli.features import dataset_app, features_app, print_build, print_dataset
 from pipelines.cli.models import models_app, print_train, train_cmd
@@ -43,14 +42,6 @@ app.command("score")(score_cmd)
 app.command("serve")(serve_cmd)
 app.command("password")(password_cmd)
 app.command("export")(export_cmd)
-console = Console()
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
-    )  # fmt: skip
 
 
 @app.command("generate")
@@ -73,11 +64,10 @@ def generate_cmd(
         first = date.fromisoformat(start)
     except ValueError as e:
         raise typer.BadParameter(f"--start must be a date like 2024-01-01, got {start!r}") from e
-    with _progress() as bar:
-        task = bar.add_task("generate", total=accounts)
+    with progress_bars() as progress:
         report = generate(
             out, accounts=accounts, months=months, seed=seed, start=first, fmt=fmt,  # type: ignore[arg-type]
-            oracle=Oracle(paths=oracle_paths), workers=workers, on_progress=lambda n: bar.advance(task, n),
+            oracle=Oracle(paths=oracle_paths), workers=workers, on_progress=counted(progress, "generate", accounts),
         )  # fmt: skip
     _print_generate(report)
 
@@ -100,19 +90,8 @@ def ingest_cmd(
         cli_spark.ingest(Path(source), mapping, cli_spark.SparkOptions(spark_master, spark_conf, lake, None))
         return
     target = warehouse or get_settings().warehouse
-    try:
-        with _progress() as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def progress(table: str, rows: int) -> None:
-                if table not in tasks:
-                    tasks[table] = bar.add_task(f"ingest {table}", total=None)
-                bar.update(tasks[table], completed=rows)
-
-            report = ingest(source, target, mapping=mapping, on_progress=progress)
-    except IngestError as e:
-        console.print(f"[red]ingest failed:[/red] {e}")
-        raise typer.Exit(1) from e
+    with failing_as("ingest failed", IngestError), progress_bars() as progress:
+        report = ingest(source, target, mapping=mapping, on_progress=per_table(progress, "ingest"))
     _print_ingest(report)
 
 
@@ -128,22 +107,12 @@ def demo_cmd(
         data_dir=s.data_dir, warehouse=s.warehouse, accounts=accounts or s.demo_accounts,
         months=months or s.demo_months, seed=s.seed if seed is None else seed,
     )  # fmt: skip
-    with _progress() as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(name: str, done: int, total: int | None) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done)
-
+    with progress_bars() as progress:
         ctx.on_progress = progress
         for i, stage in enumerate(STAGES, 1):
             console.print(f"[bold cyan]{i}/{len(STAGES)} {stage.name}[/bold cyan]: {stage.description}")
-            try:
+            with failing_as(f"{stage.name} failed", IngestError, ValueError):
                 stage.run(ctx)
-            except (IngestError, ValueError) as e:
-                console.print(f"[red]{stage.name} failed:[/red] {e}")
-                raise typer.Exit(1) from e
     _print_generate(ctx.results["generate"])
     _print_ingest(ctx.results["ingest"])
     _print_rates(ctx.results["rates"])

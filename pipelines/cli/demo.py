@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.cli.console import Report, counted, per_table
 from pipelines.generate.run import GenerateReport, generate
 from pipelines.ingest import IngestReport, ingest
 from pipelines.score import champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
-from pipelines.snapshots.build import default_dates, store
+from pipelines.snapshots import default_dates, refresh
 from pipelines.snapshots.summary import Rates, rates, table_rows
 from pipelines.training.datasets import TARGETS, build_dataset
 from pipelines.training.train import train
@@ -26,7 +27,7 @@ class DemoContext:
     accounts: int
     months: int
     seed: int
-    on_progress: Callable[[str, int, int | None], None] | None = None  # (stage, done, total)
+    on_progress: Report | None = None
     results: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -42,24 +43,14 @@ class Stage:
 
 
 def _generate(ctx: DemoContext) -> None:
-    done = 0
-
-    def progress(n: int) -> None:
-        nonlocal done
-        done += n
-        if ctx.on_progress:
-            ctx.on_progress("generate", done, ctx.accounts)
-
+    progress = counted(ctx.on_progress, "generate", ctx.accounts) if ctx.on_progress else None
     ctx.results["generate"] = generate(
         ctx.raw_dir, accounts=ctx.accounts, months=ctx.months, seed=ctx.seed, on_progress=progress
     )
 
 
 def _ingest(ctx: DemoContext) -> None:
-    def progress(table: str, rows: int) -> None:
-        if ctx.on_progress:
-            ctx.on_progress(f"ingest {table}", rows, None)
-
+    progress = per_table(ctx.on_progress, "ingest") if ctx.on_progress else None
     ctx.results["ingest"] = ingest(ctx.raw_dir, ctx.warehouse, on_progress=progress)
 
 
@@ -72,7 +63,7 @@ def _summarize(ctx: DemoContext) -> None:
 def _features(ctx: DemoContext) -> None:
     with connect(ctx.warehouse) as con:
         export = ctx.data_dir / "features"
-        ctx.results["features"] = store(con, default_dates(con), export=export, on_progress=ctx.on_progress)
+        ctx.results["features"] = refresh(con, default_dates(con), export=export, on_progress=ctx.on_progress)
 
 
 def _train(ctx: DemoContext) -> None:

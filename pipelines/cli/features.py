@@ -6,20 +6,19 @@ from typing import Annotated
 
 import duckdb
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from features.labels import LABELS
 from features.split import SplitConfig
 from pipelines.cli import spark as cli_spark
+from pipelines.cli.console import console, failing_as
 from pipelines.settings import get_settings
-from pipelines.snapshots.build import BuildReport, default_dates, snapshot_dates, store
+from pipelines.snapshots import BuildReport, default_dates, refresh, snapshot_dates
 from pipelines.training.datasets import TARGETS, DatasetReport, build_dataset
 from pipelines.warehouse import connect
 
 features_app = typer.Typer(help="Point-in-time feature snapshots and labels.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Training sets with a time-based split.", no_args_is_help=True)
-console = Console()
 
 
 def _day(value: str | None, name: str) -> date | None:
@@ -56,12 +55,12 @@ def features_build(
     if not path.exists():
         console.print(f"[red]no warehouse at {path}[/red]: run `churn ingest SOURCE` (or `churn demo`) first")
         raise typer.Exit(1)
-    with connect(path) as con, cli_spark.failing_as("features build failed", ValueError, duckdb.OutOfMemoryException):
+    with connect(path) as con, failing_as("features build failed", ValueError, duckdb.OutOfMemoryException):
         dates = default_dates(con, every)
         first, last = _day(start, "start"), _day(end, "end")
         if first or last:
             dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
-        report = store(con, dates, export=export or s.data_dir / "features")
+        report = refresh(con, dates, export=export or s.data_dir / "features")
     print_build(report)
 
 
@@ -88,7 +87,7 @@ def dataset_build(
     s = get_settings()
     with (
         connect(warehouse or s.warehouse) as con,
-        cli_spark.failing_as("dataset build failed", ValueError, duckdb.OutOfMemoryException),
+        failing_as("dataset build failed", ValueError, duckdb.OutOfMemoryException),
     ):
         _, report = build_dataset(con, target, s.data_dir / "datasets", SplitConfig(valid_dates, valid_share))
     print_dataset(report)

@@ -8,12 +8,12 @@ import mlflow
 import typer
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from models.config import TrainConfig
 from models.evaluation import Assessment
+from pipelines.cli.console import console, failing_as
 from pipelines.settings import get_settings
 from pipelines.training.champion import promote, versions
 from pipelines.training.datasets import TARGETS
@@ -21,7 +21,6 @@ from pipelines.training.train import TrainReport, train
 from pipelines.warehouse import connect
 
 models_app = typer.Typer(help="Registered models: list versions and aliases, promote by hand.", no_args_is_help=True)
-console = Console()
 SHOWN = ("roc_auc", "pr_auc", "brier", "ece", "revenue_captured_top_decile", "roc_auc_vs_oracle")
 
 
@@ -47,14 +46,10 @@ def train_cmd(
     """Train a target's model on its training set, compare with the baselines, log to MLflow and register it."""
     s = get_settings()
     truth = oracle or s.data_dir / "generated" / "ground_truth" / "oracle.parquet"
-    with connect(warehouse or s.warehouse, read_only=True) as con:
-        try:
-            cfg = TrainConfig.for_target(_target(target), inner_dates=inner_dates)
-            report = train(con, target, cfg, tracking_uri=s.mlflow_uri(), artifacts=s.mlflow_artifacts,
-                           oracle=truth, tune_seconds=tune or None, force=force)  # fmt: skip
-        except ValueError as e:
-            console.print(f"[red]train failed:[/red] {escape(str(e))}")
-            raise typer.Exit(1) from e
+    with connect(warehouse or s.warehouse, read_only=True) as con, failing_as("train failed"):
+        cfg = TrainConfig.for_target(_target(target), inner_dates=inner_dates)
+        report = train(con, target, cfg, tracking_uri=s.mlflow_uri(), artifacts=s.mlflow_artifacts,
+                       oracle=truth, tune_seconds=tune or None, force=force)  # fmt: skip
     print_train(report)
 
 

@@ -5,15 +5,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from pwdlib import PasswordHash
 
 from models.registered import ModelNotFound
 from pipelines.cli import spark as cli_spark
+from pipelines.cli.console import console, failing_as
 from pipelines.score import ScoreReport, champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
 from pipelines.warehouse import connect
-
-console = Console()
 
 
 def score_cmd(
@@ -34,13 +33,10 @@ def score_cmd(
         cli_spark.score(dates, cli_spark.SparkOptions(spark_master, spark_conf, lake, None))
         return
     s = get_settings()
-    try:
+    with failing_as("score failed", ModelNotFound, ValueError):
         scorer = champion_scorer(s.mlflow_uri())
         with connect(warehouse or s.warehouse) as con:
             report = score(con, scorer, latest_dates(con, dates), to)
-    except (ModelNotFound, ValueError) as e:
-        console.print(f"[red]score failed:[/red] {e}")
-        raise typer.Exit(1) from e
     print_score(report)
 
 
@@ -71,11 +67,5 @@ def serve_cmd(
 def password_cmd(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="The CSM's password.")],
 ) -> None:
-    """Print the hash of a CSM password, for CHURN_CSM_USERS (the format serving.pages.check_password reads;
-    written here because the CLI does not import serving)."""
-    import hashlib
-    import secrets
-
-    salt = secrets.token_hex(8)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 200_000).hex()
-    typer.echo(f"pbkdf2$200000${salt}${digest}")
+    """Print the hash of a CSM password (Argon2id), for CHURN_CSM_USERS."""
+    typer.echo(PasswordHash.recommended().hash(password))

@@ -1,26 +1,22 @@
 """``--engine spark`` of ``churn features build``, ``churn dataset build`` and ``churn score``, and ``churn export``
 (the warehouse's raw tables as the Parquet the Spark engine reads)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import duckdb
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from features.split import SplitConfig
+from pipelines.cli.console import console, failing_as
 from pipelines.settings import get_settings
 from pipelines.spark import engine as spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-console = Console()
 ENGINES = ("duckdb", "spark")
 
 EngineOption = Annotated[str, typer.Option(help="duckdb (the embedded warehouse) or spark (Parquet in the lake).")]
@@ -40,25 +36,6 @@ class SparkOptions:
     conf: list[str] | None
     lake: str | None
     raw: str | None
-
-
-@contextmanager
-def failing_as(what: str, *errors: type[Exception]) -> Iterator[None]:
-    """Turn ``errors`` (default ValueError) into a red one-line message and exit code 1."""
-    caught = errors or (ValueError,)
-    try:
-        yield
-    except caught as e:
-        console.print(f"[red]{what}:[/red] {_hint(e)}")
-        raise typer.Exit(1) from e
-
-
-def _hint(e: Exception) -> str:
-    """The error, with the fix when DuckDB ran out of its memory cap (it spills most work, not all of it)."""
-    if isinstance(e, duckdb.OutOfMemoryException):
-        cap = get_settings().duckdb_memory
-        return f"DuckDB ran out of its memory cap ({cap}): raise it, e.g. CHURN_DUCKDB_MEMORY=4GB ({e})"
-    return str(e)
 
 
 def check_engine(engine: str) -> None:
@@ -101,7 +78,7 @@ def ingest(source: Path, mapping: Path | None, o: SparkOptions) -> None:
 
 
 def features(every: str, first: date | None, last: date | None, o: SparkOptions) -> None:
-    from pipelines.snapshots.build import dates_within, snapshot_dates
+    from pipelines.snapshots import dates_within, snapshot_dates
 
     run, lake = open_engine(o)
     with failing_as("features build failed"):

@@ -38,7 +38,9 @@ def build_portable(
         con.execute(f"DROP TABLE {source_table(fam, src)}")
 
 
-def create_rollups(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig()) -> None:
+def create_rollups(
+    con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig()
+) -> None:
     """The spine and the portable rollups (``features.rollups``) for ``dates``, as temp tables."""
     create_spine(con, dates)
     for name, sql in rollups(cfg).items():

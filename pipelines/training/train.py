@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from models import plots
 from models.baselines import LogisticBaseline, ScorecardBaseline
 from models.config import TrainConfig
-from models.estimator import PropensityModel
+from models.estimator import PropensityModel, fit_on_slices
 from models.evaluation import Evaluation, evaluate_validation
 from models.explain import explain
 from models.metrics import calibration_bins, evaluate
@@ -87,10 +87,11 @@ def fit_and_evaluate(
     train, valid = rows[rows["split"] == "train"], rows[rows["split"] == "valid"]
     if train.empty or valid.empty:
         raise ValueError("the training set needs both 'train' and 'valid' rows; rebuild it (churn dataset build)")
-    model = PropensityModel(target=target, config=cfg).fit(train)
-    scores = {"model": model.predict_proba(model.prepare(valid))}
-    scores["scorecard"] = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(train).predict_proba(valid)
-    scores["logistic"] = LogisticBaseline(seed=cfg.seed).fit(train).predict_proba(valid)
+    model = fit_on_slices(train, target, cfg)
+    scores = {"model": model.predict_proba(model.prepare(valid))[:, 1]}
+    scorecard = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(train)
+    scores["scorecard"] = scorecard.predict_proba(valid)[:, 1]
+    scores["logistic"] = LogisticBaseline(seed=cfg.seed).fit(train).predict_proba(valid)[:, 1]
     truth = oracle_scores(valid, target, oracle)
     if truth is not None:
         scores["oracle"] = truth
@@ -195,7 +196,8 @@ def log_and_register(
             mlflow.log_figure(fig, f"plots/{fname}")
             plt.close(fig)
         example = valid[model.features_].head(5)
-        signature = infer_signature(example, pd.DataFrame({"probability": model.predict_proba(model.prepare(example))}))
+        probability = model.predict_proba(model.prepare(example))[:, 1]
+        signature = infer_signature(example, pd.DataFrame({"probability": probability}))
         with warnings.catch_warnings():
             # MLflow 3.17 compares DataFrame columns with a range when saving the input example; pandas 3.1
             # deprecates that. Harmless, and not ours to fix.

@@ -13,8 +13,9 @@ import optuna
 import pandas as pd
 
 from models.config import TrainConfig
-from models.estimator import PropensityModel
+from models.estimator import fit_on_slices
 from models.metrics import evaluate
+from models.slices import training_slices
 
 logger = logging.getLogger(__name__)
 TUNE_SHARE = 0.15  # of the training accounts, held out from growing, stopping and calibrating during the search
@@ -23,11 +24,11 @@ TUNE_SHARE = 0.15  # of the training accounts, held out from growing, stopping a
 def tune(train: pd.DataFrame, target: str, cfg: TrainConfig, seconds: float, max_trials: int = 200) -> TrainConfig:
     """The best configuration found within ``seconds`` (``cfg`` itself if no trial beats it)."""
     searching = replace(cfg, tune_share=TUNE_SHARE)
-    judge = train[PropensityModel(target=target, config=searching).slices(train).tune]
+    judge = train[training_slices(train, target, searching).tune]
 
     def score(c: TrainConfig) -> float:
-        m = PropensityModel(target=target, config=c).fit(train)
-        return evaluate(judge["label"].to_numpy(), m.predict_proba(m.prepare(judge)))["roc_auc"]
+        m = fit_on_slices(train, target, c)
+        return evaluate(judge["label"].to_numpy(), m.predict_proba(m.prepare(judge))[:, 1])["roc_auc"]
 
     def objective(trial: optuna.Trial) -> float:
         return score(replace(

@@ -32,7 +32,7 @@ def test_contributions_and_family_sums_add_up_to_the_raw_output(
     assert np.allclose(e.base + e.contributions.sum(axis=1), raw, atol=1e-9)
     assert np.allclose(e.base + e.families.sum(axis=1), raw, atol=1e-9)
     assert list(e.families.columns) == [f.name for f in families()]
-    assert np.allclose(e.probability, churn_model.predict_proba(X))
+    assert np.allclose(e.probability, churn_model.predict_proba(X)[:, 1])
 
 
 def test_health_components_add_up_exactly_and_keep_the_families_signs(
@@ -42,7 +42,7 @@ def test_health_components_add_up_exactly_and_keep_the_families_signs(
     score, parts, base = health(churn_model, e)
     assert np.allclose(base + parts.sum(axis=1), score, atol=1e-9)
     assert ((score >= 0) & (score <= 100)).all()
-    assert np.allclose(score, 100 * (1 - churn_model.predict_proba(churn_model.prepare(valid_rows))))
+    assert np.allclose(score, 100 * (1 - churn_model.predict_proba(churn_model.prepare(valid_rows))[:, 1]))
     # A family that pushes churn risk up pulls health down, and the other way round.
     pushes = np.sign(e.families.to_numpy())
     pulls = np.sign(parts.to_numpy())

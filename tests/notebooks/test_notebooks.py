@@ -20,7 +20,7 @@ from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
 from pipelines.score import champion_scorer, latest_dates, score
-from pipelines.snapshots.build import default_dates, store
+from pipelines.snapshots import default_dates, refresh
 from pipelines.training.datasets import TARGETS, build_dataset
 from pipelines.training.train import train
 from pipelines.warehouse import connect
@@ -77,7 +77,7 @@ def build_world(root: Path) -> dict[str, str]:
     generate(raw, accounts=1500, months=18, seed=7, oracle=Oracle(paths=20), workers=2)
     ingest(raw, warehouse)
     with connect(warehouse) as con:
-        store(con, default_dates(con))
+        refresh(con, default_dates(con))
         for target in TARGETS:
             build_dataset(con, target)
             # force: a world this small leaves the trees few dates (the slices that judge them come after a gap),

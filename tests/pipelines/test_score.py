@@ -59,8 +59,8 @@ def test_scores_equal_the_fitted_model_on_the_snapshots(served: Served, warehous
         zip(snaps["account_id"], snaps["as_of"], strict=True)
     )  # one row per active account and date, no more, no fewer
     churn, upsell = served.models["churn"], served.models["upsell"]
-    np.testing.assert_allclose(scored["p_churn"], churn.predict_proba(churn.prepare(snaps)), rtol=0, atol=1e-9)
-    np.testing.assert_allclose(scored["p_upsell"], upsell.predict_proba(upsell.prepare(snaps)), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scored["p_churn"], churn.predict_proba(churn.prepare(snaps))[:, 1], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scored["p_upsell"], upsell.predict_proba(upsell.prepare(snaps))[:, 1], rtol=0, atol=1e-9)
     np.testing.assert_allclose(scored["health"], 100 * (1 - scored["p_churn"]), rtol=0, atol=1e-9)
     cut = HealthConfig()
     tiers = np.select([scored["health"] < cut.red_below, scored["health"] < cut.yellow_below], ["red", "yellow"],

@@ -10,7 +10,6 @@ The tests run it on their small world; on the demo data it makes the README's sc
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -23,13 +22,9 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Page, expect, sync_playwright
 
+from tests.ports import free_port
+
 CHROMIUM = os.environ.get("CHURN_CHROMIUM", "/usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

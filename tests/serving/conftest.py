@@ -27,7 +27,7 @@ from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
 from pipelines.score import champion_scorer, latest_dates, score
-from pipelines.snapshots.build import default_dates, store
+from pipelines.snapshots import default_dates, refresh
 from pipelines.training.champion import CHAMPION
 from pipelines.training.datasets import build_dataset
 from pipelines.training.train import fit_and_evaluate, log_and_register
@@ -68,7 +68,7 @@ def build_served(factory: pytest.TempPathFactory) -> Served:
     generate(root / "raw", accounts=2500, months=20, seed=5, oracle=Oracle(paths=20))
     ingest(root / "raw", warehouse)
     with connect(warehouse) as con:
-        store(con, default_dates(con))
+        refresh(con, default_dates(con))
         datasets = {t: build_dataset(con, t)[0] for t in TARGETS}
     uri = f"sqlite:///{root / 'mlflow.db'}"
     fitted = {}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from serving.app import create_app
-from serving.pages import hash_password
+from serving.pages import PASSWORDS
 from tests.serving.browser import CHROMIUM, running, tour
 from tests.serving.conftest import READ_KEY, Served, read_table, settings_for
 
@@ -16,7 +16,7 @@ OUT = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}: apt-get install chromium")
 def test_a_csm_tour_in_a_real_browser(served: Served) -> None:
-    users = {"ana": {"password": hash_password("s3cret-pass"), "owner": "nobody"}}
+    users = {"ana": {"password": PASSWORDS.hash("s3cret-pass"), "owner": "nobody"}}
     app = create_app(settings_for(served, csm_users=users, session_secret="x" * 40))
     with running(app) as base:
         seen = tour(base, "ana", "s3cret-pass", READ_KEY, OUT)

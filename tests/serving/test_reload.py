@@ -85,7 +85,7 @@ class Load:
 
 
 def probabilities(model: Any, snaps: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(model.prepare(snaps))
+    return model.predict_proba(model.prepare(snaps))[:, 1]
 
 
 def check_answers(load: Load, expected: dict[str, np.ndarray]) -> set[str]:

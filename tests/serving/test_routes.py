@@ -194,8 +194,8 @@ def test_live_scores_equal_batch_scores_and_components_add_up(
     assert [s["account_id"] for s in got["scores"]] == list(snaps["account_id"])
 
     churn, upsell = served.models["churn"], served.models["upsell"]
-    direct = churn.predict_proba(churn.prepare(snaps))  # the fitted object, never serialized or served
-    direct_upsell = upsell.predict_proba(upsell.prepare(snaps))
+    direct = churn.predict_proba(churn.prepare(snaps))[:, 1]  # the fitted object, never serialized or served
+    direct_upsell = upsell.predict_proba(upsell.prepare(snaps))[:, 1]
     # TreeSHAP's expected value: the same base for every row; base health = 100 x (1 - calibrated base).
     base = churn.booster_.predict(churn.prepare(snaps.head(1)).to_numpy(), num_iteration=churn.trees_,
                                   pred_contrib=True)[0, -1]  # fmt: skip
@@ -226,7 +226,7 @@ def test_live_scoring_with_few_features_lists_the_missing_ones(client: TestClien
     churn = served.models["churn"]
     frame = pd.DataFrame([{n: sent.get(n, np.nan) for n in FEATURE_NAMES}])
     (s,) = got["scores"]
-    assert s["p_churn"] == pytest.approx(churn.predict_proba(churn.prepare(frame))[0], abs=1e-9)
+    assert s["p_churn"] == pytest.approx(churn.predict_proba(churn.prepare(frame))[0, 1], abs=1e-9)
     assert s["revenue_at_risk"] == pytest.approx(12_000.0 * s["p_churn"], rel=1e-12)
     assert s["account_id"] == "prospect-1" and s.get("as_of") is None
     assert s["notice_given"] is None  # no cancellation_pending sent: unknown

@@ -115,7 +115,7 @@ def test_reloaded_model_predicts_and_explains_identically(world: World, store: t
     pyfunc = mlflow.pyfunc.load_model(f"models:/churn@{CHAMPION}")
     got = pyfunc.predict(valid[model.features_])
     assert list(got.columns) == ["probability"]
-    assert np.array_equal(got["probability"].to_numpy(), model.predict_proba(model.prepare(valid)))
+    assert np.array_equal(got["probability"].to_numpy(), model.predict_proba(model.prepare(valid))[:, 1])
     folder = mlflow.artifacts.download_artifacts(f"models:/churn@{CHAMPION}")
     reloaded = load(next(Path(folder).rglob(ARTIFACT)))
     a, b = explain(model, model.prepare(valid)), explain(reloaded, reloaded.prepare(valid))

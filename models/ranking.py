@@ -1,0 +1,79 @@
+"""Ranked lists of scored accounts, the rule the API's rankings and the CSM pages share: which accounts a list holds,
+the filters, the order and the page.
+
+The lists:
+
+- ``at-risk``: accounts that had not given notice to cancel at as_of (unknown counts as not given), by churn
+  probability or by revenue at risk;
+- ``save-desk``: the accounts that had given notice, by churn probability or by revenue at risk;
+- ``upsell``: every account, by upsell probability (``by`` does not apply).
+
+Highest first, ties by account id. The filters keep the rows equal to each given value, and ``q`` the names that
+contain it (case ignored); an absent or empty filter keeps every row.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+RankedList = Literal["at-risk", "save-desk", "upsell"]
+Order = Literal["probability", "revenue"]
+# The column each list sorts on: (list, order) -> column; the upsell list has one order.
+SORT = {
+    ("at-risk", "probability"): "p_churn", ("at-risk", "revenue"): "revenue_at_risk",
+    ("save-desk", "probability"): "p_churn", ("save-desk", "revenue"): "revenue_at_risk",
+    ("upsell", "probability"): "p_upsell", ("upsell", "revenue"): "p_upsell",
+}  # fmt: skip
+# The columns of a ranked row (the fields of the API's RankItem)
+COLUMNS = ("account_id", "name", "segment", "touch_model", "csm_owner", "notice_given", "p_churn", "p_upsell",
+           "health", "tier", "arr", "revenue_at_risk", "top_reason", "play")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Keep the accounts of this segment, touch model, CSM owner (``csm_owner``) and tier, whose name contains
+    ``q``; None or empty: no filter on that column."""
+
+    segment: str | None = None
+    touch_model: str | None = None
+    owner: str | None = None
+    tier: str | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    total: int  # accounts in the list after the filters, all pages together
+    rows: list[dict[str, Any]]  # the page's rows, {column: value}, missing values as None
+
+
+def rank(
+    scores: pd.DataFrame, ranking: RankedList, by: Order = "probability", filters: Filters | None = None, *,
+    limit: int = 50, offset: int = 0,
+) -> Ranked:  # fmt: skip
+    """One page (``limit`` rows after the first ``offset``) of a ranked list of ``scores``: one row per account
+    with ``COLUMNS`` (notice_given True, False or missing); the page's rows keep those columns. ``scores`` is not
+    changed."""
+    if (ranking, by) not in SORT:
+        raise ValueError(f"no ranking {ranking!r} by {by!r}: the lists are at-risk, save-desk and upsell, the orders "
+                         "probability and revenue")  # fmt: skip
+    if scores.empty:
+        return Ranked(0, [])
+    filters = filters or Filters()
+    mask = np.ones(len(scores), bool)
+    if ranking != "upsell":
+        given = scores["notice_given"].fillna(False).to_numpy(bool)
+        mask &= given if ranking == "save-desk" else ~given
+    chosen = (("segment", filters.segment), ("touch_model", filters.touch_model), ("csm_owner", filters.owner),
+              ("tier", filters.tier))  # fmt: skip
+    for col, value in chosen:
+        if value:
+            mask &= (scores[col] == value).to_numpy()
+    if filters.q:
+        mask &= scores["name"].fillna("").str.contains(filters.q, case=False, regex=False).to_numpy()
+    ordered = scores[mask].sort_values([SORT[ranking, by], "account_id"], ascending=[False, True], kind="stable")
+    page = ordered.iloc[offset : offset + limit][list(COLUMNS)]
+    rows = page.astype(object).where(page.notna(), None).to_dict(orient="records")
+    return Ranked(int(mask.sum()), rows)  # type: ignore[arg-type]

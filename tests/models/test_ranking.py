@@ -1,0 +1,98 @@
+"""The ranked lists on six hand-made accounts: which accounts each list holds, the order (ties by account id), the
+filters, the totals and the pages, all written out by hand."""
+
+import pandas as pd
+import pytest
+
+from models.ranking import Filters, rank
+
+NA = pd.NA
+
+
+def scores() -> pd.DataFrame:
+    """a2's notice is unknown (counts as not given); a5 has no name; a6 no owner."""
+    return pd.DataFrame({
+        "account_id": ["a1", "a2", "a3", "a4", "a5", "a6"],
+        "as_of": pd.Timestamp("2025-06-01", tz="UTC"),
+        "name": ["Acme Corp", "Beta Labs", "Core Acme", "Delta", None, "acme west"],
+        "segment": ["smb", "mid_market", "enterprise", "smb", "smb", "mid_market"],
+        "touch_model": ["low", "high", "tech", "low", "low", "high"],
+        "csm_owner": ["Ana", "Bo", "Ana", "Bo", "Ana", None],
+        "notice_given": pd.array([False, NA, True, False, True, False], dtype="boolean"),
+        "p_churn": [0.8, 0.8, 0.6, 0.3, 0.9, 0.1],
+        "p_upsell": [0.1, 0.5, 0.2, 0.9, 0.4, 0.5],
+        "health": [20.0, 25.0, 45.0, 80.0, 15.0, 85.0],
+        "tier": ["red", "red", "yellow", "green", "red", "green"],
+        "arr": [1000.0, 5000.0, 10000.0, 1000.0, 1000.0, 20000.0],
+        "revenue_at_risk": [800.0, 4000.0, 6000.0, 300.0, 900.0, 2000.0],
+        "top_reason": ["few logins", "support backlog", None, "few logins", "late invoices", "seats unused"],
+        "play": ["call", "escalate", "save", "nurture", "save", "nurture"],
+        "churn_version": "3",
+    })  # fmt: skip
+
+
+def ids(ranking: str, by: str = "probability", filters: Filters | None = None, **page: int) -> list[str]:
+    return [r["account_id"] for r in rank(scores(), ranking, by, filters, **page).rows]  # type: ignore[arg-type]
+
+
+def total(ranking: str, filters: Filters | None = None) -> int:
+    return rank(scores(), ranking, filters=filters).total  # type: ignore[arg-type]
+
+
+def test_each_list_holds_its_accounts_highest_first_ties_by_account_id() -> None:
+    assert ids("at-risk") == ["a1", "a2", "a4", "a6"]  # a1 and a2 tie at 0.8
+    assert ids("at-risk", "revenue") == ["a2", "a6", "a1", "a4"]
+    assert ids("save-desk") == ["a5", "a3"]
+    assert ids("save-desk", "revenue") == ["a3", "a5"]
+    assert ids("upsell") == ["a4", "a2", "a6", "a5", "a3", "a1"]  # a2 and a6 tie at 0.5
+    assert ids("upsell", "revenue") == ids("upsell")  # one order for upsell
+    assert (total("at-risk"), total("save-desk"), total("upsell")) == (4, 2, 6)
+
+
+def test_filters_keep_equal_values_and_names_containing_the_search_case_ignored() -> None:
+    assert ids("at-risk", filters=Filters(segment="smb")) == ["a1", "a4"]
+    assert ids("at-risk", filters=Filters(owner="Ana")) == ["a1"]
+    assert ids("at-risk", filters=Filters(tier="red")) == ["a1", "a2"]
+    assert ids("upsell", filters=Filters(segment="mid_market", touch_model="high")) == ["a2", "a6"]
+    assert ids("at-risk", filters=Filters(q="acme")) == ["a1", "a6"]
+    assert ids("upsell", filters=Filters(q="ACME")) == ["a6", "a3", "a1"]  # a5 has no name: not found, no error
+    assert ids("save-desk", filters=Filters(owner="Ana", segment="smb")) == ["a5"]
+    assert ids("at-risk", filters=Filters(segment="enterprise")) == []
+    assert total("at-risk", Filters(segment="smb")) == 2
+    assert total("upsell", Filters(q="acme")) == 3
+    assert total("at-risk", Filters(segment="", owner="", q="")) == 4  # empty: no filter
+
+
+def test_a_page_is_limit_rows_after_offset_and_the_total_counts_every_page() -> None:
+    assert ids("at-risk", limit=2, offset=1) == ["a2", "a4"]
+    assert ids("upsell", limit=2, offset=4) == ["a3", "a1"]
+    got = rank(scores(), "at-risk", limit=2, offset=10)
+    assert (got.total, got.rows) == (4, [])
+
+
+def test_rows_carry_the_ranked_columns_with_missing_values_as_none() -> None:
+    a2 = rank(scores(), "at-risk", "revenue", limit=1).rows
+    assert a2 == [{
+        "account_id": "a2", "name": "Beta Labs", "segment": "mid_market", "touch_model": "high", "csm_owner": "Bo",
+        "notice_given": None, "p_churn": 0.8, "p_upsell": 0.5, "health": 25.0, "tier": "red", "arr": 5000.0,
+        "revenue_at_risk": 4000.0, "top_reason": "support backlog", "play": "escalate",
+    }]  # fmt: skip
+    a5 = rank(scores(), "save-desk", limit=1).rows[0]
+    assert (a5["account_id"], a5["name"], a5["notice_given"]) == ("a5", None, True)
+    a3 = rank(scores(), "save-desk", "revenue", limit=1).rows[0]
+    assert (a3["account_id"], a3["top_reason"]) == ("a3", None)
+
+
+def test_no_scores_rank_nothing_and_the_input_is_not_changed() -> None:
+    assert rank(pd.DataFrame(), "at-risk").total == 0 and rank(pd.DataFrame(), "upsell").rows == []
+    before = scores()
+    given = before.copy()
+    rank(given, "at-risk", "revenue", Filters(q="acme"), limit=2)
+    pd.testing.assert_frame_equal(given, before)
+
+
+def test_an_unknown_list_or_order_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="no ranking 'churn' by 'probability'"):
+        rank(scores(), "churn")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="by 'arr'"):
+        rank(scores(), "at-risk", "arr")  # type: ignore[arg-type]
