@@ -77,12 +77,12 @@ def worker(engine: str, warehouse: Path, case: str, rows_out: Path | None) -> No
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         source = "snapshots"
     else:
-        from tests.features.reference import read_raw, reference_snapshots
+        from tests.features.reference import notebook_snapshots, read_raw, reference_snapshots
 
         tables = read_raw(con)
         threads = 1
         t0, c0 = time.perf_counter(), time.process_time()
-        frame = reference_snapshots(tables, dates, tuned=engine == "tuned")
+        frame = (reference_snapshots if engine == "tuned" else notebook_snapshots)(tables, dates)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         rows = len(frame)
         con.register("pandas_snapshots", frame)

@@ -4,7 +4,7 @@ about 10 M usage events, written the plain notebook way (the issue measured 9.3 
     uv run python benchmarks/pandas_calibration.py      # needs the data of benchmarks/features.py (made there once)
 
 It shows what the issue means by its baseline, and so why ``benchmarks/features.py`` races DuckDB against the
-tests' reference run that plain way (``tuned=False``) rather than against its tuned form only.
+tests' reference run that plain way (``notebook_snapshots``) rather than against its tuned form only.
 """
 
 import resource

@@ -4,7 +4,7 @@ artifact; ``load`` gets it back for explanations. No tracking calls here (those 
 
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,19 @@ def save(model: PropensityModel, folder: Path) -> Path:
     return path
 
 
+class _Unpickler(pickle.Unpickler):
+    """Reads versions registered before the model class was renamed (``models.estimator.ChurnModel``, until issue
+    19): a registry keeps serving what it holds after an upgrade."""
+
+    RENAMED: ClassVar = {("models.estimator", "ChurnModel"): ("models.estimator", "PropensityModel")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(*self.RENAMED.get((module, name), (module, name)))
+
+
 def load(path: str | Path) -> PropensityModel:
-    model = pickle.loads(Path(path).read_bytes())
+    with Path(path).open("rb") as f:
+        model = _Unpickler(f).load()
     if not isinstance(model, PropensityModel):
         raise TypeError(f"{path} holds a {type(model).__name__}, not a PropensityModel")
     return model

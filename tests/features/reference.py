@@ -60,19 +60,27 @@ def _prepared(tables: Mapping[str, pd.DataFrame], tuned: bool) -> tuple[dict[str
 
 
 def reference_snapshots(
-    tables: Mapping[str, pd.DataFrame],
-    dates: Iterable[datetime],
-    cfg: FeatureConfig = FeatureConfig(),
-    *,
-    tuned: bool = True,
+    tables: Mapping[str, pd.DataFrame], dates: Iterable[datetime], cfg: FeatureConfig = FeatureConfig()
 ) -> pd.DataFrame:
     """Feature snapshots as ``pipelines.snapshots.read_snapshots`` returns them: account_id, as_of, then every
     feature in registry order; numbers float64 (NaN = unknown), categories ``str``. ``tables`` are contract
-    frames (``features.contract``), left unchanged.
+    frames (``features.contract``), left unchanged. Groups by integer account ids and cuts the time-sorted tables
+    by binary search (the tests' form)."""
+    return _snapshots(tables, dates, cfg, tuned=True)
 
-    ``tuned`` (the tests' default) groups by integer account ids and cuts the time-sorted tables by binary search;
-    without it, the same code groups by the string ids and cuts each table by comparing every row's time: the plain
-    notebook way, which the issue's benchmark baseline describes. Both give the same frame (a test asserts it)."""
+
+def notebook_snapshots(
+    tables: Mapping[str, pd.DataFrame], dates: Iterable[datetime], cfg: FeatureConfig = FeatureConfig()
+) -> pd.DataFrame:
+    """``reference_snapshots`` computed the plain notebook way, which the issue's benchmark baseline describes: the
+    same code grouping by the string ids and cutting each table by comparing every row's time. Both give the same
+    frame (a test asserts it)."""
+    return _snapshots(tables, dates, cfg, tuned=False)
+
+
+def _snapshots(
+    tables: Mapping[str, pd.DataFrame], dates: Iterable[datetime], cfg: FeatureConfig, *, tuned: bool
+) -> pd.DataFrame:
     raw, account_ids = _prepared(tables, tuned)
     fams = families(cfg)
     names = [f.name for fam in fams for f in fam.features]

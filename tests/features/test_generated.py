@@ -19,7 +19,7 @@ from tests.features.checks import (
     censored,
     engine_snapshots,
 )
-from tests.features.reference import read_raw, reference_snapshots
+from tests.features.reference import notebook_snapshots, read_raw
 
 MONTHLY = snapshot_dates(datetime(2024, 2, 1).date(), datetime(2024, 12, 1).date(), "month")
 WEEKLY = snapshot_dates(datetime(2024, 2, 5).date(), datetime(2024, 12, 30).date(), "week")[::6]
@@ -51,7 +51,7 @@ def test_the_notebook_style_reference_equals_the_engine(generated: tuple[dict[st
     as the engine, so the race is over equal work."""
     tables, _ = generated
     dates = MONTHLY[::3] + WEEKLY[::2]
-    assert_same(engine_snapshots(tables, dates), reference_snapshots(tables, dates, tuned=False))
+    assert_same(engine_snapshots(tables, dates), notebook_snapshots(tables, dates))
 
 
 def test_labels_equal_the_reference_on_generated_data(generated: tuple[dict[str, pd.DataFrame], datetime]) -> None:

@@ -3,6 +3,7 @@ the slices by hand equals ``fit_on_slices``, probabilities come one column per c
 naming the set and the fix, and a model pickled before ``config_`` was learned still predicts."""
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from models.config import TrainConfig
 from models.estimator import PropensityModel, fit_on_slices
 from models.frame import categories_of, feature_columns, matrix
+from models.pyfunc import ARTIFACT, load
 from models.slices import training_slices
 from tests.models.conftest import World
 
@@ -113,3 +115,22 @@ def test_a_model_pickled_before_config_was_learned_still_predicts(
     assert reloaded.config_ == churn_model.config_
     assert np.array_equal(reloaded.predict_proba(X), churn_model.predict_proba(X))
     assert np.array_equal(reloaded.contributions(X)[0], churn_model.contributions(X)[0])
+
+
+def test_a_version_registered_under_the_old_class_name_still_loads(
+    churn_model: PropensityModel, valid_rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Registered versions pickled ``models.estimator.ChurnModel`` (with ``config`` and no ``config_``) until the
+    class was renamed: written here as such a pickle (protocol 0 names the class in plain text), then loaded."""
+    old = pickle.loads(pickle.dumps(churn_model))
+    vars(old)["config"] = vars(old).pop("config_")
+    del vars(old)["classes_"]
+    data = pickle.dumps(old, protocol=0)
+    assert data.count(b"models.estimator\nPropensityModel\n") == 1
+    (tmp_path / ARTIFACT).write_bytes(
+        data.replace(b"models.estimator\nPropensityModel\n", b"models.estimator\nChurnModel\n")
+    )
+    with pytest.raises(AttributeError, match="ChurnModel"):
+        pickle.loads((tmp_path / ARTIFACT).read_bytes())
+    X = churn_model.prepare(valid_rows)
+    assert np.array_equal(load(tmp_path / ARTIFACT).predict_proba(X), churn_model.predict_proba(X))
