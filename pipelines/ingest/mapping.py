@@ -13,6 +13,12 @@ account_id = "AccountId"
 
 [tables.accounts.values.segment]  # your value = contract value
 "Mid-Market" = "mid_market"
+
+[tables.usage_events]             # a table defined by a query (DuckDB SQL), e.g. usage keyed by subscription
+query = '''
+    SELECT s.account_id, u.user_id, u.ts, u.event_type
+    FROM feature_usage u JOIN subscriptions_export s USING (subscription_id)
+'''                               # folder sources: each file is a view named by its file name without suffix
 ```
 Tables and columns left out keep their contract names.
 """
@@ -26,15 +32,17 @@ from typing import Any
 from features.contract import TABLES
 from pipelines.ingest.report import IngestError
 
-_TABLE_KEYS = {"file", "table", "encoding", "columns", "values"}
+_TABLE_KEYS = {"file", "table", "query", "encoding", "columns", "values"}
 
 
 @dataclass(frozen=True)
 class TableMapping:
-    """Where one contract table comes from; ``columns`` maps contract column -> source column."""
+    """Where one contract table comes from (a file, a database table, or a query over either); ``columns`` maps
+    contract column -> source column."""
 
     file: str | None = None
     table: str | None = None
+    query: str | None = None
     encoding: str = "utf-8"
     columns: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -93,9 +101,13 @@ def parse_mapping(data: dict[str, Any], path: Path | None = None) -> Mapping:
 def _table_mapping(name: str, raw: dict[str, Any], where: str) -> TableMapping:
     here = f"{where} [tables.{name}]"
     _only(raw, _TABLE_KEYS, here)
-    if "file" in raw and "table" in raw:
-        raise IngestError(f"{here} sets both file and table; use file for a folder, table for a database")
-    for key in ("file", "table", "encoding"):
+    given = [k for k in ("file", "table", "query") if k in raw]
+    if len(given) > 1:
+        raise IngestError(
+            f"{here} sets {'both ' if len(given) == 2 else ''}{' and '.join(given)}; set one: file for a folder, "
+            "table for a database, or query for a table computed from either"
+        )
+    for key in ("file", "table", "query", "encoding"):
         if key in raw:
             _string(raw[key], f"{here} {key}")
     encoding = raw.get("encoding", "utf-8")
@@ -122,6 +134,7 @@ def _table_mapping(name: str, raw: dict[str, Any], where: str) -> TableMapping:
     return TableMapping(
         file=raw.get("file"),
         table=raw.get("table"),
+        query=raw.get("query"),
         encoding=encoding,
         columns=dict(columns),
         values=value_maps,

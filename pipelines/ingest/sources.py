@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pipelines.ingest.mapping import Mapping, TableMapping
+from pipelines.ingest.queries import FolderQueries, database_columns, read_database
 from pipelines.ingest.report import IngestError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Located:
     where: str
     columns: tuple[str, ...]
     encoding: str = "utf-8"
+    query: str | None = None  # the mapping's query that defines the table (``pipelines.ingest.queries``)
 
 
 class Source(Protocol):
@@ -79,12 +81,16 @@ class FolderSource:
         self.folder = folder
         self.mapping = mapping
         self.description = str(folder)
+        self.queries = FolderQueries(folder, mapping)
 
     def expected(self, table: str) -> str:
         return f"a file {table}.parquet or {table}.csv in {self.folder}"
 
     def locate(self, table: str) -> Located | None:
         tm = self.mapping.table(table)
+        if tm.query is not None:
+            where = f"the query of [tables.{table}] over {self.folder}"
+            return Located(table, where, self.queries.columns(table, tm.query), query=tm.query)
         path: Path | None
         if tm.file is not None:
             path = self.folder / tm.file
@@ -107,6 +113,9 @@ class FolderSource:
         return Located(table, str(path), _csv_header(path, table, tm), _csv_encoding(tm))
 
     def read(self, located: Located, columns: list[str], chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+        if located.query is not None:
+            yield from self.queries.read(located.table, located.query, columns, chunk_rows)
+            return
         path = Path(located.where)
         if path.suffix.lower() == ".parquet":
             yield from _read_parquet(path, located.table, columns, chunk_rows)
@@ -114,7 +123,7 @@ class FolderSource:
             yield from _read_csv(path, located, columns, chunk_rows)
 
     def close(self) -> None:
-        pass
+        self.queries.close()
 
 
 def _csv_encoding(tm: TableMapping) -> str:
@@ -229,6 +238,10 @@ class DatabaseSource:
         return f"a table named {self._name(table)} in {where}; [source] schema = ... in a mapping file picks the schema"
 
     def locate(self, table: str) -> Located | None:
+        query = self.mapping.table(table).query
+        if query is not None:
+            where = f"the query of [tables.{table}] in {self.description}"
+            return Located(table, where, database_columns(self.conn, table, query, self.description), query=query)
         name = self._name(table)
         inspector = sa.inspect(self.conn)
         where = f"{self.schema}.{name}" if self.schema else name
@@ -246,6 +259,12 @@ class DatabaseSource:
         return Located(table, f"{where} in {self.description}", columns)
 
     def read(self, located: Located, columns: list[str], chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+        if located.query is not None:
+            try:
+                yield from read_database(self.conn, located.query, columns, chunk_rows)
+            except SQLAlchemyError as e:
+                raise IngestError(f"reading {located.where} failed: {_brief(e)}; fix the query and retry") from e
+            return
         name = self._name(located.table)
         query = sa.select(sa.table(name, *(sa.column(c) for c in columns), schema=self.schema))
         try:
