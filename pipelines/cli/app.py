@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from features.labels import LABELS
@@ -140,13 +141,23 @@ def _print_generate(r: GenerateReport) -> None:
 
 
 def _print_ingest(r: IngestReport) -> None:
-    t = Table(title=f"Ingested {r.source} in {r.seconds:.1f} s")
-    for col in ("table", "input rows", "accepted", "quarantined", "reasons"):
-        t.add_column(col, justify="left" if col in ("table", "reasons") else "right")
+    """The counts per table, the source columns no contract column reads, and the tables that came with no rows;
+    every cell printed literally (a reason or a column name may hold brackets, which Rich would read as markup)."""
+    t = Table(title=escape(f"Ingested {r.source} in {r.seconds:.1f} s"))
+    for col in ("table", "input rows", "accepted", "quarantined", "reasons", "source columns not used"):
+        t.add_column(col, justify="right" if col in ("input rows", "accepted", "quarantined") else "left")
     for name, c in r.tables.items():
         reasons = ", ".join(f"{k}: {v}" for k, v in r.reasons.get(name, {}).items())
-        t.add_row(name, f"{c.input_rows:,}", f"{c.accepted:,}", f"{c.quarantined:,}", reasons)
+        unused = ", ".join(r.ignored_columns.get(name, []))
+        t.add_row(name, f"{c.input_rows:,}", f"{c.accepted:,}", f"{c.quarantined:,}", escape(reasons), escape(unused))
     console.print(t)
+    if r.absent_optional_tables:
+        console.print(escape(f"Absent optional tables (loaded with no rows): {', '.join(r.absent_optional_tables)}"))
+    empty = [n for n, c in r.tables.items() if c.input_rows == 0 and n not in r.absent_optional_tables]
+    if empty:
+        console.print(
+            escape(f"Tables found with no rows: {', '.join(empty)}; check the export if they should have some")
+        )
 
 
 def _print_rates(rates: list[Rates]) -> None:

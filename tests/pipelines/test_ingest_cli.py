@@ -1,0 +1,23 @@
+"""What ``churn ingest`` prints: per table the source columns no contract column reads, the optional tables that
+were absent, the tables that came with no rows, and every name and reason literally (brackets are not markup)."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pipelines.cli.app import app
+from tests.factories import valid_tables, write_source
+
+
+def test_the_report_names_unused_columns_absent_and_empty_tables_literally(tmp_path: Path) -> None:
+    tables = valid_tables()
+    del tables["nps_responses"]
+    tables["accounts"] = tables["accounts"].assign(**{"[notes]": "x", "Website": "w"})
+    tables["email_events"] = tables["email_events"].iloc[:0]  # a header-only export
+    src = write_source(tables, tmp_path / "src", fmt="csv")
+    result = CliRunner().invoke(app, ["ingest", str(src), "--warehouse", str(tmp_path / "wh.duckdb")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "[notes]" in out and "Website" in out
+    assert "Absent optional tables (loaded with no rows): nps_responses" in out
+    assert "Tables found with no rows: email_events; check the export" in out
