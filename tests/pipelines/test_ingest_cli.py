@@ -1,5 +1,6 @@
 """What ``churn ingest`` prints: per table the source columns no contract column reads, the optional tables that
-were absent, the tables that came with no rows, and every name, reason and error hint literally (brackets are not markup)."""
+were absent, the tables that came with no rows, and every name, reason and error hint literally (brackets are not
+markup)."""
 
 from pathlib import Path
 
@@ -33,4 +34,4 @@ def test_an_error_hint_keeps_its_bracketed_table_names(tmp_path: Path) -> None:
     assert result.exit_code == 1
     out = " ".join(result.output.split())
     assert "has no column ts (mapped to 'happened_at')" in out
-    assert "[tables.usage_events.columns] ts = \"<your column name>\"" in out
+    assert '[tables.usage_events.columns] ts = "<your column name>"' in out
