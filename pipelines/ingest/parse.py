@@ -9,6 +9,7 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.contract import TIME, TableSpec
 
@@ -17,6 +18,12 @@ REASON_COLUMNS = ["row", "column", "code", "reason"]
 # An offset or Z after the time part (the slice below skips the date, whose "-05" would look like an offset).
 _AWARE = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
 _SHOWN = 60  # characters of a bad value quoted in a reason
+
+
+def int_types(t: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
+    """The pandas dtype a source's Arrow column is read as (a ``types_mapper``): integer ids and counts stay
+    integral when they contain nulls (pyarrow's default makes them float64)."""
+    return pd.Int64Dtype() if pa.types.is_integer(t) else None
 
 
 def reasons(rows: pd.Index, column: str, code: str, texts: pd.Series | str) -> pd.DataFrame:

@@ -11,24 +11,16 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 import sqlalchemy as sa
 import sqlglot
 from sqlalchemy.exc import SQLAlchemyError
 
+from features.registry import to_dialect
 from pipelines.ingest.mapping import Mapping
-from pipelines.ingest.report import IngestError
+from pipelines.ingest.parse import int_types
+from pipelines.ingest.report import IngestError, brief
 
 SUFFIXES = {".csv": "read_csv", ".parquet": "read_parquet"}
-
-
-def _brief(e: BaseException) -> str:
-    return " ".join(str(e).split())[:300]
-
-
-def _int_types(t: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
-    # As the folder source: integer ids and counts stay integral when they hold nulls.
-    return pd.Int64Dtype() if pa.types.is_integer(t) else None
 
 
 class FolderQueries:
@@ -38,24 +30,28 @@ class FolderQueries:
         self.folder, self.mapping = folder, mapping
         self._con: duckdb.DuckDBPyConnection | None = None
 
+    def _files(self) -> list[Path]:
+        """The folder's CSV and Parquet files, in name order: each is the view named by its stem."""
+        return sorted(p for p in self.folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+
     def views(self) -> list[str]:
-        return sorted(p.stem for p in self.folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+        return [p.stem for p in self._files()]
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             con = duckdb.connect()
             con.execute("SET TimeZone = 'UTC'")
-            for path in sorted(self.folder.iterdir()):
-                reader = SUFFIXES.get(path.suffix.lower())
-                if reader and path.is_file():
-                    literal = str(path).replace("'", "''")
-                    con.execute(f"CREATE VIEW \"{path.stem}\" AS SELECT * FROM {reader}('{literal}')")
+            for path in self._files():
+                literal = str(path).replace("'", "''")
+                con.execute(
+                    f"CREATE VIEW \"{path.stem}\" AS SELECT * FROM {SUFFIXES[path.suffix.lower()]}('{literal}')"
+                )
             self._con = con
         return self._con
 
     def _failed(self, table: str, e: Exception) -> IngestError:
         return IngestError(
-            f"the query of table {table} in {self.mapping.describe()} failed: {_brief(e)}. The files of "
+            f"the query of table {table} in {self.mapping.describe()} failed: {brief(e)}. The files of "
             f"{self.folder} are views named: {', '.join(self.views()) or 'none'}; fix the query (DuckDB SQL) under "
             f"[tables.{table}] query"
         )
@@ -71,7 +67,7 @@ class FolderQueries:
         try:
             relation = self._connection().sql(f"SELECT {cols} FROM ({query})")
             for batch in relation.to_arrow_reader(chunk_rows or 1_000_000):
-                yield batch.to_pandas(types_mapper=_int_types)
+                yield batch.to_pandas(types_mapper=int_types)
         except duckdb.Error as e:
             raise self._failed(table, e) from e
 
@@ -82,8 +78,7 @@ class FolderQueries:
 
 def database_query(conn: sa.Connection, query: str) -> str:
     """``query`` (DuckDB's SQL) in the connected database's dialect."""
-    dialect = {"postgresql": "postgres"}.get(conn.dialect.name, conn.dialect.name)
-    return ";\n".join(sqlglot.transpile(query, read="duckdb", write=dialect))
+    return to_dialect(query, {"postgresql": "postgres"}.get(conn.dialect.name, conn.dialect.name))
 
 
 def database_columns(conn: sa.Connection, table: str, query: str, where: str) -> tuple[str, ...]:
@@ -93,7 +88,7 @@ def database_columns(conn: sa.Connection, table: str, query: str, where: str) ->
     except (SQLAlchemyError, sqlglot.errors.ParseError) as e:
         conn.rollback()
         raise IngestError(
-            f"the query of table {table} failed in {where}: {_brief(getattr(e, 'orig', None) or e)}; fix the "
+            f"the query of table {table} failed in {where}: {brief(getattr(e, 'orig', None) or e)}; fix the "
             f"query (DuckDB SQL; it runs in the database's own dialect) under [tables.{table}] query"
         ) from e
 

@@ -49,3 +49,10 @@ class IngestReport:
     @property
     def quarantined(self) -> int:
         return sum(c.quarantined for c in self.tables.values())
+
+
+def brief(e: BaseException) -> str:
+    """An error's text on one line, printable characters only (Arrow's messages can hold raw bytes), for the
+    messages of ``IngestError``."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(e)).split())
+    return text[:200]

@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pipelines.ingest.mapping import Mapping, TableMapping
+from pipelines.ingest.parse import int_types
 from pipelines.ingest.queries import FolderQueries, database_columns, read_database
-from pipelines.ingest.report import IngestError
+from pipelines.ingest.report import IngestError, brief
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +56,6 @@ def open_source(source: str | Path, mapping: Mapping) -> Source:
     if isinstance(source, str) and "://" in source:
         return DatabaseSource(source, mapping)
     return FolderSource(Path(source), mapping)
-
-
-def _int_types(t: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
-    # Keeps integer ids and counts integral when they contain nulls (pyarrow's default makes them float64).
-    return pd.Int64Dtype() if pa.types.is_integer(t) else None
 
 
 class FolderSource:
@@ -166,7 +162,7 @@ def _read_csv(path: Path, located: Located, columns: list[str], chunk_rows: int 
     except UnicodeDecodeError as e:
         raise _not_text(path, located.table, located.encoding, e) from e
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
-        raise IngestError(f"file {path} for table {located.table} is not valid CSV: {_brief(e)}; fix the file") from e
+        raise IngestError(f"file {path} for table {located.table} is not valid CSV: {brief(e)}; fix the file") from e
 
 
 def _parquet_columns(path: Path, table: str) -> tuple[str, ...]:
@@ -177,23 +173,17 @@ def _parquet_columns(path: Path, table: str) -> tuple[str, ...]:
 
 
 def _bad_parquet(path: Path, table: str, e: Exception) -> IngestError:
-    return IngestError(f"file {path} for table {table} is not a readable Parquet file ({_brief(e)}); export it again")
-
-
-def _brief(e: BaseException) -> str:
-    """An error's text on one line, printable characters only (Arrow's messages can hold raw bytes)."""
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(e)).split())
-    return text[:200]
+    return IngestError(f"file {path} for table {table} is not a readable Parquet file ({brief(e)}); export it again")
 
 
 def _read_parquet(path: Path, table: str, columns: list[str], chunk_rows: int | None) -> Iterator[pd.DataFrame]:
     try:
         pf = pq.ParquetFile(path)
         if chunk_rows is None:
-            yield pf.read(columns=columns).to_pandas(types_mapper=_int_types)
+            yield pf.read(columns=columns).to_pandas(types_mapper=int_types)
             return
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
-            yield batch.to_pandas(types_mapper=_int_types)
+            yield batch.to_pandas(types_mapper=int_types)
     except (pa.ArrowException, OSError) as e:
         raise _bad_parquet(path, table, e) from e
 
@@ -221,7 +211,7 @@ class DatabaseSource:
             self.engine = sa.create_engine(parsed)
             self.conn = self.engine.connect()
         except (SQLAlchemyError, ImportError) as e:
-            first = _brief(getattr(e, "orig", None) or e)
+            first = brief(getattr(e, "orig", None) or e)
             raise IngestError(
                 f"cannot connect to the database {self.description}: {first}; check that the server is running "
                 "and that host, port, user and database in the URL are right"
@@ -255,7 +245,7 @@ class DatabaseSource:
                 return None
             columns = tuple(c["name"] for c in inspector.get_columns(name, schema=self.schema))
         except SQLAlchemyError as e:
-            raise IngestError(f"cannot read the columns of {where} in {self.description}: {_brief(e)}") from e
+            raise IngestError(f"cannot read the columns of {where} in {self.description}: {brief(e)}") from e
         return Located(table, f"{where} in {self.description}", columns)
 
     def read(self, located: Located, columns: list[str], chunk_rows: int | None) -> Iterator[pd.DataFrame]:
@@ -263,7 +253,7 @@ class DatabaseSource:
             try:
                 yield from read_database(self.conn, located.query, columns, chunk_rows)
             except SQLAlchemyError as e:
-                raise IngestError(f"reading {located.where} failed: {_brief(e)}; fix the query and retry") from e
+                raise IngestError(f"reading {located.where} failed: {brief(e)}; fix the query and retry") from e
             return
         name = self._name(located.table)
         query = sa.select(sa.table(name, *(sa.column(c) for c in columns), schema=self.schema))
@@ -274,7 +264,7 @@ class DatabaseSource:
             streaming = self.conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
             yield from pd.read_sql(query, streaming, chunksize=chunk_rows)
         except SQLAlchemyError as e:
-            raise IngestError(f"reading {located.where} failed: {_brief(e)}; check the server and retry") from e
+            raise IngestError(f"reading {located.where} failed: {brief(e)}; check the server and retry") from e
 
     def close(self) -> None:
         self.conn.close()
