@@ -12,7 +12,7 @@ from rich.table import Table
 
 from features.labels import LABELS
 from pipelines.cli import spark as cli_spark
-from pipelines.cli.console import console, counted, failing_as, per_table, progress_bars
+from pipelines.cli.console import Warehouse, console, counted, failing_as, per_table, progress_bars
 from pipelines.cli.demo import STAGES, DemoContext
 from pipelines.cli.features import dataset_app, features_app, print_build, print_dataset
 from pipelines.cli.models import models_app, print_train, train_cmd
@@ -77,7 +77,7 @@ def generate_cmd(
 def ingest_cmd(
     source: Annotated[str, typer.Argument(help="A folder of CSV/Parquet files, or postgresql://... URL.")],
     mapping: Annotated[Path | None, typer.Option(help="TOML file mapping your tables and columns.")] = None,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    warehouse: Warehouse = None,
     engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
     spark_conf: cli_spark.Conf = None,

@@ -3,6 +3,8 @@ one-line message that ends a failed command."""
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
 import duckdb
 import typer
@@ -13,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from pipelines.settings import get_settings
 
 console = Console()
+Warehouse = Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")]
+"""The ``--warehouse`` option of every command that reads or writes the warehouse."""
 
 Report = Callable[[str, int, int | None], None]
 """Progress of long work as ``(what, done, total)``, total None when unknown: how the feature build and the demo's

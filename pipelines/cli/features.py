@@ -11,7 +11,7 @@ from rich.table import Table
 from features.labels import LABELS
 from features.split import SplitConfig
 from pipelines.cli import spark as cli_spark
-from pipelines.cli.console import console, failing_as
+from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.settings import get_settings
 from pipelines.snapshots import BuildReport, default_dates, refresh, snapshot_dates
 from pipelines.training.datasets import TARGETS, DatasetReport, build_dataset
@@ -35,7 +35,7 @@ def features_build(
     start: Annotated[str | None, typer.Option(help="First snapshot date (default: a month in).")] = None,
     end: Annotated[str | None, typer.Option(help="Last snapshot date (default: the end of the data).")] = None,
     every: Annotated[str, typer.Option(help="month (first days) or week (Mondays).")] = "month",
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    warehouse: Warehouse = None,
     export: Annotated[Path | None, typer.Option(help="Folder for a Parquet export (default: data/features).")] = None,
     engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
@@ -69,7 +69,7 @@ def dataset_build(
     target: Annotated[str, typer.Option(help="churn or upsell.")] = "churn",
     valid_dates: Annotated[int, typer.Option(min=1, help="Latest labeled dates used for validation.")] = 3,
     valid_share: Annotated[float, typer.Option(help="Share of accounts held out for validation.")] = 0.3,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    warehouse: Warehouse = None,
     engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
     spark_conf: cli_spark.Conf = None,

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from models.config import TrainConfig
 from models.evaluation import Assessment
-from pipelines.cli.console import console, failing_as
+from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.settings import get_settings
 from pipelines.training.champion import promote, versions
 from pipelines.training.datasets import TARGETS
@@ -41,7 +41,7 @@ def train_cmd(
     oracle: Annotated[
         Path | None, typer.Option(help="Generator ground truth (default: DATA_DIR/generated/ground_truth).")
     ] = None,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    warehouse: Warehouse = None,
 ) -> None:  # fmt: skip
     """Train a target's model on its training set, compare with the baselines, log to MLflow and register it."""
     s = get_settings()

@@ -1,7 +1,6 @@
 """``churn score`` and ``churn serve``."""
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,7 +8,7 @@ from pwdlib import PasswordHash
 
 from models.registered import ModelNotFound
 from pipelines.cli import spark as cli_spark
-from pipelines.cli.console import console, failing_as
+from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.score import ScoreReport, champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
 from pipelines.warehouse import connect
@@ -18,7 +17,7 @@ from pipelines.warehouse import connect
 def score_cmd(
     to: Annotated[str | None, typer.Option(help="postgresql://... to write there (table churn_scores).")] = None,
     dates: Annotated[int, typer.Option(min=1, help="Score the latest N snapshot dates (history for trends).")] = 1,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    warehouse: Warehouse = None,
     engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
     spark_conf: cli_spark.Conf = None,

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from features.split import SplitConfig
-from pipelines.cli.console import console, failing_as
+from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.settings import get_settings
 from pipelines.spark import engine as spark
 
@@ -118,7 +118,7 @@ def score(dates: int, o: SparkOptions) -> None:
 
 def export_cmd(
     to: Annotated[Path | None, typer.Option(help="Folder to write <table>.parquet into (default LAKE/raw).")] = None,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: data/warehouse.duckdb).")] = None,
+    warehouse: Warehouse = None,
 ) -> None:
     """Write the warehouse's validated raw tables as Parquet: the input of --engine spark."""
     from pipelines.warehouse import connect, export_raw
