@@ -16,8 +16,7 @@ from pwdlib.exceptions import PwdlibError
 
 from models.ranking import Filters, Order, RankedList, rank
 from serving import charts
-from serving.routes import bundle
-from serving.schemas import Ranking
+from serving.routes import bundle, ranking_page
 from serving.state import Bundle
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -118,9 +117,7 @@ def _ranked(request: Request, template: str, orders: dict[str, tuple[RankedList,
     chosen = Filters(segment or None, touch_model or None, owner or None, tier, q or None)
     ranking, order = orders[by]
     offset = (page - 1) * PAGE
-    got = rank(b.scores.frame, ranking, order, chosen, limit=PAGE, offset=offset)
-    r = Ranking(ranking=ranking, by=order, as_of=b.scores.as_of, total=got.total, limit=PAGE, offset=offset,
-                items=got.rows)  # fmt: skip
+    r = ranking_page(b, ranking, order, chosen, PAGE, offset)
     counts = {name: rank(b.scores.frame, name, filters=chosen, limit=1).total for name in ("at-risk", "save-desk")}
     return _page(request, template, ranking=r, by=by, segment=segment or "", touch_model=touch_model or "",
                  owner=owner or "", tier=tier or "", q=q or "", mine=mine, page=page, me=me, counts=counts,

@@ -101,8 +101,9 @@ def score_live(body: RowsIn, request: Request, _: Reader) -> Response:
     return Response(json.dumps({"scores": out, "missing_features": missing}), media_type="application/json")
 
 
-def _ranking(b: Bundle, ranking: RankedList, by: Order, filters: Filters, limit: int, offset: int) -> Ranking:
-    """The response of a ranking route: one page of ``models.ranking.rank`` over the bundle's scores."""
+def ranking_page(b: Bundle, ranking: RankedList, by: Order, filters: Filters, limit: int, offset: int) -> Ranking:
+    """One page of ``models.ranking.rank`` over the bundle's scores, as the ranking routes answer it and the
+    pages show it."""
     r = rank(b.scores.frame, ranking, by, filters, limit=limit, offset=offset)
     return Ranking(ranking=ranking, by=by, as_of=b.scores.as_of, total=r.total, limit=limit, offset=offset,
                    items=r.rows)  # fmt: skip
@@ -124,7 +125,7 @@ async def at_risk(request: Request, _: Reader, by: Order = "probability", segmen
     """Accounts at risk before notice (they had not given notice to cancel at as_of; unknown counts as not given),
     by churn risk: by probability, or by revenue at risk (probability x ARR). Accounts that gave notice are on
     the save desk."""
-    return _ranking(bundle(request), "at-risk", by, Filters(segment, touch_model, owner, tier, q), limit, offset)
+    return ranking_page(bundle(request), "at-risk", by, Filters(segment, touch_model, owner, tier, q), limit, offset)
 
 
 @router.get("/rankings/save-desk", response_model=Ranking)
@@ -133,7 +134,7 @@ async def save_desk(request: Request, _: Reader, by: Order = "revenue", segment:
                     limit: Limit = 50, offset: Offset = 0) -> Ranking:  # fmt: skip
     """The save desk: accounts that had given notice to cancel at as_of, by revenue at risk (probability x ARR,
     the default) or by probability."""
-    return _ranking(bundle(request), "save-desk", by, Filters(segment, touch_model, owner, tier, q), limit, offset)
+    return ranking_page(bundle(request), "save-desk", by, Filters(segment, touch_model, owner, tier, q), limit, offset)
 
 
 @router.get("/rankings/upsell", response_model=Ranking)
@@ -142,7 +143,7 @@ async def upsell(request: Request, _: Reader, segment: Segment = None, touch_mod
                  offset: Offset = 0) -> Ranking:  # fmt: skip
     """Expansion candidates by upsell probability (every account, whether or not it has given notice)."""
     filters = Filters(segment, touch_model, owner, tier, q)
-    return _ranking(bundle(request), "upsell", "probability", filters, limit, offset)
+    return ranking_page(bundle(request), "upsell", "probability", filters, limit, offset)
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut, responses={404: {"model": Problem}})
