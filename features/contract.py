@@ -1,9 +1,10 @@
 """The data contract: the canonical input tables, as declarative pandera schemas (no I/O here).
 
 A validated frame has exactly the contract's columns, in order, with these dtypes: ids and text ``string``,
-times ``datetime64[us, UTC]``, money ``float64``, counts ``Int64``. Required columns are non-nullable; optional
-columns are nullable (and are all-null when the input lacks them). Check ``error`` texts are written to be read by
-people: ingest turns them into quarantine reasons such as ``"score: must be between 0 and 10 (got 11)"``.
+times ``datetime64[us, UTC]``, amounts (money, durations) ``float64``, counts ``Int64``. Required columns are
+non-nullable; optional columns are nullable (and are all-null when the input lacks them). Check ``error`` texts
+are written to be read by people: ingest turns them into quarantine reasons such as
+``"score: must be between 0 and 10 (got 11)"``.
 
 State fields without a time of their own (an invoice's ``status``, a ticket's ``priority``, a contact's ``role``)
 come with optional times of their changes where exports carry them: ``failed_at`` and ``voided_at`` (invoices),
@@ -31,7 +32,8 @@ TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
 SEGMENTS = ("enterprise", "mid_market", "smb")
 TOUCH_MODELS = ("high", "low", "tech")
-SUBSCRIPTION_STATUSES = ("active", "ended", "cancelled")
+SUBSCRIPTION_STATUSES = ("active", "ended", "cancelled", "trial")  # a trial is never "active" service
+CHURN_KINDS = ("voluntary", "involuntary")
 PRIORITIES = ("low", "normal", "high", "urgent")
 EMAIL_EVENT_TYPES = ("sent", "open", "click", "bounce", "unsubscribe")
 INVOICE_STATUSES = ("paid", "open", "failed", "void")
@@ -50,7 +52,7 @@ def _time(*, required: bool = False) -> pa.Column:
     return pa.Column(TIME, nullable=not required)
 
 
-def _money(*, required: bool = False) -> pa.Column:
+def _amount(*, required: bool = False) -> pa.Column:  # money, durations: a number >= 0
     return pa.Column("float64", pa.Check.ge(0, error="must be >= 0"), nullable=not required)
 
 
@@ -96,7 +98,7 @@ SUBSCRIPTIONS = _schema(
         "subscription_id": _text(required=True),
         "account_id": _text(required=True),
         "start_at": _time(required=True),
-        "mrr": _money(required=True),
+        "mrr": _amount(required=True),
         "seats": _count(1, required=True),
         "end_at": _time(),
         "cancelled_at": _time(),
@@ -106,13 +108,30 @@ SUBSCRIPTIONS = _schema(
     [_not_before("end_at", "start_at"), _not_before("end_at", "cancelled_at")],
 )
 
+# A row is one event, or (with ``event_count``) that many events of one type in a period that starts at ``ts``
+# (a day's or an hour's counts per feature, as product-analytics exports give them). ``user_id`` is optional:
+# without it the features that need users (active users, users per seat) are off and say so.
 USAGE_EVENTS = _schema(
     "usage_events",
     {
         "account_id": _text(required=True),
-        "user_id": _text(required=True),
         "ts": _time(required=True),
         "event_type": _text(required=True),
+        "user_id": _text(),
+        "event_count": _count(0),  # events the row stands for; missing = 1
+        "duration_secs": _amount(),  # time spent in them, when the export has it
+    },
+)
+
+# Churn as its own table of events (a CRM's "churned" records): when it has rows, it defines churn for the labels
+# instead of the end of the subscriptions (features.labels).
+CHURN_EVENTS = _schema(
+    "churn_events",
+    {
+        "account_id": _text(required=True),
+        "churned_at": _time(required=True),
+        "reason": _text(),
+        "kind": _choice(CHURN_KINDS),
     },
 )
 
@@ -149,7 +168,7 @@ INVOICES = _schema(
         "account_id": _text(required=True),
         "issued_at": _time(required=True),
         "due_at": _time(required=True),
-        "amount": _money(required=True),
+        "amount": _amount(required=True),
         "paid_at": _time(),
         "status": _choice(INVOICE_STATUSES),
         "failed_at": _time(),  # when a payment of the invoice failed
@@ -242,17 +261,20 @@ def _spec(
     )
 
 
+# Only accounts and subscriptions are required: any other table may be missing or declared absent in the mapping,
+# and the feature families that read it are then off (features.catalog.available).
 # Ingest order matters: accounts first, since every other table's account_id must name an accepted account.
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
         _spec(ACCOUNTS, "account_id"),
         _spec(SUBSCRIPTIONS, "subscription_id"),
-        _spec(USAGE_EVENTS, None, event_table=True),
-        _spec(SUPPORT_TICKETS, "ticket_id"),
-        _spec(EMAIL_EVENTS, None, event_table=True),
-        _spec(INVOICES, "invoice_id"),
+        _spec(USAGE_EVENTS, None, optional_table=True, event_table=True),
+        _spec(SUPPORT_TICKETS, "ticket_id", optional_table=True),
+        _spec(EMAIL_EVENTS, None, optional_table=True, event_table=True),
+        _spec(INVOICES, "invoice_id", optional_table=True),
         _spec(NPS_RESPONSES, None, optional_table=True),
         _spec(CONTACTS, "contact_id", optional_table=True),
+        _spec(CHURN_EVENTS, None, optional_table=True),
     )
 }

@@ -38,6 +38,22 @@ class LabelConfig:
 
 LABELS = LabelConfig()  # the product's time rules; every default elsewhere reads this one
 
+# When the data begin and end (labels mature against the end): the usage events' times when there are any (the
+# densest record of activity), else every other dated record of the customers' activity. Subscriptions' end
+# times are left out: a contract's end is often scheduled in the future.
+OBSERVED = {"support_tickets": "created_at", "email_events": "ts", "invoices": "issued_at", "nps_responses": "ts",
+            "churn_events": "churned_at", "subscriptions": "start_at"}  # fmt: skip
+
+
+def bounds_sql(empty_tables: frozenset[str] = frozenset()) -> str:
+    """A query for (first, last): the data's first and last observed times (``OBSERVED``), given the tables that
+    have no rows (``features.catalog.Coverage``)."""
+    if "usage_events" not in empty_tables:
+        return "SELECT min(ts), max(ts) FROM raw.usage_events"
+    parts = [f"SELECT min({c}) AS first, max({c}) AS last FROM raw.{t}" for t, c in OBSERVED.items()
+             if t not in empty_tables]  # fmt: skip
+    return "SELECT min(first), max(last) FROM (" + " UNION ALL ".join(parts) + ") t"
+
 
 def labels_sql(cfg: LabelConfig) -> str:
     """Needs ``spine`` (account_id, as_of, mrr, seats) and a one-row table ``data_end(ts)``."""

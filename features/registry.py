@@ -106,13 +106,20 @@ class Source:
     join: str
     features: tuple[Feature, ...]
     per_row: bool = False
+    # Optional contract columns ("table.column") without which the features mean nothing: with no value in any row
+    # the source is off (``features.catalog.available``), e.g. active users without user ids.
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Family:
+    """``tables``: the contract tables the family reads besides accounts and subscriptions (the spine); when one
+    has no rows, the family is off."""
+
     name: str
     sources: tuple[Source, ...]
     derived: tuple[Feature, ...] = field(default=())  # expressions over the sources' columns and the spine's
+    tables: tuple[str, ...] = ()
 
     @property
     def features(self) -> tuple[Feature, ...]:

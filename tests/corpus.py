@@ -143,9 +143,9 @@ CASES: list[Case] = [
     ),
     Case(
         "missing required value",
-        edit(_set("usage_events", 4, "user_id", None)),
+        edit(_set("usage_events", 4, "event_type", None)),
         "usage_events",
-        {4: "user_id: missing"},
+        {4: "event_type: missing"},
     ),
     Case(
         "value not allowed",
@@ -236,8 +236,8 @@ CASES: list[Case] = [
     ),
     Case(
         "missing required table",
-        edit(_drop_table("invoices")),
-        error=("required table invoices is missing", "invoices.parquet or invoices.csv"),
+        edit(_drop_table("subscriptions")),
+        error=("required table subscriptions is missing", "subscriptions.parquet or subscriptions.csv"),
     ),
     Case("empty file (0 bytes)", _write_bytes("invoices.csv", b""), error=("invoices.csv", "empty")),
     Case("file with no header", _write_bytes("invoices.csv", b"\n\n"), error=("invoices.csv", "no header")),

@@ -19,7 +19,7 @@ def as_contract(table: str, data: dict[str, object] | pd.DataFrame) -> pd.DataFr
     for column in spec.columns:
         dtype = spec.schema.columns[column].dtype.type
         if column not in frame:
-            out[column] = pd.Series(pd.NA, index=frame.index, dtype=dtype)
+            out[column] = pd.Series(None, index=frame.index, dtype=dtype)
         elif spec.kind(column) == "time":
             out[column] = pd.to_datetime(frame[column], utc=True).astype(TIME)
         else:

@@ -42,4 +42,9 @@ def family(cfg: FeatureConfig) -> Family:
           unit="share", sql=f"{ratio('opens_30d', 'sent_30d')} - {ratio('opens_prev_30d', 'sent_prev_30d')}",
           says=share("open rate of the last 30 days minus that of the 30 before")),
     )  # fmt: skip
-    return Family("email", (Source("email", totals_join("email_totals"), tuple(sums), per_row=True),), derived)
+    return Family(
+        "email",
+        (Source("email", totals_join("email_totals"), tuple(sums), per_row=True),),
+        derived,
+        tables=("email_events",),
+    )

@@ -77,8 +77,9 @@ def family(cfg: FeatureConfig) -> Family:
         "engagement",
         (
             Source("usage", totals_join("usage_totals"), tuple(usage), per_row=True),
-            Source("users", totals_join("user_totals"), tuple(users), per_row=True),
+            Source("users", totals_join("user_totals"), tuple(users), per_row=True, needs=("usage_events.user_id",)),
             Source("breadth", totals_join("feature_totals"), tuple(breadth), per_row=True),
         ),
         derived,
+        tables=("usage_events",),
     )

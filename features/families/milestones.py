@@ -40,4 +40,4 @@ def family(cfg: FeatureConfig) -> Family:
           says=count("milestones not reached", f"in the first {days} days, once those days are over")),
     )  # fmt: skip
     join = "spine s LEFT JOIN milestone_first m ON m.account_id = s.account_id AND m.first_ts < s.as_of"
-    return Family("milestones", (Source("milestones", join, tuple(reached)),), derived)
+    return Family("milestones", (Source("milestones", join, tuple(reached)),), derived, tables=("usage_events",))

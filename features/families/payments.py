@@ -71,4 +71,4 @@ def family(cfg: FeatureConfig) -> Family:
         f"spine s LEFT JOIN {invoices} i ON i.account_id = s.account_id AND i.issued_at < s.as_of "
         "AND i.issued_at >= s.as_of - INTERVAL 365 DAY"
     )
-    return Family("payments", (Source("invoices", join, feats),), derived)
+    return Family("payments", (Source("invoices", join, feats),), derived, tables=("invoices",))

@@ -62,4 +62,4 @@ def family(cfg: FeatureConfig) -> Family:
         "AND (c.created_at IS NULL OR c.created_at < s.as_of) "
         "AND (c.left_at IS NULL OR c.left_at >= s.as_of - INTERVAL 366 DAY)"
     )
-    return Family("relationship", (Source("contacts", join, feats),), derived)
+    return Family("relationship", (Source("contacts", join, feats),), derived, tables=("contacts",))

@@ -36,4 +36,4 @@ def family(cfg: FeatureConfig) -> Family:
         "spine s LEFT JOIN raw.nps_responses n ON n.account_id = s.account_id AND n.ts < s.as_of "
         "AND n.ts >= s.as_of - INTERVAL 730 DAY"
     )
-    return Family("sentiment", (Source("nps", join, feats),), derived)
+    return Family("sentiment", (Source("nps", join, feats),), derived, tables=("nps_responses",))

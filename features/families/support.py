@@ -87,4 +87,9 @@ def family(cfg: FeatureConfig) -> Family:
         "spine s LEFT JOIN raw.support_tickets t ON t.account_id = s.account_id AND t.created_at < s.as_of "
         "AND (t.resolved_at IS NULL OR t.resolved_at >= s.as_of)"
     )
-    return Family("support", (Source("tickets", recent_join, recent), Source("open", open_join, open_now)), derived)
+    return Family(
+        "support",
+        (Source("tickets", recent_join, recent), Source("open", open_join, open_now)),
+        derived,
+        tables=("support_tickets",),
+    )

@@ -14,7 +14,7 @@ from features.labels import LABELS
 from pipelines.cli import spark as cli_spark
 from pipelines.cli.console import Warehouse, console, counted, failing_as, per_table, progress_bars
 from pipelines.cli.demo import STAGES, DemoContext
-from pipelines.cli.features import dataset_app, features_app, print_build, print_dataset
+from pipelines.cli.features import dataset_app, features_app, print_build, print_dataset, print_off
 from pipelines.cli.models import models_app, print_train, train_cmd
 from pipelines.cli.serve import password_cmd, print_score, score_cmd, serve_cmd
 from pipelines.cli.spark import export_cmd
@@ -151,13 +151,17 @@ def _print_ingest(r: IngestReport) -> None:
         unused = ", ".join(r.ignored_columns.get(name, []))
         t.add_row(name, f"{c.input_rows:,}", f"{c.accepted:,}", f"{c.quarantined:,}", escape(reasons), escape(unused))
     console.print(t)
-    if r.absent_optional_tables:
-        console.print(escape(f"Absent optional tables (loaded with no rows): {', '.join(r.absent_optional_tables)}"))
+    missing = [t for t in r.absent_optional_tables if t not in r.declared_absent]
+    if r.declared_absent:
+        console.print(escape(f"Tables declared absent in the mapping: {', '.join(r.declared_absent)}"))
+    if missing:
+        console.print(escape(f"Optional tables not in the source (loaded with no rows): {', '.join(missing)}"))
     empty = [n for n, c in r.tables.items() if c.input_rows == 0 and n not in r.absent_optional_tables]
     if empty:
         console.print(
             escape(f"Tables found with no rows: {', '.join(empty)}; check the export if they should have some")
         )
+    print_off(r.families_off)
 
 
 def _print_rates(rates: list[Rates]) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import duckdb
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from features.labels import LABELS
@@ -98,6 +99,7 @@ def print_build(r: BuildReport) -> None:
         f"Built {r.features} features for {r.snapshots:,} snapshots on {len(r.dates)} dates "
         f"({r.dates[0]:%Y-%m-%d} .. {r.dates[-1]:%Y-%m-%d}) in {r.seconds:.1f} s; export: {r.parquet}"
     )
+    print_off(r.off)
     t = Table(title=f"Labels per snapshot date ({LABELS.horizon_days}-day horizon; blank: not yet known)")
     for col in ("as_of", "churn rate", "upsell rate"):
         t.add_column(col, justify="right")
@@ -105,6 +107,12 @@ def print_build(r: BuildReport) -> None:
         c, u = r.churn_rate[day], r.upsell_rate[day]
         t.add_row(day, "" if c is None else f"{c:.1%}", "" if u is None else f"{u:.1%}")
     console.print(t)
+
+
+def print_off(off: dict[str, str]) -> None:
+    """The feature families switched off (left out of snapshots, training and scores; never zero-filled)."""
+    for family, why in off.items():
+        console.print(escape(f"Family {family} {why}: its features are left out, not filled with zeros"))
 
 
 def print_dataset(r: DatasetReport) -> None:

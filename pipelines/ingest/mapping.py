@@ -14,6 +14,9 @@ account_id = "AccountId"
 [tables.accounts.values.segment]  # your value = contract value
 "Mid-Market" = "mid_market"
 
+[tables.email_events]
+absent = true                     # the export has no such table: its feature families are off
+
 [tables.usage_events]             # a table defined by a query (DuckDB SQL), e.g. usage keyed by subscription
 query = '''
     SELECT s.account_id, u.user_id, u.ts, u.event_type
@@ -32,7 +35,7 @@ from typing import Any
 from features.contract import TABLES
 from pipelines.ingest.report import IngestError
 
-_TABLE_KEYS = {"file", "table", "query", "encoding", "columns", "values"}
+_TABLE_KEYS = {"file", "table", "query", "absent", "encoding", "columns", "values"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class TableMapping:
     encoding: str = "utf-8"
     columns: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    absent: bool = False  # declared absent: not looked for, loaded with no rows, its families off
 
     def source_column(self, column: str) -> str:
         return self.columns.get(column, column)
@@ -101,6 +105,18 @@ def parse_mapping(data: dict[str, Any], path: Path | None = None) -> Mapping:
 def _table_mapping(name: str, raw: dict[str, Any], where: str) -> TableMapping:
     here = f"{where} [tables.{name}]"
     _only(raw, _TABLE_KEYS, here)
+    if "absent" in raw:
+        if raw["absent"] is not True:
+            raise IngestError(f"{here} absent must be true (or left out), got {raw['absent']!r}")
+        if not TABLES[name].optional_table:
+            raise IngestError(
+                f"{here} declares {name} absent, but it is required: only "
+                f"{', '.join(t for t, s in TABLES.items() if not s.optional_table)} are. Map it to your export"
+            )
+        others = sorted(set(raw) - {"absent"})
+        if others:
+            raise IngestError(f"{here} declares the table absent and also sets {', '.join(others)}; keep one")
+        return TableMapping(absent=True)
     given = [k for k in ("file", "table", "query") if k in raw]
     if len(given) > 1:
         raise IngestError(

@@ -139,7 +139,7 @@ def parse_chunk(
     for name in spec.columns:
         dtype = spec.schema.columns[name].dtype.type
         if name not in raw.columns:
-            out[name] = pd.Series(pd.NA, index=raw.index, dtype=dtype)
+            out[name] = pd.Series(None, index=raw.index, dtype=dtype)
             continue
         s = raw[name]
         kind = spec.kind(name)

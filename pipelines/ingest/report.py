@@ -35,7 +35,9 @@ class IngestReport:
     tables: dict[str, TableCounts]
     reasons: dict[str, dict[str, int]]
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
-    absent_optional_tables: list[str] = field(default_factory=list)
+    absent_optional_tables: list[str] = field(default_factory=list)  # not in the source, or declared absent
+    declared_absent: list[str] = field(default_factory=list)  # declared absent in the mapping
+    families_off: dict[str, str] = field(default_factory=dict)  # family -> why it is (partly) off
     seconds: float = 0.0
 
     @property

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.catalog import Coverage, available, needed_columns
 from features.contract import TABLES, TableSpec
 from pipelines.ingest.load import WarehouseLoad, warehouse_load
 from pipelines.ingest.mapping import Mapping, load_mapping
@@ -44,6 +45,8 @@ class _Loaded:
 
 
 def _plan(source: Source, spec: TableSpec, mapping: Mapping) -> _Plan:
+    if mapping.table(spec.name).absent:
+        return _Plan(spec, None, {}, [])
     located = source.locate(spec.name)
     if located is None:
         if spec.optional_table:
@@ -133,6 +136,7 @@ def ingest(
     src = open_source(source, parsed_mapping)
     try:
         plans = [_plan(src, spec, parsed_mapping) for spec in TABLES.values()]
+        plans_by = {p.spec.name: p for p in plans}
         loaded: dict[str, _Loaded] = {}
         with warehouse_load(Path(warehouse)) as load:
             known: pd.Index | None = None
@@ -143,6 +147,10 @@ def ingest(
             load.record_run(datetime.now(UTC), src.description, {t: r.counts for t, r in loaded.items()})
     finally:
         src.close()
+    empty = frozenset(t for t, r in loaded.items() if r.counts.accepted == 0)
+    unmapped = frozenset(
+        need for need in needed_columns() if need.split(".")[1] not in plans_by[need.split(".")[0]].columns
+    )
     return IngestReport(
         source=src.description,
         warehouse=str(warehouse),
@@ -150,5 +158,7 @@ def ingest(
         reasons={t: r.reasons for t, r in loaded.items()},
         ignored_columns={p.spec.name: p.ignored for p in plans if p.ignored},
         absent_optional_tables=[p.spec.name for p in plans if p.located is None],
+        declared_absent=[p.spec.name for p in plans if parsed_mapping.table(p.spec.name).absent],
+        families_off=available(Coverage(empty, unmapped)).families_off(),
         seconds=time.perf_counter() - started,
     )

@@ -5,6 +5,8 @@ from datetime import UTC, date, datetime
 import duckdb
 import pandas as pd
 
+from features.labels import bounds_sql
+
 
 def snapshot_dates(start: date, end: date, every: str) -> list[datetime]:
     """Snapshot times (midnight UTC) from ``start`` to ``end`` inclusive: first days of months, or Mondays."""
@@ -17,10 +19,13 @@ def snapshot_dates(start: date, end: date, every: str) -> list[datetime]:
 
 
 def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]:
-    """First and last usage event times in the warehouse."""
-    ((first, last),) = con.execute("SELECT min(ts), max(ts) FROM raw.usage_events").fetchall()
+    """First and last observed times in the warehouse (``features.labels.bounds_sql``: the usage events', else
+    every other dated table's)."""
+    from pipelines.snapshots.inputs import coverage
+
+    ((first, last),) = con.execute(bounds_sql(coverage(con).empty_tables)).fetchall()
     if first is None or last is None:
-        raise ValueError("raw.usage_events is empty: ingest data first (churn ingest SOURCE)")
+        raise ValueError("the warehouse holds no dated rows: ingest data first (churn ingest SOURCE)")
     return first.astimezone(UTC), last.astimezone(UTC)
 
 

@@ -10,7 +10,7 @@ from string import Template
 import duckdb
 import pyarrow as pa
 
-from features.catalog import families
+from features.catalog import families as every_family
 from features.config import FeatureConfig
 from features.query import (
     SPINE_COLUMNS,
@@ -23,7 +23,7 @@ from features.query import (
 from features.registry import Family
 from features.rollups import TOTALS, window_bounds
 from pipelines.snapshots import fast_sql
-from pipelines.snapshots.inputs import Progress, check_raw_columns
+from pipelines.snapshots.inputs import Progress, available_families, check_raw_columns
 
 WORK = "features_work"  # the scratch catalog of the fast build
 
@@ -33,20 +33,23 @@ def build_fast(
     dates: Sequence[datetime],
     cfg: FeatureConfig = FeatureConfig(),
     on_progress: Progress | None = None,
+    families: tuple[Family, ...] | None = None,
 ) -> None:
     """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates``, and leave ``spine``
     and ``snapshot_dates`` for the labels, as ``build_portable`` does: the raw tables are copied into a scratch
     catalog keyed by integer account ids with naive UTC times (``fast_sql.inputs``) and rolled up by DuckDB-only
-    SQL; the registry's SQL runs over those."""
+    SQL; the registry's SQL runs over those. ``families`` None builds what the data can feed
+    (``available_families``); tests of the SQL give every family."""
     if not dates:
         raise ValueError("no snapshot dates given")
     check_raw_columns(con)
+    fams = available_families(con, cfg).families if families is None else families
     ((db,),) = con.execute("SELECT current_database()").fetchall()
     con.execute("SET TimeZone = 'UTC'")
     # Temp tables come first in name resolution: a spine or rollup left by an earlier build would hide ours.
     temp = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
     ours = {"spine", "spine_keys", "snapshot_dates", "snapshots", "account_ids", *fast_sql.rollups(cfg), *TOTALS}
-    ours |= {source_table(fam, src) for fam in families(cfg) for src in fam.sources}
+    ours |= {source_table(fam, src) for fam in every_family(cfg) for src in fam.sources}
     for name in temp & ours:
         con.execute(f"DROP TABLE temp.main.{name}")
     columns: dict[str, list[tuple[str, str]]] = {}
@@ -70,13 +73,13 @@ def build_fast(
         con.unregister("_dates")
         _ordered(con, f"CREATE TABLE spine AS {fast_sql.SPINE} ORDER BY account_id, as_of")
         _create_rollups(con, fast_sql.rollups(cfg), subst)
-        _create_sources(con, families(cfg), on_progress)
+        _create_sources(con, fams, on_progress)
         # The account ids as strings, in the spine's order: joining them to the wide snapshot by key took 1.5 s of
         # the weekly build's 3.8 s snapshot step; by position, 0.07 s for this table.
         _ordered(con, "CREATE TABLE spine_keys AS SELECT k.account_id FROM spine s JOIN account_ids k "
                       "ON k.aid = s.account_id ORDER BY s.account_id, s.as_of")  # fmt: skip
-        _assemble(con, families(cfg))
-        for fam in families(cfg):
+        _assemble(con, fams)
+        for fam in fams:
             for src in fam.sources:
                 con.execute(f"DROP TABLE {source_table(fam, src)}")
         # The spine and dates as the portable build leaves them (labels read them).

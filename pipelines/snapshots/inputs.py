@@ -7,6 +7,8 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from features.catalog import Available, Coverage, available, coverage_checks, coverage_of
+from features.config import FeatureConfig
 from features.contract import TABLES
 from features.rollups import SPINE
 from pipelines.snapshots.fast_sql import COPIED
@@ -28,6 +30,23 @@ def check_raw_columns(con: duckdb.DuckDBPyConnection) -> None:
                 f"raw.{table} has no column {', '.join(missing)}: the warehouse was ingested before the data contract "
                 "had it. Ingest the data again (churn ingest SOURCE) to build features"
             )
+
+
+def coverage(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig = FeatureConfig()) -> Coverage:
+    """Which contract tables of the warehouse have no rows (or are not there: a warehouse ingested before the
+    table joined the contract), and which columns the features need have no value in any row."""
+    found = {}
+    for key, sql in coverage_checks(cfg).items():
+        try:
+            found[key] = bool(con.execute(sql).fetchall())
+        except duckdb.CatalogException:
+            found[key] = False
+    return coverage_of(found)
+
+
+def available_families(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig = FeatureConfig()) -> Available:
+    """The families and features the warehouse's data can feed (``features.catalog.available``)."""
+    return available(coverage(con, cfg), cfg)
 
 
 def create_spine(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> None:

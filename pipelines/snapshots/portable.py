@@ -7,11 +7,11 @@ from string import Template
 
 import duckdb
 
-from features.catalog import families
 from features.config import FeatureConfig
 from features.query import snapshot_sql, source_sql, source_table
+from features.registry import Family
 from features.rollups import TOTALS, rollups, window_bounds
-from pipelines.snapshots.inputs import Progress, check_raw_columns, create_spine
+from pipelines.snapshots.inputs import Progress, available_families, check_raw_columns, create_spine
 
 
 def build_portable(
@@ -19,21 +19,24 @@ def build_portable(
     dates: Sequence[datetime],
     cfg: FeatureConfig = FeatureConfig(),
     on_progress: Progress | None = None,
+    families: tuple[Family, ...] | None = None,
 ) -> None:
     """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates`` in the form Spark also
-    takes, and leave ``spine`` and ``snapshot_dates`` for the labels."""
+    takes, and leave ``spine`` and ``snapshot_dates`` for the labels. ``families`` None builds what the data can
+    feed (``available_families``)."""
     if not dates:
         raise ValueError("no snapshot dates given")
     check_raw_columns(con)
+    fams = available_families(con, cfg).families if families is None else families
     create_rollups(con, dates, cfg)
-    sources = [(fam, src) for fam in families(cfg) for src in fam.sources]
+    sources = [(fam, src) for fam in fams for src in fam.sources]
     for i, (fam, src) in enumerate(sources, 1):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {source_table(fam, src)} AS {source_sql(src)}")
         if on_progress:
             on_progress("features", i, len(sources))
     for name in (*TOTALS, "milestone_first"):
         con.execute(f"DROP TABLE {name}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot_sql(families(cfg))}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot_sql(fams)}")
     for fam, src in sources:
         con.execute(f"DROP TABLE {source_table(fam, src)}")
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from features.catalog import features
 from features.config import FeatureConfig
 from features.labels import LabelConfig
 from pipelines.snapshots.fast import build_fast
-from pipelines.snapshots.inputs import Progress
+from pipelines.snapshots.inputs import Progress, available_families
 from pipelines.snapshots.labels import compute_labels
 
 logger = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ class BuildReport:
     dates: list[datetime]
     snapshots: int
     features: int
+    off: dict[str, str]  # feature family -> why it is (partly) off: its table has no rows, a needed column no values
     churn_rate: dict[str, float | None]  # per as_of (ISO date): share of labeled snapshots that churned
     upsell_rate: dict[str, float | None]
     seconds: float
@@ -48,12 +48,14 @@ def refresh(
     on_progress: Progress | None = None,
 ) -> BuildReport:
     """Compute snapshots and labels for ``dates`` and replace those dates in ``features.snapshots`` and
-    ``features.labels`` (other dates are kept). If the registry's columns changed, the tables are rebuilt."""
+    ``features.labels`` (other dates are kept). If the columns changed (the registry's, or the families the data
+    can feed), the tables are rebuilt."""
     t0 = time.perf_counter()
     build_fast(con, dates, fcfg, on_progress)
     compute_labels(con, lcfg, data_end)
     con.execute("CREATE SCHEMA IF NOT EXISTS features")
-    names = ["account_id", "as_of", *(f.name for f in features(fcfg))]
+    avail = available_families(con, fcfg)
+    names = ["account_id", "as_of", *(f.name for f in avail.features)]
     have = [r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'features' "
         "AND table_name = 'snapshots' ORDER BY ordinal_position"
@@ -83,7 +85,7 @@ def refresh(
     ).fetchall()
     ((n,),) = con.execute("SELECT count(*) FROM snapshots").fetchall()
     return BuildReport(
-        dates=sorted(set(dates)), snapshots=int(n), features=len(names) - 2,
+        dates=sorted(set(dates)), snapshots=int(n), features=len(names) - 2, off=avail.families_off(),
         churn_rate={d: c for d, c, _ in rates}, upsell_rate={d: u for d, _, u in rates},
         seconds=time.perf_counter() - t0, parquet=export,
     )  # fmt: skip

@@ -30,11 +30,12 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from features.catalog import families, features
+from features.catalog import Coverage, available, coverage_checks, coverage_of
 from features.config import FeatureConfig
 from features.contract import TABLES
-from features.labels import LabelConfig, labels_sql
+from features.labels import LabelConfig, bounds_sql, labels_sql
 from features.query import snapshot_sql, source_sql, source_table
+from features.registry import Family
 from features.rollups import SPINE, TOTALS, rollups
 
 if TYPE_CHECKING:
@@ -165,11 +166,17 @@ class SparkEngine:
             self.spark.catalog.dropTempView(name)
 
     def data_bounds(self) -> tuple[datetime, datetime]:
-        """First and last usage event times (as ``pipelines.snapshots.data_bounds``)."""
-        ((first, last),) = self.spark.sql(self.to_spark("SELECT min(ts), max(ts) FROM raw.usage_events")).collect()
+        """First and last observed times (as ``pipelines.snapshots.data_bounds``)."""
+        sql = bounds_sql(self.coverage().empty_tables)
+        ((first, last),) = self.spark.sql(self.to_spark(sql)).collect()
         if first is None or last is None:
-            raise ValueError("raw.usage_events is empty: nothing to build features from")
+            raise ValueError("the raw tables hold no dated rows: nothing to build features from")
         return _utc(first), _utc(last)
+
+    def coverage(self, cfg: FeatureConfig = FeatureConfig()) -> Coverage:
+        """Which raw tables have no rows and which needed columns no values (``features.catalog.coverage_checks``)."""
+        checks = coverage_checks(cfg)
+        return coverage_of({k: bool(self.spark.sql(self.to_spark(sql)).collect()) for k, sql in checks.items()})
 
     def data_end(self) -> datetime:
         """The last usage event time: labels need it to tell a matured horizon from an open one."""
@@ -184,7 +191,8 @@ class SparkEngine:
         self.spark.createDataFrame(rows, "as_of timestamp").createOrReplaceTempView("snapshot_dates")
 
     def snapshots(self, dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig(),
-                  on_progress: Progress | None = None) -> "DataFrame":  # fmt: skip
+                  on_progress: Progress | None = None,
+                  families: tuple[Family, ...] | None = None) -> "DataFrame":  # fmt: skip
         """Feature snapshots for ``dates`` (account_id, as_of, every feature in registry order), as the DuckDB
         engine's ``build_portable``; leaves the views ``spine`` and ``snapshot_dates`` for the labels."""
         from features.rollups import window_bounds
@@ -194,7 +202,7 @@ class SparkEngine:
         for name, sql in rollups(cfg).items():
             self.create(name, Template(sql).substitute(window_bounds(dates)), KEY if name in TOTALS else ())
         self.drop(*(t.daily for t in TOTALS.values()))
-        fams = families(cfg)
+        fams = available(self.coverage(cfg), cfg).families if families is None else families
         sources = [(fam, src) for fam in fams for src in fam.sources]
         for i, (fam, src) in enumerate(sources, 1):
             self.create(source_table(fam, src), source_sql(src), KEY)
@@ -247,7 +255,7 @@ def build(
     n = snaps.count()
     engine.drop("snapshots", "labels")
     return SparkBuild(
-        dates=sorted(set(dates)), snapshots=n, features=len(features(fcfg)),
+        dates=sorted(set(dates)), snapshots=n, features=len(snaps.columns) - 2,
         churn_rate={r["d"]: r["c"] for r in rates}, upsell_rate={r["d"]: r["u"] for r in rates},
         seconds=time.perf_counter() - t0, out=Path(out),
     )  # fmt: skip

@@ -6,6 +6,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from features.catalog import families
 from features.config import FeatureConfig
 from features.labels import LabelConfig
 from pipelines.snapshots import build_fast, build_labels, read_snapshots
@@ -18,10 +19,11 @@ KEY = ["as_of", "account_id"]
 def engine_snapshots(
     tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime], cfg: FeatureConfig = FeatureConfig()
 ) -> pd.DataFrame:
-    """``build_fast`` on ``tables`` loaded into a fresh in-memory DuckDB."""
+    """``build_fast`` of every family (tables with no rows included: their SQL is under test too) on ``tables``
+    loaded into a fresh in-memory DuckDB."""
     with duckdb.connect() as con:
         load_raw(con, tables)
-        build_fast(con, dates, cfg)
+        build_fast(con, dates, cfg, families=families(cfg))
         return read_snapshots(con)
 
 

@@ -20,12 +20,14 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from features.catalog import families
 from features.config import FeatureConfig
 from features.contract import TABLES
 from features.registry import Family, Feature
 from pipelines.ingest import ingest
-from pipelines.snapshots import build_fast, fast, read_snapshots
+from pipelines.snapshots import build_fast, read_snapshots
 from tests.factories import T0, valid_tables, write_source
+from tests.features import checks
 from tests.features.checks import assert_same, censored, engine_snapshots
 from tests.features.later_facts import (
     INVOICE_CHANGES,
@@ -128,7 +130,7 @@ LEAKY = {
 def _plant(monkeypatch: pytest.MonkeyPatch, family: str, feature: Feature) -> None:
     """Add ``feature`` to the first source of ``family`` in the registry the engine builds from (for this test
     only: monkeypatch puts the product's registry back)."""
-    real = fast.families
+    real = checks.families
 
     def planted(cfg: FeatureConfig = FeatureConfig()) -> tuple[Family, ...]:
         out = []
@@ -139,7 +141,7 @@ def _plant(monkeypatch: pytest.MonkeyPatch, family: str, feature: Feature) -> No
             out.append(fam)
         return tuple(out)
 
-    monkeypatch.setattr(fast, "families", planted)
+    monkeypatch.setattr(checks, "families", planted)
     monkeypatch.setattr(sys.modules[__name__], "_BASE_SNAPSHOTS", {})  # snapshots with the planted feature
 
 
@@ -204,7 +206,7 @@ def test_times_in_any_zone_or_naive_give_the_same_utc_instants_and_snapshots(tmp
                 pd.testing.assert_frame_equal(
                     raw[name].sort_values(key, ignore_index=True), frame.sort_values(key, ignore_index=True), obj=label
                 )
-            build_fast(con, dates)
+            build_fast(con, dates, families=families())
             assert_same(read_snapshots(con), want, (label, "utc frames"))
 
 
@@ -219,7 +221,7 @@ def test_a_late_evening_event_west_of_utc_counts_on_its_utc_day(tmp_path: Path) 
     dates = [midnight(AS_OF), midnight(AS_OF + DAY)]
     with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
         con.execute("SET TimeZone = 'America/Los_Angeles'")  # the session's zone must not matter
-        build_fast(con, dates)
+        build_fast(con, dates, families=families())
         got = read_snapshots(con)
         raw = read_raw(con)
     assert raw["usage_events"]["ts"].tolist() == [pd.Timestamp("2024-06-01T04:00", tz="UTC")]

@@ -25,6 +25,7 @@ _DEFAULTS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "invoices": ("I", {"amount": 100.0}),
     "nps_responses": (None, {}),
     "contacts": ("P", {}),
+    "churn_events": (None, {}),
 }
 
 

@@ -33,7 +33,9 @@ def test_valid_data_round_trips(fmt: str, tmp_path: Path) -> None:
     for name, frame in tables.items():
         assert report.tables[name].input_rows == report.tables[name].accepted == len(frame)
         pd.testing.assert_frame_equal(read_raw(tmp_path / "wh" / "warehouse.duckdb", name), sort_rows(frame))
-    assert report.quarantined == 0 and report.ignored_columns == {} and report.absent_optional_tables == []
+    assert (
+        report.quarantined == 0 and report.ignored_columns == {} and report.absent_optional_tables == ["churn_events"]
+    )
 
 
 def test_warehouse_types_are_the_contracts(tmp_path: Path) -> None:
@@ -58,11 +60,13 @@ def test_warehouse_types_are_the_contracts(tmp_path: Path) -> None:
 
 def test_absent_optional_tables_are_created_empty_and_extra_columns_ignored(tmp_path: Path) -> None:
     tables = valid_tables()
-    del tables["nps_responses"], tables["contacts"]
+    del tables["nps_responses"], tables["contacts"], tables["email_events"]
     tables["accounts"] = tables["accounts"].drop(columns=["industry", "csm_owner"]).assign(website="x.example.com")
     report = ingest(write_source(tables, tmp_path / "src", "csv"), tmp_path / "wh.duckdb")
 
-    assert report.absent_optional_tables == ["nps_responses", "contacts"]
+    assert report.absent_optional_tables == ["email_events", "nps_responses", "contacts", "churn_events"]
+    assert report.families_off.keys() == {"email", "sentiment", "relationship"}  # never zero-filled
+    assert all(why.startswith("all off") for why in report.families_off.values())
     assert report.ignored_columns == {"accounts": ["website"]}
     assert report.tables["contacts"].input_rows == 0
     assert read_raw(tmp_path / "wh.duckdb", "nps_responses").empty

@@ -20,8 +20,10 @@ def test_the_report_names_unused_columns_absent_and_empty_tables_literally(tmp_p
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "[notes]" in out and "Website" in out
-    assert "Absent optional tables (loaded with no rows): nps_responses" in out
+    assert "Optional tables not in the source (loaded with no rows): nps_responses, churn_events" in out
     assert "Tables found with no rows: email_events; check the export" in out
+    for family in ("email", "sentiment"):  # switched off and said so, never zero-filled
+        assert f"Family {family} all off" in out and "not filled with zeros" in out
 
 
 def test_an_error_hint_keeps_its_bracketed_table_names(tmp_path: Path) -> None:

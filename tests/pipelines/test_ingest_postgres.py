@@ -87,11 +87,11 @@ def test_schema_from_the_urls_search_path_and_table_names_from_the_mapping(pg_sc
 
 def test_missing_table_in_the_schema_is_named(pg_schema: str, tmp_path: Path) -> None:
     tables = valid_tables()
-    del tables["invoices"]
+    del tables["subscriptions"]
     write_pg(tables, pg_schema)
     mapping = tmp_path / "mapping.toml"
     mapping.write_text(f'[source]\nschema = "{pg_schema}"\n', encoding="utf-8")
-    with pytest.raises(IngestError, match=f"required table invoices is missing from {URL}.*schema '{pg_schema}'"):
+    with pytest.raises(IngestError, match=f"required table subscriptions is missing from {URL}.*schema '{pg_schema}'"):
         ingest(URL, tmp_path / "pg.duckdb", mapping=mapping)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.catalog import families
 from features.config import FeatureConfig
 from features.rollups import TOTALS
 from pipelines.generate.run import generate
@@ -34,9 +35,9 @@ def _built(tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime], portab
             create_rollups(con, dates, FeatureConfig())
             out = {t: _read(con, t) for t in (*TOTALS, "milestone_first")}
         build = build_portable if portable else build_fast
-        build(con, dates)
+        build(con, dates, families=families())
         # A second build on the same connection sees nothing of the first (temp tables would hide its own).
-        build(con, dates)
+        build(con, dates, families=families())
         return out | {t: _read(con, t) for t in TABLES}
 
 
