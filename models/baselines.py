@@ -16,8 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from features.catalog import features
 from models.calibration import Platt
-from models.frame import feature_columns, time_slices
+from models.frame import feature_names, is_categorical, time_slices
 
 SCORECARD = Path(__file__).with_name("scorecard.toml")
 
@@ -52,7 +53,7 @@ def load_scorecard(path: Path = SCORECARD) -> tuple[Group, ...]:
         )  # fmt: skip
     except (KeyError, TypeError, tomllib.TOMLDecodeError) as e:
         raise ValueError(f"scorecard {path} is malformed ({e}); see models/scorecard.toml for the format") from e
-    known = {f.name for f in feature_columns()}
+    known = {f.name for f in features()}
     unknown = [r.feature for g in groups for r in g.rules if r.feature not in known]
     if unknown:
         raise ValueError(f"scorecard {path} names unknown features {unknown}; see features.catalog.features()")
@@ -60,6 +61,39 @@ def load_scorecard(path: Path = SCORECARD) -> tuple[Group, ...]:
     if bad or not groups or any(g.weight < 0 for g in groups) or sum(g.weight for g in groups) <= 0:
         raise ValueError(f"scorecard {path}: weights must be >= 0 with a positive sum, and good != bad ({bad})")
     return groups
+
+
+def present(groups: tuple[Group, ...], columns: pd.Index) -> tuple[Group, ...]:
+    """The scorecard's rules on the features the data have (a family switched off has none), in the groups left."""
+    out = []
+    for g in groups:
+        rules = tuple(r for r in g.rules if r.feature in columns)
+        if rules:
+            out.append(Group(g.name, g.weight, rules))
+    return tuple(out)
+
+
+def equal_weights(rows: pd.DataFrame, label: str = "label", *, label_is_bad: bool = True) -> tuple[Group, ...]:
+    """The scorecard a team writes for columns it knows nothing about: every numeric column weighs the same and
+    is scored between its 10th and 90th percentiles, the "good" end being the one that goes with less of the
+    label in the training rows when the label is bad (churn), with more of it otherwise (upsell)."""
+    rules = []
+    y = rows[label].to_numpy(dtype=float)
+    for name in feature_names(rows.drop(columns=[label])):
+        if is_categorical(rows[name], name):
+            continue
+        x = pd.to_numeric(rows[name], errors="coerce")
+        low, high = x.quantile(0.1), x.quantile(0.9)
+        if not np.isfinite(low) or not np.isfinite(high) or low == high:
+            continue
+        corr = pd.Series(y, index=rows.index).corr(x.rank(), method="pearson")
+        if not np.isfinite(corr) or corr == 0:
+            continue
+        good, bad = (low, high) if (corr > 0) == label_is_bad else (high, low)
+        rules.append(Rule(name, float(good), float(bad)))
+    if not rules:
+        raise ValueError("the training set has no numeric column that varies: nothing to score")
+    return (Group("columns", 1.0, tuple(rules)),)
 
 
 def health_score(rows: pd.DataFrame, groups: tuple[Group, ...]) -> np.ndarray:
@@ -84,8 +118,12 @@ class ScorecardBaseline:
         return (100.0 - h if self.target == "churn" else h) / 10.0
 
     def fit(self, rows: pd.DataFrame, label: str = "label") -> "ScorecardBaseline":
-        self.groups_ = load_scorecard(self.path)
-        _, inner = time_slices(rows["as_of"], self.inner_dates)
+        """The scorecard file's rules on the features the rows have; with none of them (a user's own feature
+        table), ``equal_weights`` on the rows' own columns. Platt-calibrated on the latest training dates."""
+        _, inner = time_slices(rows["as_of"], self.inner_dates, rows["account_id"])
+        self.groups_ = present(load_scorecard(self.path), rows.columns) or equal_weights(
+            rows[~inner], label, label_is_bad=self.target == "churn"
+        )
         self.calibrator_ = Platt().fit(self._score(rows[inner]), rows[label].to_numpy()[inner])
         return self
 
@@ -109,9 +147,9 @@ class LogisticBaseline:
         self.C, self.seed = C, seed
 
     def fit(self, rows: pd.DataFrame, label: str = "label") -> "LogisticBaseline":
-        feats = feature_columns()
-        num = [f.name for f in feats if not f.categorical]
-        cat = [f.name for f in feats if f.categorical]
+        names = feature_names(rows.drop(columns=[label]))
+        cat = [n for n in names if is_categorical(rows[n], n)]
+        num = [n for n in names if n not in cat]
         numeric = make_pipeline(
             FunctionTransformer(_signed_log), SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
         )

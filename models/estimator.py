@@ -1,4 +1,4 @@
-"""The churn / upsell model: LightGBM on the registry's features, early-stopped and calibrated on other accounts
+"""The churn / upsell model: LightGBM on a training set's features, early-stopped and calibrated on other accounts
 at later dates.
 
 ``PropensityModel`` is a scikit-learn classifier: ``fit(X, y, eval_set=..., calibration_set=..., categories=...)``
@@ -22,10 +22,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.calibration import Isotonic, Platt, choose
 from models.config import TrainConfig
-from models.frame import as_array, categories_of, feature_columns, matrix
+from models.frame import as_array, categories_of, describe, feature_names, is_categorical, matrix
 from models.slices import training_slices
 
-Matrix = pd.DataFrame | np.ndarray  # the feature columns in registry order, as ``models.frame.matrix`` builds them
+Matrix = pd.DataFrame | np.ndarray  # the feature columns in the model's order, as ``models.frame.matrix`` builds them
 Labels = pd.Series | np.ndarray  # 0 or 1 per row
 
 
@@ -49,21 +49,23 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         eval_set: tuple[Matrix, Labels],
         calibration_set: tuple[Matrix, Labels],
         categories: Mapping[str, Sequence[str]],
+        families: Mapping[str, str] | None = None,
     ) -> Self:
         """Grow the trees on ``(X, y)``, stop the boosting on ``eval_set`` and fit the calibrator on
-        ``calibration_set``. ``categories`` are the values of each categorical feature in the order of the codes
-        the matrices hold (``models.frame.categories_of``); ``prepare`` codes new rows with them."""
+        ``calibration_set``. ``X`` is a frame from ``models.frame.matrix``: its columns are the features, in the
+        order new rows will be read. ``categories`` are the values of each categorical feature in the order of the
+        codes the matrices hold (``models.frame.categories_of``); ``prepare`` codes new rows with them.
+        ``families`` puts a feature table's own columns into families (``models.frame.describe``)."""
         cfg = self.config_ = TrainConfig.for_target(self.target) if self.config is None else self.config
-        feats = feature_columns()
-        self.features_ = [f.name for f in feats]
-        self.categorical_ = [f.name for f in feats if f.categorical]
-        missing = [c for c in self.categorical_ if c not in categories]
-        if missing:
-            raise ValueError(
-                f"categories has no values for the categorical features {missing}; give the categories the "
-                "matrices were coded with: models.frame.categories_of(rows, those features)."
-            )
+        if not isinstance(X, pd.DataFrame):
+            raise ValueError("X must be a frame whose columns name the features: build it with models.frame.matrix")
+        self.features_ = [str(c) for c in X.columns]
+        unknown = [c for c in categories if c not in self.features_]
+        if unknown:
+            raise ValueError(f"categories names columns that X does not have: {unknown}")
+        self.categorical_ = [c for c in self.features_ if c in categories]
         self.categories_ = {c: list(categories[c]) for c in self.categorical_}
+        self.feature_info_ = describe(self.features_, self.categorical_, families)
         X, y = self._checked("fit", X, y)
         X_stop, y_stop = self._checked("stop (eval_set)", *eval_set)
         X_cal, y_cal = self._checked("calibration (calibration_set)", *calibration_set)
@@ -93,20 +95,19 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         return self
 
     def _checked(self, name: str, X: Matrix, y: Labels) -> tuple[Matrix, np.ndarray]:
-        """``X`` and ``y`` of the ``name`` set, checked against each other and the registry; ``y`` as floats."""
+        """``X`` and ``y`` of the ``name`` set, checked against each other and the model's features; ``y`` as
+        floats."""
         n = len(self.features_)
-        build = "Build it with models.frame.matrix(rows, [f.name for f in feature_columns()], categories)."
+        build = "Build it with models.frame.matrix(rows, model.features_, model.categories_)."
         if isinstance(X, pd.DataFrame) and list(X.columns) != self.features_:
             missing = [c for c in self.features_ if c not in X.columns]
             extra = [c for c in X.columns if c not in self.features_]
             raise ValueError(
-                f"X of the {name} set must have the registry's {n} feature columns in registry order; it has "
+                f"X of the {name} set must have the model's {n} feature columns in its order; it has "
                 f"{X.shape[1]} columns (missing: {missing[:10]}, not features: {extra[:10]}). {build}"
             )
         if X.ndim != 2 or X.shape[1] != n:
-            raise ValueError(
-                f"X of the {name} set has shape {X.shape}; the model reads the registry's {n} features. {build}"
-            )
+            raise ValueError(f"X of the {name} set has shape {X.shape}; the model reads {n} features. {build}")
         labels = np.asarray(y, dtype=float)
         if labels.shape != (X.shape[0],):
             raise ValueError(
@@ -126,6 +127,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         # ``config``; registered versions must still load and predict.
         if "booster_" in state and "config_" not in state:
             state = {"classes_": np.array([0, 1]), **state, "config_": state["config"]}
+        if "booster_" in state and "feature_info_" not in state:  # before feature tables: registry features only
+            state = {**state, "feature_info_": describe(state["features_"], state["categorical_"])}
         super().__setstate__(state)
 
     # Prediction: ``X`` is a frame of the feature columns (``prepare`` builds it from any frame of rows).
@@ -179,24 +182,30 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
 
 
 def fit_on_slices(
-    rows: pd.DataFrame, target: str = "churn", config: TrainConfig | None = None, *, label: str = "label"
+    rows: pd.DataFrame,
+    target: str = "churn",
+    config: TrainConfig | None = None,
+    *,
+    label: str = "label",
+    families: Mapping[str, str] | None = None,
 ) -> PropensityModel:
-    """A ``PropensityModel`` fitted on a training set (account_id, as_of, the registry's features and ``label``)
-    as ``churn train`` fits it: trees on the fit slice, early stopping on the stop slice, calibration on the
-    calibration slice (``models.slices.training_slices``). ``config`` None takes the target's defaults."""
+    """A ``PropensityModel`` fitted on a training set (account_id, as_of, the features (``models.frame.
+    feature_names``) and ``label``) as ``churn train`` fits it: trees on the fit slice, early stopping on the
+    stop slice, calibration on the calibration slice (``models.slices.training_slices``). ``config`` None takes
+    the target's defaults; ``families`` puts a feature table's own columns into families."""
     y = rows[label].to_numpy(dtype=float)
     if not np.isin(y, (0.0, 1.0)).all():
         raise ValueError(f"column {label!r} must hold only 0 and 1 (unlabeled rows removed first)")
     cfg = TrainConfig.for_target(target) if config is None else config
-    feats = feature_columns()
+    names = feature_names(rows.drop(columns=[label]))
     # Categories from every training row, not only the fit slice's: a value seen only in the later slices keeps a
     # code of its own rather than reading as missing.
-    categories = categories_of(rows, [f.name for f in feats if f.categorical])
-    X = matrix(rows, [f.name for f in feats], categories)
+    categories = categories_of(rows, [n for n in names if is_categorical(rows[n], n)])
+    X = matrix(rows, names, categories)
     s = training_slices(rows, target, cfg)
     model = PropensityModel(target=target, config=config).fit(
         X[s.fit], y[s.fit], eval_set=(X[s.stop], y[s.stop]), calibration_set=(X[s.calibrate], y[s.calibrate]),
-        categories=categories,
+        categories=categories, families=families,
     )  # fmt: skip
     model.rows_ = s.counts()  # the summary reports every slice, the tune slice too, which fit never sees
     return model

@@ -16,7 +16,6 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from features.catalog import features
 from features.registry import Feature
 from models.estimator import PropensityModel
 from models.sentences import sentence
@@ -45,6 +44,7 @@ class Explanation:
     (calibrated), ``families`` (rows x families, log-odds sums)."""
 
     features: list[str]
+    info: dict[str, Feature]  # each feature's definition (``PropensityModel.feature_info_``)
     contributions: np.ndarray
     base: np.ndarray
     raw: np.ndarray
@@ -52,18 +52,14 @@ class Explanation:
     families: pd.DataFrame
 
 
-@cache
-def _by_name() -> dict[str, Feature]:
-    return {f.name: f for f in features()}
-
-
 @cache  # a model's feature list never changes; this runs twice per live request otherwise
-def family_matrix(names: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
-    """Families in registry order and a (features x families) 0/1 matrix: contributions @ matrix = family sums."""
-    fams = list(dict.fromkeys(_by_name()[n].family for n in names))
-    m = np.zeros((len(names), len(fams)))
-    for i, n in enumerate(names):
-        m[i, fams.index(_by_name()[n].family)] = 1.0
+def family_matrix(families: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """For the family of each feature, in the model's order: the families in first-seen order (the registry's
+    order for registry features) and a (features x families) 0/1 matrix: contributions @ matrix = family sums."""
+    fams = list(dict.fromkeys(families))
+    m = np.zeros((len(families), len(fams)))
+    for i, fam in enumerate(families):
+        m[i, fams.index(fam)] = 1.0
     m.setflags(write=False)  # shared by every caller through the cache
     return fams, m
 
@@ -72,9 +68,10 @@ def explain(model: PropensityModel, X: pd.DataFrame | np.ndarray, threads: int |
     """Contributions of every feature for every row of ``X`` (a frame from ``model.prepare``)."""
     contrib, base = model.contributions(X, threads)
     raw = base + contrib.sum(axis=1)
-    fams, m = family_matrix(tuple(model.features_))
+    info = model.feature_info_
+    fams, m = family_matrix(tuple(info[n].family for n in model.features_))
     by_family = pd.DataFrame(contrib @ m, columns=fams, index=X.index if isinstance(X, pd.DataFrame) else None)
-    return Explanation(model.features_, contrib, base, raw, model.calibrate(raw), by_family)
+    return Explanation(model.features_, info, contrib, base, raw, model.calibrate(raw), by_family)
 
 
 def health(model: PropensityModel, e: Explanation) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
@@ -97,20 +94,19 @@ def reasons(rows: pd.DataFrame, e: Explanation, top: int = 3) -> list[list[dict[
     value, contribution (log-odds; positive raises the predicted probability) and a sentence."""
     names = {e.features[j] for j in np.unique(np.argsort(-np.abs(e.contributions), axis=1)[:, :top])}
     columns = {n: rows[n].to_numpy(dtype=object) for n in names}
-    return top_reasons(e.contributions, e.features, lambda i, n: columns[n][i], top)
+    return top_reasons(e, lambda i, n: columns[n][i], top)
 
 
-def top_reasons(
-    contributions: np.ndarray, names: list[str], value: Callable[[int, str], object], top: int = 3
-) -> list[list[dict[str, object]]]:
-    """``reasons`` on an array of contributions, reading each row's values through ``value(row, feature)``."""
+def top_reasons(e: Explanation, value: Callable[[int, str], object], top: int = 3) -> list[list[dict[str, object]]]:
+    """``reasons`` of an explanation, reading each row's values through ``value(row, feature)``."""
+    contributions, names = e.contributions, e.features
     order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top]
     out = []
     for i, idx in enumerate(order):
         items = []
         for j in idx:
             name = names[j]
-            f = _by_name()[name]
+            f = e.info[name]
             v = value(i, name)
             if hasattr(v, "item"):
                 v = v.item()  # numpy scalar -> Python

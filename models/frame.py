@@ -1,5 +1,10 @@
-"""Feature matrices: the registry's columns in registry order, categoricals typed with the categories seen in
-training (LightGBM takes them natively; an unseen category becomes missing rather than a wrong code)."""
+"""Feature matrices: a training set's feature columns in its order, categoricals typed with the categories seen in
+training (LightGBM takes them natively; an unseen category becomes missing rather than a wrong code).
+
+A training set's features are its columns other than ``RESERVED``: the registry's features that the data could
+feed (families switched off are not there), or, for a user's own feature table, its own columns. ``describe``
+gives every column its definition: the registry's, or one made from the column itself.
+"""
 
 from collections.abc import Mapping, Sequence
 
@@ -7,11 +12,47 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import features
-from features.registry import Feature
+from features.registry import Feature, category, count
+from features.split import bucket
+
+RESERVED = ("account_id", "as_of", "label", "split")  # the columns of a training set that are not features
 
 
-def feature_columns() -> tuple[Feature, ...]:
-    return features()
+def feature_names(rows: pd.DataFrame) -> list[str]:
+    """The feature columns of a training set (``RESERVED`` left out), in its order."""
+    return [str(c) for c in rows.columns if c not in RESERVED]
+
+
+def is_categorical(column: pd.Series, name: str) -> bool:
+    """A registered feature as the registry says; any other column when its values are not numbers (strings,
+    categories, booleans are numbers)."""
+    registered = _registered().get(name)
+    if registered is not None:
+        return registered.categorical
+    return not (pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype))
+
+
+def _registered() -> dict[str, Feature]:
+    return {f.name: f for f in features()}
+
+
+def describe(
+    names: Sequence[str], categorical: Sequence[str], families: Mapping[str, str] | None = None
+) -> dict[str, Feature]:
+    """Every feature's definition: the registry's for its features; for a user's own column, one made from its
+    name (``days_active`` reads "days active"), in the family ``families`` gives it, else a family of its own."""
+    registered = _registered()
+    out = {}
+    for n in names:
+        if n in registered:
+            out[n] = registered[n]
+            continue
+        words = n.replace("_", " ").strip()
+        cat = n in categorical
+        out[n] = Feature(name=n, family=(families or {}).get(n, n), description=f"{words} (a column of the user's "
+                         "feature table)", unit="", sql="", categorical=cat,
+                         says=category(words) if cat else count(words))  # fmt: skip
+    return out
 
 
 def categories_of(frame: pd.DataFrame, categorical: Sequence[str]) -> dict[str, list[str]]:
@@ -80,9 +121,15 @@ def as_array(X: pd.DataFrame | np.ndarray) -> np.ndarray:
     return X if isinstance(X, np.ndarray) else X.to_numpy(dtype="float64")
 
 
-def time_slices(as_of: pd.Series, inner_dates: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (fit, inner): ``inner`` is the latest ``inner_dates`` snapshot dates, ``fit`` the rest."""
+def time_slices(
+    as_of: pd.Series, inner_dates: int, account_id: pd.Series | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (fit, inner): ``inner`` is the latest ``inner_dates`` snapshot dates, ``fit`` the rest; on a
+    single date (a feature table with no dates), ``inner`` is a fixed 30% of the accounts (``account_id``)."""
     dates = np.sort(as_of.unique())
+    if len(dates) == 1 and account_id is not None:
+        inner = (bucket(account_id, "inner:") < 3_000).to_numpy()
+        return ~inner, inner
     if len(dates) <= inner_dates:
         raise ValueError(
             f"the training set has {len(dates)} snapshot dates; holding out the latest inner_dates={inner_dates} "

@@ -71,8 +71,8 @@ class Scorer:
         tier = self.health_config.tier(score)
         families = list(parts.columns)
         points = parts.to_numpy()
-        why = top_reasons(e.contributions, e.features, value, self.top)
-        why_up = top_reasons(u.contributions, u.features, value, self.top)
+        why = top_reasons(e, value, self.top)
+        why_up = top_reasons(u, value, self.top)
         out = []
         for i in range(n):
             arr = _number(value(i, "arr"))

@@ -50,6 +50,14 @@ def inner_slices(
             f"stop_share and calibrate_share must be > 0, tune_share >= 0, and together below 1; got {shares}"
         )
     dates = np.sort(as_of.unique())
+    b = bucket(account_id, SALT).to_numpy() / 10_000
+    cuts = np.cumsum(shares)
+    stop_acc, cal_acc, tune_acc = b < cuts[0], (b >= cuts[0]) & (b < cuts[1]), (b >= cuts[1]) & (b < cuts[2])
+    rest = b >= cuts[2]
+    if len(dates) == 1:
+        # A feature table with no dates (one row per customer): there is no time to keep apart, so the slices are
+        # groups of accounts only, and the trees' rows share the period of the rows that judge them.
+        return Slices(fit=rest, stop=stop_acc, calibrate=cal_acc, tune=tune_acc)
     if len(dates) <= inner_dates:
         raise ValueError(
             f"the training set has {len(dates)} snapshot dates; early stopping and calibration read the latest "
@@ -65,10 +73,6 @@ def inner_slices(
             f"at {first_inner.date()} (the latest inner_dates={inner_dates} of {len(dates)} training dates): the "
             "trees would have nothing to grow on. Bring a longer history or lower --inner-dates."
         )
-    b = bucket(account_id, SALT).to_numpy() / 10_000
-    cuts = np.cumsum(shares)
-    stop_acc, cal_acc, tune_acc = b < cuts[0], (b >= cuts[0]) & (b < cuts[1]), (b >= cuts[1]) & (b < cuts[2])
-    rest = b >= cuts[2]
     return Slices(fit=rest & before, stop=stop_acc & inner, calibrate=cal_acc & inner, tune=tune_acc & inner)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from features.catalog import features
+from features.registry import Feature
 from models.ranking import Filters, Order, RankedList, rank
 from serving.auth import Admin, Reader
 from serving.schemas import AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
@@ -15,8 +15,13 @@ from serving.state import Bundle
 
 # 422 documented as our Problem body: FastAPI would document its own validation error, which the app never sends.
 router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}})
-FEATURES = {f.name: f for f in features()}
 EXTRA = {"account_id", "as_of", "arr"}
+
+
+def model_features(b: Bundle) -> dict[str, Feature]:
+    """The features the loaded models read (the registry's that the data fed, or a feature table's own columns),
+    with their definitions, churn model's first."""
+    return {**b.scorer.churn.feature_info_, **b.scorer.upsell.feature_info_}
 
 
 def bundle(request: Request) -> Bundle:
@@ -63,12 +68,12 @@ async def score_many(body: IdsIn, request: Request, _: Reader) -> Response:
                     media_type="application/json")  # fmt: skip
 
 
-def _check(rows: list[dict[str, float | str | None]]) -> list[str]:
+def _check(rows: list[dict[str, float | str | None]], known: dict[str, Feature]) -> list[str]:
     """422 naming every bad field; the features absent from every row (scored as unknown)."""
     problems = []
     for i, row in enumerate(rows):
         for k, v in row.items():
-            f = FEATURES.get(k)
+            f = known.get(k)
             if f is None and k not in EXTRA:
                 problems.append({"field": f"rows.{i}.{k}", "problem": "unknown feature (see GET /v1/models)"})
             elif f is not None and not f.categorical and isinstance(v, str):
@@ -80,7 +85,7 @@ def _check(rows: list[dict[str, float | str | None]]) -> list[str]:
     if problems:
         raise HTTPException(422, problems)
     present = set().union(*rows)
-    return [n for n in FEATURES if n not in present]
+    return [n for n in known if n not in present]
 
 
 @router.post("/scores/live", response_model=LiveOut, responses={413: {"model": Problem}, 422: {"model": Problem}})
@@ -90,7 +95,7 @@ def score_live(body: RowsIn, request: Request, _: Reader) -> Response:
     s = request.app.state.settings
     if len(body.rows) > s.max_rows:
         raise HTTPException(413, f"{len(body.rows)} rows in one request; the limit is {s.max_rows}")
-    missing = _check(body.rows)
+    missing = _check(body.rows, model_features(b))
     out = []
     for r in b.scorer.score_dicts(body.rows, threads=s.threads):
         r["model_versions"] = {"churn": r.pop("churn_version"), "upsell": r.pop("upsell_version")}
@@ -163,7 +168,7 @@ async def models(request: Request, _: Reader) -> ModelInfo:
         metrics={t: m.metrics for t, m in b.models.items()}, loaded_at=b.loaded_at,
         scores_as_of=b.scores.as_of, scored_at=b.scores.scored_at,
         features=[{"name": f.name, "family": f.family, "description": f.description, "unit": f.unit}
-                  for f in FEATURES.values()],
+                  for f in model_features(b).values()],
     )  # fmt: skip
 
 

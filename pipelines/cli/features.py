@@ -1,10 +1,12 @@
-"""``churn features build`` and ``churn dataset build``."""
+"""``churn features build``, ``churn dataset build`` and ``churn dataset import`` (a user's own feature table)."""
 
+import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import duckdb
+import sqlalchemy as sa
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -16,6 +18,7 @@ from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.settings import get_settings
 from pipelines.snapshots import BuildReport, default_dates, refresh, snapshot_dates
 from pipelines.training.datasets import TARGETS, DatasetReport, build_dataset
+from pipelines.training.feature_table import TableColumns, import_table, read_table
 from pipelines.warehouse import connect
 
 features_app = typer.Typer(help="Point-in-time feature snapshots and labels.", no_args_is_help=True)
@@ -92,6 +95,59 @@ def dataset_build(
     ):
         _, report = build_dataset(con, target, s.data_dir / "datasets", SplitConfig(valid_dates, valid_share))
     print_dataset(report)
+
+
+def _families(path: Path | None) -> dict[str, str]:
+    """A families file (TOML): ``[families]`` then ``family = ["column", ...]``; column -> family."""
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        groups = data["families"]
+        out = {str(c): str(fam) for fam, columns in groups.items() for c in columns}
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise typer.BadParameter(
+            f'--families {path}: {e}; write it as [families] then family = ["column", ...], see '
+            "examples/feature_table_families.toml"
+        ) from e
+    return out
+
+
+@dataset_app.command("import")
+def dataset_import(
+    source: Annotated[str, typer.Argument(help="A CSV or Parquet file, or a database URL (with --table).")],
+    id_column: Annotated[str, typer.Option("--id", help="The column that names the customer.")],
+    label: Annotated[str, typer.Option(help="The label column: 1/0, true/false or yes/no (empty: unlabeled).")],
+    as_of: Annotated[str | None, typer.Option(help="The date of each row, for a table per customer and date.")] = None,
+    arr: Annotated[str | None, typer.Option(help="Annual revenue per row, for revenue at risk.")] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="A column to leave out (repeat the option).")] = None,
+    target: Annotated[str, typer.Option(help="What the label says: churn or upsell.")] = "churn",
+    table: Annotated[str | None, typer.Option(help="The table, for a database URL (schema.table).")] = None,
+    families: Annotated[Path | None, typer.Option(help="A TOML file putting columns into families.")] = None,
+    valid_dates: Annotated[int, typer.Option(min=1, help="Latest labeled dates used for validation.")] = 3,
+    valid_share: Annotated[float, typer.Option(help="Share of customers held out for validation.")] = 0.3,
+    warehouse: Warehouse = None,
+) -> None:
+    """Your own feature table (one row per customer, or per customer and date, with a label) as the warehouse's
+    snapshots and the TARGET's training set: `churn train`, `churn score` and the API then work on its columns."""
+    s = get_settings()
+    cols = TableColumns(id_column, label, as_of, arr, tuple(drop or ()))
+    with failing_as("dataset import failed", ValueError, OSError, sa.exc.SQLAlchemyError):
+        frame = read_table(source, table)
+        with connect(warehouse or s.warehouse) as con:
+            r = import_table(con, frame, cols, target=target, families=_families(families),
+                             split=SplitConfig(valid_dates, valid_share), out=s.data_dir / "datasets",
+                             source=source)  # fmt: skip
+    console.print(escape(f"Imported {r.source}: {r.rows:,} rows, {r.accepted:,} accepted, "
+                         f"{sum(r.quarantined.values()):,} quarantined (features.table_quarantine)"))  # fmt: skip
+    for reason, n in r.quarantined.items():
+        console.print(escape(f"  {n:,} rows: {reason}"))
+    console.print(escape(f"{len(r.features)} features ({len(r.categorical)} categorical: "
+                         f"{', '.join(r.categorical) or 'none'})"))  # fmt: skip
+    if r.empty_columns:
+        console.print(escape(f"Columns with no value in any row, left out: {', '.join(r.empty_columns)}"))
+    console.print(escape(f"Split: {r.split}"))
+    print_dataset(r.dataset)
 
 
 def print_build(r: BuildReport) -> None:

@@ -75,7 +75,8 @@ def metrics_table(title: str, a: Assessment) -> Table:
 def print_train(r: TrainReport) -> None:
     e = r.evaluation
     m = e.everyone.metrics["model"]
-    console.print(metrics_table(f"{r.target}: out-of-time validation ({int(m['rows']):,} rows, "
+    kind = "out-of-time validation" if r.out_of_time else "validation on held-out customers (not out of time)"
+    console.print(metrics_table(f"{r.target}: {kind} ({int(m['rows']):,} rows, "
                                 f"{m['positive_rate']:.1%} positive; under each figure its 95% interval, bootstrap "
                                 "over accounts)", e.everyone))  # fmt: skip
     if e.beyond_notice is not None:
@@ -90,6 +91,8 @@ def print_train(r: TrainReport) -> None:
     sizes = ", ".join(f"{k} {v:,}" for k, v in r.summary.items() if k.startswith("rows_"))
     console.print(f"{r.summary['trees']} trees, {r.summary['calibration']} calibration ({sizes}), "
                   f"{r.seconds:.1f} s{extra}")  # fmt: skip
+    for family, why in r.families_off.items():
+        console.print(escape(f"Family {family} {why}: left out of training (no data fed it)"))
     if r.decision:
         console.print(f"Registered [bold]{r.target}[/bold] v{r.decision.version} as "
                       f"[bold]{r.decision.alias}[/bold]: {escape(r.decision.reason)} (run {r.run_id})")  # fmt: skip

@@ -71,6 +71,11 @@ def refresh(
         for table in ("snapshots", "labels"):
             con.execute(f"DELETE FROM features.{table} WHERE as_of IN (SELECT as_of FROM snapshot_dates)")
             con.execute(f"INSERT INTO features.{table} SELECT * FROM {table}")
+        # What training and its run say about the families left out (``pipelines.training.datasets.families_off``).
+        con.execute("CREATE OR REPLACE TABLE features.families_off (family VARCHAR, why VARCHAR)")
+        con.execute("DROP TABLE IF EXISTS features.column_families")  # left by a feature table's import
+        if avail.off:
+            con.executemany("INSERT INTO features.families_off VALUES (?, ?)", list(avail.families_off().items()))
     except BaseException:
         con.rollback()
         raise

@@ -22,6 +22,23 @@ class DatasetReport:
     paths: dict[str, Path]
 
 
+def families_off(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The feature families the last build left out, and why (``features.catalog.Available.families_off``)."""
+    try:
+        return dict(con.execute("SELECT family, why FROM features.families_off ORDER BY family").fetchall())
+    except duckdb.CatalogException:
+        return {}
+
+
+def column_families(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """A feature table's column -> family map (``churn dataset import --families``); empty for the registry's
+    features, whose families the registry says."""
+    try:
+        return dict(con.execute("SELECT name, family FROM features.column_families").fetchall())
+    except duckdb.CatalogException:
+        return {}
+
+
 def build_dataset(
     con: duckdb.DuckDBPyConnection, target: str, out: Path | None = None, cfg: SplitConfig = SplitConfig()
 ) -> tuple[pd.DataFrame, DatasetReport]:
@@ -42,6 +59,14 @@ def build_dataset(
     rows["split"] = time_split(rows, target, cfg, first_valid)
     data = rows[rows["split"].notna()].reset_index(drop=True)
     data["label"] = data["label"].astype("int8")
+    return data, write_dataset(con, target, data, out)
+
+
+def write_dataset(
+    con: duckdb.DuckDBPyConnection, target: str, data: pd.DataFrame, out: Path | None = None
+) -> DatasetReport:
+    """Store a split training set (a ``split`` column of 'train' and 'valid') as ``features.dataset_<target>``
+    and, if ``out`` is given, as Parquet files; its report."""
     con.register("_dataset", arrow_table(data))
     try:
         con.execute(f"CREATE OR REPLACE TABLE features.dataset_{target} AS SELECT * FROM _dataset")
@@ -54,12 +79,11 @@ def build_dataset(
             paths[part] = out / target / f"{part}.parquet"
             data[data["split"] == part].drop(columns="split").to_parquet(paths[part], index=False)
     groups = data.groupby("split")
-    report = DatasetReport(
+    return DatasetReport(
         target=target,
-        rows={k: len(g) for k, g in groups},
-        positive_rate={k: float(g["label"].mean()) for k, g in groups},
-        dates={k: (str(g["as_of"].min().date()), str(g["as_of"].max().date())) for k, g in groups},
-        accounts={k: int(g["account_id"].nunique()) for k, g in groups},
+        rows={str(k): len(g) for k, g in groups},
+        positive_rate={str(k): float(g["label"].mean()) for k, g in groups},
+        dates={str(k): (str(g["as_of"].min().date()), str(g["as_of"].max().date())) for k, g in groups},
+        accounts={str(k): int(g["account_id"].nunique()) for k, g in groups},
         paths=paths,
     )
-    return data, report

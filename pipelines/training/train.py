@@ -8,7 +8,7 @@ import logging
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from features.catalog import features
 from models import plots
 from models.baselines import LogisticBaseline, ScorecardBaseline
 from models.config import TrainConfig
@@ -29,11 +30,12 @@ from models.explain import explain
 from models.metrics import calibration_bins, evaluate
 from models.pyfunc import ProbabilityModel, save
 from pipelines.training.champion import Decision, Evidence, decide
-from pipelines.training.datasets import TARGETS
+from pipelines.training.datasets import TARGETS, column_families, families_off
 from pipelines.training.tune import tune
 
 logger = logging.getLogger(__name__)
 ORACLE_COLUMN = {"churn": "p_churn", "upsell": "p_expand"}
+FEATURE_NAMES = {f.name for f in features()}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class TrainReport:
     seconds: float
     run_id: str | None
     decision: Decision | None
+    families_off: dict[str, str] = field(default_factory=dict)  # left out of training: no data fed them
+    out_of_time: bool = True  # validation rows later than every training row (False: a holdout of customers)
 
 
 def load_dataset(con: duckdb.DuckDBPyConnection, target: str) -> pd.DataFrame:
@@ -81,21 +85,24 @@ def oracle_scores(valid: pd.DataFrame, target: str, path: Path | None) -> np.nda
 
 
 def fit_and_evaluate(
-    rows: pd.DataFrame, target: str, cfg: TrainConfig, oracle: Path | None = None
-) -> tuple[PropensityModel, dict[str, np.ndarray], dict[str, dict[str, float]]]:
-    """The model and both baselines fitted on the 'train' rows; their scores and metrics on the 'valid' rows."""
+    rows: pd.DataFrame, target: str, cfg: TrainConfig, oracle: Path | None = None,
+    families: dict[str, str] | None = None,
+) -> tuple[PropensityModel, dict[str, np.ndarray], dict[str, dict[str, float]]]:  # fmt: skip
+    """The model and both baselines fitted on the 'train' rows; their scores and metrics on the 'valid' rows.
+    ``families`` puts a feature table's own columns into families."""
     train, valid = rows[rows["split"] == "train"], rows[rows["split"] == "valid"]
     if train.empty or valid.empty:
         raise ValueError("the training set needs both 'train' and 'valid' rows; rebuild it (churn dataset build)")
-    model = fit_on_slices(train, target, cfg)
+    model = fit_on_slices(train.drop(columns="split"), target, cfg, families=families)
     scores = {"model": model.predict_proba(model.prepare(valid))[:, 1]}
-    scorecard = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(train)
+    scorecard = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(train.drop(columns="split"))
     scores["scorecard"] = scorecard.predict_proba(valid)[:, 1]
-    scores["logistic"] = LogisticBaseline(seed=cfg.seed).fit(train).predict_proba(valid)[:, 1]
+    scores["logistic"] = LogisticBaseline(seed=cfg.seed).fit(train.drop(columns="split")).predict_proba(valid)[:, 1]
     truth = oracle_scores(valid, target, oracle)
     if truth is not None:
         scores["oracle"] = truth
-    y, arr = valid["label"].to_numpy(), valid["arr"].to_numpy(dtype=float)
+    y = valid["label"].to_numpy()
+    arr = valid["arr"].to_numpy(dtype=float) if "arr" in valid else None  # a feature table may have no ARR
     return model, scores, {name: evaluate(y, p, arr) for name, p in scores.items()}
 
 
@@ -117,14 +124,16 @@ def train(
     cfg = cfg or TrainConfig.for_target(target)
     if tune_seconds:
         cfg = tune(rows[rows["split"] == "train"], target, cfg, tune_seconds)
-    model, scores, _ = fit_and_evaluate(rows, target, cfg, oracle)
+    model, scores, _ = fit_and_evaluate(rows, target, cfg, oracle, column_families(con))
+    off = families_off(con) if any(n in FEATURE_NAMES for n in model.features_) else {}
     evaluation = evaluate_validation(_valid(rows), scores, target)
     seconds = time.perf_counter() - t0
     run_id, decision = None, None
     if register:
         run_id, decision = log_and_register(rows, target, cfg, model, scores, evaluation, tracking_uri, artifacts,
-                                            force)  # fmt: skip
-    return TrainReport(target, evaluation, model.summary(), seconds, run_id, decision)
+                                            force, off)  # fmt: skip
+    later = rows.loc[rows["split"] == "valid", "as_of"].min() > rows.loc[rows["split"] == "train", "as_of"].max()
+    return TrainReport(target, evaluation, model.summary(), seconds, run_id, decision, off, bool(later))
 
 
 def _valid(rows: pd.DataFrame) -> pd.DataFrame:
@@ -163,6 +172,7 @@ def requirements() -> list[str]:
 def log_and_register(
     rows: pd.DataFrame, target: str, cfg: TrainConfig, model: PropensityModel, scores: dict[str, np.ndarray],
     evaluation: Evaluation | None, tracking_uri: str, artifacts: Path, force: bool = False,
+    families_off: dict[str, str] | None = None,
 ) -> tuple[str, Decision]:  # fmt: skip
     """One MLflow run in the experiment ``churn-<target>``: parameters, data fingerprint, features, metrics with
     their intervals, plots and the model (registered as ``target``, given the alias it earns on ``rows``'
@@ -180,7 +190,16 @@ def log_and_register(
         mlflow.log_params({**{k: v for k, v in cfg.as_dict().items() if k != "extra"}, **cfg.extra,
                            "target": target, **model.summary()})  # fmt: skip
         mlflow.log_dict(fingerprint(rows), "data_fingerprint.json")
-        mlflow.log_dict({"features": model.features_, "categorical": model.categorical_}, "features.json")
+        mlflow.log_dict(
+            {
+                "features": model.features_,
+                "categorical": model.categorical_,
+                "families": {n: f.family for n, f in model.feature_info_.items()},
+            },
+            "features.json",
+        )
+        mlflow.log_dict(families_off or {}, "families_off.json")
+        mlflow.set_tag("families_off", ", ".join(families_off or {}) or "none")
         flat = flat_metrics(evaluation)
         mlflow.log_metrics({k: float(v) for k, v in flat.items() if np.isfinite(v)})
         mlflow.log_dict(flat, "metrics.json")

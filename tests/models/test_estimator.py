@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.config import TrainConfig
 from models.estimator import PropensityModel, fit_on_slices
-from models.frame import categories_of, feature_columns, matrix
+from models.frame import categories_of, feature_names, matrix
 from models.pyfunc import ARTIFACT, load
 from models.slices import training_slices
 from tests.models.conftest import World
@@ -44,7 +44,7 @@ def test_a_clone_fitted_on_the_slices_by_hand_equals_fit_on_slices(
     rows = world.datasets["churn"]
     train = rows[rows["split"] == "train"]
     categories = categories_of(train, churn_model.categorical_)
-    X, y = matrix(train, [f.name for f in feature_columns()], categories), train["label"].to_numpy()
+    X, y = matrix(train, feature_names(train.drop(columns="label")), categories), train["label"].to_numpy()
     s = training_slices(train, "churn", churn_model.config_)
     again = clone(churn_model).fit(X[s.fit], y[s.fit], eval_set=(X[s.stop], y[s.stop]),
                                    calibration_set=(X[s.calibrate], y[s.calibrate]), categories=categories)  # fmt: skip
@@ -81,9 +81,12 @@ def _sets(model: PropensityModel, valid_rows: pd.DataFrame) -> dict[str, Any]:
         (lambda a: {"calibration_set": (a["calibration_set"][0], np.full(400, np.nan))},
          r"y of the calibration \(calibration_set\) set must hold only 0 and 1; remove unlabeled rows"),
         (lambda a: {"y": a["y"][:10]}, r"y of the fit set has shape \(10,\) but X has 400 rows"),
-        (lambda a: {"X": a["X"].drop(columns=["logins_30d"])},
-         r"X of the fit set must have the registry's \d+ feature columns .*missing: \['logins_30d'\].*matrix"),
-        (lambda a: {"categories": {}}, r"categories has no values for the categorical features \['plan', 'segment'"),
+        (lambda a: {"eval_set": (a["eval_set"][0].drop(columns=["logins_30d"]), a["eval_set"][1])},
+         r"X of the stop \(eval_set\) set must have the model's \d+ feature columns .*missing: \['logins_30d'\]"
+         r".*matrix"),
+        (lambda a: {"X": a["X"].to_numpy()}, r"X must be a frame whose columns name the features: .*matrix"),
+        (lambda a: {"categories": {**a["categories"], "nope": ["x"]}},
+         r"categories names columns that X does not have: \['nope'\]"),
     ],
 )  # fmt: skip
 def test_fit_refuses_bad_sets_naming_the_set_and_the_fix(
