@@ -1,17 +1,31 @@
-"""Churn and upsell labels of snapshots (pure SQL text; the engine runs it over ``raw.subscriptions``), and the
-one owner of the time rules: ``LabelConfig`` holds the horizon, the grace period and the margin, and says how far
-past its as_of each target's label reads (``reads_days``). Labels, the time split, the generator's oracle and every
-summary read them from here.
+"""Churn and upsell labels of snapshots (pure SQL text; the engine runs it over ``raw.subscriptions`` and
+``raw.churn_events``), and the one owner of the time rules: ``LabelConfig`` holds the horizon, the grace period and
+the margin, and says how far past its as_of each target's label reads (``reads_days``). Labels, the time split, the
+generator's oracle and every summary read them from here.
 
-churn: the account's service stops within (as_of, as_of + horizon] and does not resume within the grace period
-(subscription rows separated by a gap of at most ``grace`` days count as one continuous stretch of service).
-upsell: a subscription row starting within (as_of, as_of + horizon] has MRR or seats above those at as_of by more
-than ``margin``. A label is NULL (unlabeled) when the data end too early to know it: churn needs the horizon and
-the grace period after it inside the data (one rule for every snapshot, so that churners are not over- or
-under-represented among the labeled snapshots near the end); upsell needs the horizon inside the data.
+The labels read the subscription rows that are service: a row whose status is ``trial`` never is (it puts no
+account in the spine, adds nothing to a total, and its end is no churn). A snapshot's totals are those of the spine
+(``features.rollups.spine_sql``): the MRR and seats summed over the rows serving as_of.
+
+churn, when the table ``churn_events`` has no rows: the account's service stops within (as_of, as_of + horizon]
+and does not resume within the grace period (subscription rows separated by a gap of at most ``grace`` days count as
+one continuous stretch of service); ``service_ends_at`` is the end of the stretch running at as_of, if it ends.
+churn, when ``churn_events`` has rows (it then defines churn, not the ends of the subscriptions, which such exports
+often leave open): the account has a churn event c within (as_of, as_of + horizon] and no subscription starts
+within (c, c + grace] (a restart within the grace period undoes the event); ``service_ends_at`` is the first such c
+after as_of, if any. Which rule applies is decided by the data (``features.catalog.Coverage``), never guessed.
+upsell: at some subscription start t within (as_of, as_of + horizon], the total MRR or seats of the rows serving t
+(started at or before t and not ended by then; after a churn event, only the rows started after it) exceed the
+snapshot's totals by more than ``margin``: an add-on counts by its own size added to the rest, a plan change by the
+new row's size (the old one ends as it starts).
+A label is NULL (unlabeled) when the data end too early to know it: churn needs the horizon and the grace period
+after it inside the data (one rule for every snapshot, so that churners are not over- or under-represented among
+the labeled snapshots near the end); upsell needs the horizon inside the data.
 """
 
 from dataclasses import dataclass
+
+from features.rollups import NOT_TRIAL
 
 TARGETS = ("churn", "upsell")
 
@@ -55,20 +69,23 @@ def bounds_sql(empty_tables: frozenset[str] = frozenset()) -> str:
     return "SELECT min(first), max(last) FROM (" + " UNION ALL ".join(parts) + ") t"
 
 
-def labels_sql(cfg: LabelConfig) -> str:
-    """Needs ``spine`` (account_id, as_of, mrr, seats) and a one-row table ``data_end(ts)``."""
-    h, g, m = cfg.horizon_days, cfg.grace_days, cfg.margin
-    churn_reads, upsell_reads = cfg.reads_days("churn"), cfg.reads_days("upsell")
-    return f"""
-WITH ordered AS (
-    SELECT account_id, start_at, COALESCE(end_at, TIMESTAMPTZ '9999-12-31 00:00:00+00') AS end_at,
-           MAX(COALESCE(end_at, TIMESTAMPTZ '9999-12-31 00:00:00+00')) OVER (
+OPEN_END = "TIMESTAMPTZ '9999-12-31 00:00:00+00'"  # the end of a row that has none
+SERVICE = f"SELECT * FROM raw.subscriptions x WHERE {NOT_TRIAL}"  # the subscription rows that are service
+
+
+def churn_from_subscriptions(cfg: LabelConfig) -> str:
+    """The CTEs up to ``outcome`` (the spine's account_id, as_of, mrr, seats, and ``ended``: when the service
+    running at as_of stops for longer than the grace period, ``OPEN_END`` if never) from the ends of the stretches
+    of service."""
+    return f"""ordered AS (
+    SELECT account_id, start_at, COALESCE(end_at, {OPEN_END}) AS end_at,
+           MAX(COALESCE(end_at, {OPEN_END})) OVER (
                PARTITION BY account_id ORDER BY start_at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
            ) AS prev_end
-    FROM raw.subscriptions
+    FROM service
 ),
 flagged AS (
-    SELECT *, SUM(CASE WHEN prev_end IS NULL OR start_at > prev_end + INTERVAL {g} DAY THEN 1 ELSE 0 END)
+    SELECT *, SUM(CASE WHEN prev_end IS NULL OR start_at > prev_end + INTERVAL {cfg.grace_days} DAY THEN 1 ELSE 0 END)
               OVER (PARTITION BY account_id ORDER BY start_at ROWS UNBOUNDED PRECEDING) AS stretch
     FROM ordered
 ),
@@ -79,11 +96,53 @@ outcome AS (
     SELECT s.account_id, s.as_of, s.mrr, s.seats, MIN(t.ended) AS ended
     FROM spine s JOIN stretches t ON t.account_id = s.account_id AND t.began < s.as_of AND t.ended > s.as_of
     GROUP BY 1, 2, 3, 4
+)"""
+
+
+def churn_from_events(cfg: LabelConfig) -> str:
+    """The CTEs up to ``outcome`` (as ``churn_from_subscriptions``; ``ended`` NULL when no churn event is final)
+    from the churn events that no subscription start within the grace period after them undoes."""
+    return f"""final_events AS (
+    SELECT c.account_id, c.churned_at
+    FROM raw.churn_events c
+    LEFT JOIN service x ON x.account_id = c.account_id AND x.start_at > c.churned_at
+         AND x.start_at <= c.churned_at + INTERVAL {cfg.grace_days} DAY
+    WHERE x.account_id IS NULL
+),
+outcome AS (
+    SELECT s.account_id, s.as_of, s.mrr, s.seats, MIN(c.churned_at) AS ended
+    FROM spine s LEFT JOIN final_events c ON c.account_id = s.account_id AND c.churned_at > s.as_of
+    GROUP BY 1, 2, 3, 4
+)"""
+
+
+def labels_sql(cfg: LabelConfig, empty_tables: frozenset[str] = frozenset()) -> str:
+    """Needs ``spine`` (account_id, as_of, mrr, seats) and a one-row table ``data_end(ts)``; ``empty_tables`` are
+    the tables with no rows (``features.catalog.Coverage``), which choose the churn rule (see the module)."""
+    h, m = cfg.horizon_days, cfg.margin
+    churn_reads, upsell_reads = cfg.reads_days("churn"), cfg.reads_days("upsell")
+    events = "churn_events" not in empty_tables
+    outcome = churn_from_events(cfg) if events else churn_from_subscriptions(cfg)
+    # After a churn event, a row started at or before it no longer serves (as in the spine).
+    ended = (
+        "LEFT JOIN raw.churn_events c ON c.account_id = x.account_id AND c.churned_at >= x.start_at "
+        "AND c.churned_at <= i.t WHERE c.account_id IS NULL"
+        if events else ""
+    )  # fmt: skip
+    return f"""
+WITH service AS ({SERVICE}),
+{outcome},
+instants AS (SELECT DISTINCT account_id, start_at AS t FROM service),
+totals AS (
+    SELECT i.account_id, i.t, SUM(x.mrr) AS mrr, SUM(x.seats) AS seats
+    FROM instants i
+    JOIN service x ON x.account_id = i.account_id AND x.start_at <= i.t AND (x.end_at IS NULL OR x.end_at > i.t)
+    {ended}
+    GROUP BY 1, 2
 ),
 growth AS (
-    SELECT s.account_id, s.as_of, MAX(x.mrr) AS max_mrr, MAX(x.seats) AS max_seats
-    FROM spine s JOIN raw.subscriptions x ON x.account_id = s.account_id
-         AND x.start_at > s.as_of AND x.start_at <= s.as_of + INTERVAL {h} DAY
+    SELECT s.account_id, s.as_of, MAX(g.mrr) AS max_mrr, MAX(g.seats) AS max_seats
+    FROM spine s JOIN totals g ON g.account_id = s.account_id AND g.t > s.as_of AND g.t <= s.as_of + INTERVAL {h} DAY
     GROUP BY 1, 2
 )
 SELECT o.account_id, o.as_of,
@@ -91,7 +150,7 @@ SELECT o.account_id, o.as_of,
          WHEN o.ended <= o.as_of + INTERVAL {h} DAY THEN 1 ELSE 0 END AS churn,
     CASE WHEN o.as_of + INTERVAL {upsell_reads} DAY > e.ts THEN NULL
          WHEN g.max_mrr > o.mrr * (1 + {m}) OR g.max_seats > o.seats * (1 + {m}) THEN 1 ELSE 0 END AS upsell,
-    CASE WHEN o.ended < TIMESTAMPTZ '9999-12-31 00:00:00+00' THEN o.ended END AS service_ends_at
+    CASE WHEN o.ended < {OPEN_END} THEN o.ended END AS service_ends_at
 FROM outcome o CROSS JOIN data_end e
 LEFT JOIN growth g ON g.account_id = o.account_id AND g.as_of = o.as_of
 """

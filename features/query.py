@@ -1,6 +1,6 @@
 """Assemble the registry's definitions into the SQL statements an engine runs (pure text, no I/O).
 
-The engine first creates the tables ``snapshot_dates(as_of)``, ``spine`` (``rollups.SPINE``) and the rollups, then
+The engine first creates the tables ``snapshot_dates(as_of)``, ``spine`` (``rollups.spine_sql``) and the rollups, then
 one table per source (``source_sql``), then the snapshot (``snapshot_sql``).
 """
 

@@ -20,6 +20,9 @@ from features.config import FeatureConfig
 
 LONGEST_WINDOW_DAYS = 90  # the farthest any running-total window reaches back from as_of
 DAYS = "CAST(ts AS DATE) >= DATE '$first' AND CAST(ts AS DATE) < DATE '$last'"
+# The events a usage row stands for: a row of counts per period holds event_count of them (0 = none: such a row
+# makes no day, user, feature or milestone seen); a row without it is one event.
+EVENTS = "COALESCE(event_count, 1)"
 
 
 def window_bounds(dates: Sequence[datetime]) -> dict[str, str]:
@@ -65,9 +68,13 @@ def _days_between(a: str, b: str) -> str:
 
 
 def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
-    """Per account and day: the +1/-1 steps of ``island_steps`` for the distinct ``key``s of the usage events."""
+    """Per account and day: the +1/-1 steps of ``island_steps`` for the distinct ``key``s of the usage events that
+    stand for at least one event (a row whose key is NULL names no key)."""
     return f"""
-        WITH seen AS (SELECT DISTINCT account_id, {key}, CAST(ts AS DATE) AS day FROM raw.usage_events WHERE {where}),
+        WITH seen AS (
+            SELECT DISTINCT account_id, {key}, CAST(ts AS DATE) AS day FROM raw.usage_events
+            WHERE {where} AND {EVENTS} > 0 AND {key} IS NOT NULL
+        ),
         ordered AS (
             SELECT account_id, day,
                    LAG(day) OVER (PARTITION BY account_id, {key} ORDER BY day) AS prev,
@@ -81,34 +88,42 @@ def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
 @dataclass(frozen=True)
 class Totals:
     """Running totals of a daily table, read per spine row: ``<value>_c<lag>`` = total of ``value`` over the days
-    before as_of - lag, and ``<name>`` = the last day before as_of on which ``lasts[name]`` held."""
+    before as_of - lag, and ``<name>`` = the last day before as_of on which ``lasts[name]`` held. ``amounts`` are
+    the values that are not whole numbers (DOUBLE sums, e.g. seconds), which an engine must not pack as integers."""
 
     daily: str
     values: tuple[str, ...]
     lags: tuple[int, ...]
     lasts: dict[str, str] = field(default_factory=dict)
+    amounts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Count:
     """A number per account and day that running totals sum: the day's rows, only those whose ``column`` equals
-    ``value``, or (``day``) 1 for a day with any row."""
+    ``value``, each weighing ``weight`` (an expression over the row), or (``day``) 1 for a day with a row of
+    positive weight."""
 
     name: str
     column: str | None = None
     value: str | None = None
     day: bool = False
+    weight: str = "1"
 
 
 def usage_counts(cfg: FeatureConfig = FeatureConfig()) -> tuple[Count, ...]:
     """The daily measures of the usage events, summed by ``usage_totals``: a new one is a line here (both builds and
-    Spark render it) and its features in its family."""
+    Spark render it) and its features in its family. Each row weighs the events it stands for (``EVENTS``)."""
     return (
-        Count("events"),
-        Count("logins", "event_type", cfg.login_event),
-        Count("active", day=True),
-        Count("exports", "event_type", "export"),
+        Count("events", weight=EVENTS),
+        Count("logins", "event_type", cfg.login_event, weight=EVENTS),
+        Count("active", day=True, weight=EVENTS),
+        Count("exports", "event_type", "export", weight=EVENTS),
     )
+
+
+# Amounts per account and day summed from the usage rows (DOUBLE, NULL on a day without any): name -> column.
+USAGE_AMOUNTS = {"seconds": "duration_secs"}
 
 
 EMAIL_COUNTS = tuple(Count(name, "event", event) for name, event in (
@@ -120,16 +135,16 @@ ROWS_SEP = ",\n                   "  # between the columns of a daily table's SE
 def count_sql(c: Count) -> str:
     """``c`` as a column of a GROUP BY over (account, day)."""
     if c.day:
-        return f"1 AS {c.name}"
+        return f"1 AS {c.name}" if c.weight == "1" else f"MAX(CASE WHEN {c.weight} > 0 THEN 1 ELSE 0 END) AS {c.name}"
     if c.column is None:
-        return f"COUNT(*) AS {c.name}"
-    return f"SUM(CASE WHEN {c.column} = '{c.value}' THEN 1 ELSE 0 END) AS {c.name}"
+        return f"COUNT(*) AS {c.name}" if c.weight == "1" else f"SUM({c.weight}) AS {c.name}"
+    return f"SUM(CASE WHEN {c.column} = '{c.value}' THEN {c.weight} ELSE 0 END) AS {c.name}"
 
 
 TOTALS = {
     "usage_totals": Totals(
-        "usage_daily", tuple(c.name for c in usage_counts()), (0, 7, 30, 60, 90),
-        {"last_event_day": "events > 0", "last_login_day": "logins > 0"},
+        "usage_daily", (*(c.name for c in usage_counts()), *USAGE_AMOUNTS), (0, 7, 30, 60, 90),
+        {"last_event_day": "events > 0", "last_login_day": "logins > 0"}, amounts=tuple(USAGE_AMOUNTS),
     ),
     "user_totals": Totals("user_daily", ("a7", "a30"), (0, 30)),
     "feature_totals": Totals("feature_daily", ("a30", "a90"), (0,)),
@@ -170,10 +185,11 @@ def _running(t: Totals) -> str:
 def rollups(cfg: FeatureConfig) -> dict[str, str]:
     """SELECT statements by table name, in the order they must be created."""
     not_feature = quoted((cfg.login_event, *cfg.milestones))
+    usage = [*map(count_sql, usage_counts(cfg)), *(f"SUM({c}) AS {n}" for n, c in USAGE_AMOUNTS.items())]
     return {
         "usage_daily": f"""
             SELECT account_id, CAST(ts AS DATE) AS day,
-                   {ROWS_SEP.join(count_sql(c) for c in usage_counts(cfg))}
+                   {ROWS_SEP.join(usage)}
             FROM raw.usage_events WHERE {DAYS} GROUP BY 1, 2""",
         "user_daily": _islands("user_id", DAYS, (7, 30)),
         "feature_daily": _islands("event_type", f"{DAYS} AND event_type NOT IN ({not_feature})", (30, 90)),
@@ -183,25 +199,57 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
             FROM raw.email_events WHERE {DAYS} GROUP BY 1, 2""",
         "milestone_first": f"""
             SELECT account_id, event_type, MIN(ts) AS first_ts
-            FROM raw.usage_events WHERE event_type IN ({quoted(cfg.milestones)}) AND CAST(ts AS DATE) < DATE '$last'
+            FROM raw.usage_events
+            WHERE event_type IN ({quoted(cfg.milestones)}) AND {EVENTS} > 0 AND CAST(ts AS DATE) < DATE '$last'
             GROUP BY 1, 2""",
     } | {name: _running(t) for name, t in TOTALS.items()}  # fmt: skip
 
 
-# The spine: every account active at each as_of, with the subscription row that covers as_of. A row covers as_of
-# when it started before as_of and had not ended by then; an account created at or after as_of has no snapshot.
-# cancelled_at is kept only when the cancellation was made before as_of.
-SPINE = """
-SELECT account_id, as_of, CAST(as_of AS DATE) AS as_of_day, created_at, segment, industry, region, touch_model,
-       mrr, seats, plan, row_start, cancelled_at
-FROM (
-    SELECT a.account_id, d.as_of, a.created_at, a.segment, a.industry, a.region, a.touch_model,
-           x.mrr, x.seats, x.plan, x.start_at AS row_start,
-           CASE WHEN x.cancelled_at < d.as_of THEN x.cancelled_at END AS cancelled_at,
-           ROW_NUMBER() OVER (PARTITION BY a.account_id, d.as_of ORDER BY x.start_at DESC) AS k
-    FROM snapshot_dates d
-    JOIN raw.subscriptions x ON x.start_at < d.as_of AND (x.end_at IS NULL OR x.end_at > d.as_of)
-    JOIN raw.accounts a ON a.account_id = x.account_id AND a.created_at < d.as_of
-) t
-WHERE k = 1
+# The spine: every account served at each as_of, with its totals and the latest-started row that serves it. A row
+# serves as_of when it started before as_of, had not ended by then, is not a trial, and no churn event at or before
+# as_of came at or after its start (a churn event ends every row started by then: an account churned and not
+# restarted since has no snapshot, and one that restarted is summed over its new rows only). MRR and seats are the
+# sums over the rows serving as_of (concurrent add-ons and overlapping subscriptions add up); plan, row_start and
+# cancelled_at are those of the latest-started of them (of rows starting together, the greatest subscription_id).
+# An account created at or after as_of has no snapshot. cancelled_at is kept only when made before as_of.
+ACTIVE_ROW = "x.start_at < d.as_of AND (x.end_at IS NULL OR x.end_at > d.as_of)"
+NOT_TRIAL = "COALESCE(x.status, '') <> 'trial'"  # a trial is never service (features.contract)
+# Rows a churn event ended (anti-join: kept where no such event matched); needs ``x`` (start_at) and ``d`` (as_of).
+CHURNED_SINCE = (
+    "LEFT JOIN raw.churn_events c ON c.account_id = x.account_id AND c.churned_at >= x.start_at "
+    "AND c.churned_at <= d.as_of"
+)
+
+
+def served_rows(columns: str, empty_tables: frozenset[str] = frozenset()) -> str:
+    """The ``columns`` (of ``x``, the subscription rows, and ``d``, the snapshot dates) of every row serving an as_of
+    (see the rule above), given the tables with no rows (``features.catalog.Coverage``): without churn events their
+    rule is left out, and the table need not exist (a warehouse ingested before it joined the contract)."""
+    if "churn_events" in empty_tables:
+        return f"SELECT {columns} FROM snapshot_dates d JOIN raw.subscriptions x ON {ACTIVE_ROW} WHERE {NOT_TRIAL}"
+    return (
+        f"SELECT {columns} FROM snapshot_dates d JOIN raw.subscriptions x ON {ACTIVE_ROW} {CHURNED_SINCE} "
+        f"WHERE {NOT_TRIAL} AND c.account_id IS NULL"
+    )
+
+
+def spine_sql(empty_tables: frozenset[str] = frozenset()) -> str:
+    """The spine (see the rule above), given the tables with no rows (``features.catalog.Coverage``)."""
+    rows = served_rows(
+        "x.account_id, d.as_of, x.subscription_id, x.mrr, x.seats, x.plan, x.start_at, x.cancelled_at", empty_tables
+    )
+    return f"""
+WITH served AS ({rows}),
+ranked AS (
+    SELECT account_id, as_of, plan, start_at, cancelled_at,
+           SUM(mrr) OVER (PARTITION BY account_id, as_of) AS mrr,
+           CAST(SUM(seats) OVER (PARTITION BY account_id, as_of) AS BIGINT) AS seats,
+           ROW_NUMBER() OVER (PARTITION BY account_id, as_of ORDER BY start_at DESC, subscription_id DESC) AS k
+    FROM served
+)
+SELECT a.account_id, r.as_of, CAST(r.as_of AS DATE) AS as_of_day, a.created_at, a.segment, a.industry, a.region,
+       a.touch_model, r.mrr, r.seats, r.plan, r.start_at AS row_start,
+       CASE WHEN r.cancelled_at < r.as_of THEN r.cancelled_at END AS cancelled_at
+FROM ranked r JOIN raw.accounts a ON a.account_id = r.account_id AND a.created_at < r.as_of
+WHERE r.k = 1
 """

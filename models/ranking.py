@@ -66,6 +66,8 @@ def rank(
     if ranking != "upsell":
         given = scores["notice_given"].fillna(False).to_numpy(bool)
         mask &= given if ranking == "save-desk" else ~given
+    else:  # without an upsell model (a feature table with a churn label only) there is nothing to rank
+        mask &= scores["p_upsell"].notna().to_numpy()
     chosen = (("segment", filters.segment), ("touch_model", filters.touch_model), ("csm_owner", filters.owner),
               ("tier", filters.tier))  # fmt: skip
     for col, value in chosen:

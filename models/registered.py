@@ -2,6 +2,7 @@
 ``PropensityModel`` with its version, run and out-of-time metrics, and the ``Scorer`` of the churn and upsell pair.
 Read-only: registering and moving aliases live in ``pipelines``."""
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,11 @@ def load_registered(name: str, alias: str, tracking_uri: str, version: str | Non
 
 def load_pair(tracking_uri: str, alias: str) -> tuple[dict[str, Registered], Scorer]:
     """The churn and upsell models at ``alias`` (``TARGETS`` -> ``Registered``), and the ``Scorer`` of the two with
-    their versions. Raises ``ModelNotFound`` when either has no version at the alias."""
-    models = {t: load_registered(t, alias, tracking_uri) for t in TARGETS}
+    their versions. Raises ``ModelNotFound`` when churn has no version at the alias; without an upsell model (a
+    feature table with a churn label only) the scores carry no upsell propensity."""
+    models = {"churn": load_registered("churn", alias, tracking_uri)}
+    with suppress(ModelNotFound):
+        models["upsell"] = load_registered("upsell", alias, tracking_uri)
     versions = {t: m.version for t, m in models.items()}
-    return models, Scorer(models["churn"].model, models["upsell"].model, versions)
+    upsell = models["upsell"].model if "upsell" in models else None
+    return models, Scorer(models["churn"].model, upsell, versions)

@@ -37,7 +37,7 @@ def notice_given(v: object) -> bool | None:
 @dataclass(frozen=True)
 class Scorer:
     churn: PropensityModel
-    upsell: PropensityModel
+    upsell: PropensityModel | None  # None: no upsell model (a feature table with a churn label only)
     versions: dict[str, str] = field(default_factory=dict)  # target -> registered version
     health_config: HealthConfig = field(default_factory=HealthConfig)
     playbook: Playbook = field(default_factory=load_playbook)
@@ -51,7 +51,7 @@ class Scorer:
         rows = rows.reset_index(drop=True)
         columns = {c: rows[c].to_numpy(dtype=object) for c in rows.columns}
         records = self._records(
-            self.churn.prepare(rows).to_numpy(), self.upsell.prepare(rows).to_numpy(),
+            self.churn.prepare(rows).to_numpy(), None if self.upsell is None else self.upsell.prepare(rows).to_numpy(),
             lambda i, c: columns[c][i] if c in columns else None, len(rows), threads,
         )  # fmt: skip
         return pd.DataFrame.from_records(records, columns=list(records[0]) if records else None)
@@ -60,19 +60,21 @@ class Scorer:
         """``score`` for rows given as {column: value}, returning plain dicts (the API's live path)."""
         c, u = self.churn, self.upsell
         return self._records(
-            array_from_dicts(rows, c.features_, c.categories_), array_from_dicts(rows, u.features_, u.categories_),
+            array_from_dicts(rows, c.features_, c.categories_),
+            None if u is None else array_from_dicts(rows, u.features_, u.categories_),
             lambda i, col: rows[i].get(col), len(rows), threads,
         )  # fmt: skip
 
-    def _records(self, xc: np.ndarray, xu: np.ndarray, value: Value, n: int, threads: int | None) -> list[dict]:
+    def _records(self, xc: np.ndarray, xu: np.ndarray | None, value: Value, n: int, threads: int | None) -> list[dict]:
         e = explain(self.churn, xc, threads)
-        u = explain(self.upsell, xu, threads)
+        u = None if self.upsell is None or xu is None else explain(self.upsell, xu, threads)
         score, parts, _ = health(self.churn, e)
         tier = self.health_config.tier(score)
         families = list(parts.columns)
         points = parts.to_numpy()
         why = top_reasons(e, value, self.top)
-        why_up = top_reasons(u, value, self.top)
+        why_up = top_reasons(u, value, self.top) if u is not None else [[] for _ in range(n)]
+        p_up = u.probability if u is not None else np.full(n, np.nan)
         out = []
         for i in range(n):
             arr = _number(value(i, "arr"))
@@ -81,8 +83,8 @@ class Scorer:
                 return _number(value(i, f)) or 0.0
 
             components = dict(zip(families, points[i].tolist(), strict=True))
-            play = choose(self.playbook, value(i, "touch_model"), components, str(tier[i]), float(u.probability[i]),
-                          feature_value)  # fmt: skip
+            play = choose(self.playbook, value(i, "touch_model"), components, str(tier[i]),
+                          float(np.nan_to_num(p_up[i])), feature_value)  # fmt: skip
             record: dict[str, Any] = {}
             for key in ("account_id", "as_of"):
                 v = value(i, key)
@@ -90,7 +92,8 @@ class Scorer:
                     record[key] = v
             record["notice_given"] = notice_given(value(i, NOTICE))
             record.update({
-                "p_churn": float(e.probability[i]), "p_upsell": float(u.probability[i]), "health": float(score[i]),
+                "p_churn": float(e.probability[i]), "p_upsell": None if u is None else float(p_up[i]),
+                "health": float(score[i]),
                 "tier": str(tier[i]), "components": dict(zip(families, np.round(points[i], 4).tolist(), strict=True)),
                 "reasons": why[i], "upsell_reasons": why_up[i], "arr": arr,
                 "revenue_at_risk": None if arr is None else float(e.probability[i]) * arr, "play": play,

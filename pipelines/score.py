@@ -52,7 +52,10 @@ def latest_dates(con: duckdb.DuckDBPyConnection, n: int = 1) -> list[datetime]:
 
 def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[datetime]) -> pd.DataFrame:
     """Scores of every account with a snapshot at ``dates``, with the account's name, owner and segment."""
-    cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS if c not in ("segment", "touch_model", "industry", "region"))
+    # The account's columns that the snapshot does not have already (the registry's firmographics are features;
+    # a feature table may have none of them).
+    have = {r[0] for r in con.execute("DESCRIBE features.snapshots").fetchall()}
+    cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS if c not in have)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _dates AS SELECT UNNEST(CAST(? AS TIMESTAMPTZ[])) AS as_of", [list(dates)]
     )
@@ -139,6 +142,6 @@ def score(
     latest = scores[scores["as_of"] == scores["as_of"].max()]
     return ScoreReport(
         as_of=dates, accounts=len(latest), tiers=latest["tier"].value_counts().to_dict(),
-        revenue_at_risk=float(latest["revenue_at_risk"].sum()), versions=dict(scorer.versions),
+        revenue_at_risk=float(latest["revenue_at_risk"].sum(min_count=1)), versions=dict(scorer.versions),
         seconds=time.perf_counter() - t0, target=to or "warehouse table scores.accounts",
     )  # fmt: skip

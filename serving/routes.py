@@ -21,7 +21,8 @@ EXTRA = {"account_id", "as_of", "arr"}
 def model_features(b: Bundle) -> dict[str, Feature]:
     """The features the loaded models read (the registry's that the data fed, or a feature table's own columns),
     with their definitions, churn model's first."""
-    return {**b.scorer.churn.feature_info_, **b.scorer.upsell.feature_info_}
+    upsell = b.scorer.upsell.feature_info_ if b.scorer.upsell is not None else {}
+    return {**b.scorer.churn.feature_info_, **upsell}
 
 
 def bundle(request: Request) -> Bundle:

@@ -28,7 +28,7 @@ class Score(BaseModel):
     csm_owner: str | None = None
     notice_given: bool | None = Field(None, description=NOTICE)
     p_churn: float
-    p_upsell: float
+    p_upsell: float | None = Field(description="upsell propensity; null without an upsell model")
     health: float = Field(description="100 x (1 - churn probability)")
     tier: Literal["red", "yellow", "green"]
     components: dict[str, float] = Field(description="health points by feature family; with the base they sum up")
@@ -70,7 +70,7 @@ class RankItem(BaseModel):
     csm_owner: str | None
     notice_given: bool | None = Field(description=NOTICE)
     p_churn: float
-    p_upsell: float
+    p_upsell: float | None = Field(description="upsell propensity; null without an upsell model")
     health: float
     tier: str
     arr: float | None
@@ -99,7 +99,7 @@ class HistoryPoint(BaseModel):
     health: float
     tier: str
     p_churn: float
-    p_upsell: float
+    p_upsell: float | None = Field(description="upsell propensity; null without an upsell model")
 
 
 class AccountOut(BaseModel):

@@ -81,7 +81,8 @@ def load_scores(warehouse: Path) -> Scores:
         ["account_id", "as_of", "health", "tier", "p_churn", "p_upsell"]
     ].itertuples(index=False):
         history.setdefault(acc, []).append({"as_of": as_of.isoformat(), "health": float(h), "tier": tier,
-                                            "p_churn": float(pc), "p_upsell": float(pu)})  # fmt: skip
+                                            "p_churn": float(pc),
+                                            "p_upsell": None if pd.isna(pu) else float(pu)})  # fmt: skip
     latest = all_rows.groupby("account_id", sort=False).tail(1).reset_index(drop=True)
     latest = latest[latest["as_of"] == latest["as_of"].max()].reset_index(drop=True)  # accounts still active
     records = [_record(r) for r in latest.to_dict(orient="records")]
@@ -113,7 +114,8 @@ def load_bundle(tracking_uri: str, alias: str, warehouse: Path, smoke: pd.DataFr
     scores = load_scores(warehouse)
     probe = smoke if smoke is not None else pd.DataFrame([{f: None for f in scorer.churn.features_}])
     got = scorer.score(probe, threads=1)
-    if not np.isfinite(got[["p_churn", "p_upsell", "health"]].to_numpy(dtype=float)).all():
+    checked = ["p_churn", "health"] + (["p_upsell"] if scorer.upsell is not None else [])
+    if not np.isfinite(got[checked].to_numpy(dtype=float)).all():
         raise ValueError("the smoke prediction gave non-finite values")
     return Bundle(models, scorer, scores)
 

@@ -49,6 +49,11 @@ def family(cfg: FeatureConfig) -> Family:
           unit="features", sql=level(f"a{n}"),
           says=count("distinct product features used", f"in the last {n} days")) for n in (30, 90)
     ]  # fmt: skip
+    hours = [
+        F(name=f"usage_hours_{n}d", description=f"hours of product use in the last {n} days", unit="hours",
+          sql=f"({total('seconds', n)}) / 3600", says=count("hours of product use", f"in the last {n} days"))
+        for n in (7, 30)
+    ]  # fmt: skip
     derived = (
         F(name="events_trend_30d", description="change in product events, last 30 days against the 30 before",
           unit="ratio", sql=trend("events_30d", "events_prev_30d"), says=change("product events", TREND_WINDOW)),
@@ -79,6 +84,10 @@ def family(cfg: FeatureConfig) -> Family:
             Source("usage", totals_join("usage_totals"), tuple(usage), per_row=True),
             Source("users", totals_join("user_totals"), tuple(users), per_row=True, needs=("usage_events.user_id",)),
             Source("breadth", totals_join("feature_totals"), tuple(breadth), per_row=True),
+            # Only exports with durations say how long the product was used (event counts alone do not).
+            Source(
+                "time", totals_join("usage_totals"), tuple(hours), per_row=True, needs=("usage_events.duration_secs",)
+            ),
         ),
         derived,
         tables=("usage_events",),

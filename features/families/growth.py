@@ -4,6 +4,7 @@ from functools import partial
 
 from features.config import FeatureConfig
 from features.registry import Family, Feature, Source, category, change, count, flag, money, since
+from features.rollups import NOT_TRIAL
 from features.sql import in_window, trend
 
 F = partial(Feature, family="growth")
@@ -11,11 +12,11 @@ NOTICE = "cancellation_pending"  # the flag that the customer had given notice t
 
 
 def _at(days: int, col: str) -> str:
-    """``col`` of the subscription row that covered the time ``days`` days before as_of; of several, the latest
-    started, as for the spine (else an account with overlapping rows would seem to change MRR when it did not)."""
+    """``col`` summed over the subscription rows that covered the time ``days`` days before as_of, trials left out,
+    as for the spine (else an account with overlapping rows would seem to change MRR when it did not)."""
     t = f"s.as_of - INTERVAL {days} DAY"
-    covers = f"x.start_at < {t} AND (x.end_at IS NULL OR x.end_at > {t})"
-    return f"arg_max(CASE WHEN {covers} THEN x.{col} END, CASE WHEN {covers} THEN x.start_at END)"
+    covers = f"x.start_at < {t} AND (x.end_at IS NULL OR x.end_at > {t}) AND {NOT_TRIAL}"
+    return f"SUM(CASE WHEN {covers} THEN x.{col} END)"
 
 
 def family(cfg: FeatureConfig) -> Family:

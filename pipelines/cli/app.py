@@ -19,6 +19,7 @@ from pipelines.cli.models import models_app, print_train, train_cmd
 from pipelines.cli.serve import password_cmd, print_score, score_cmd, serve_cmd
 from pipelines.cli.spark import export_cmd
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
+from pipelines.generate.shapes import SHAPES, write_shape
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import IngestError, IngestReport, ingest
 from pipelines.settings import get_settings
@@ -57,10 +58,21 @@ def generate_cmd(
         int, typer.Option(min=0, help="Simulated futures per account and snapshot (0: no oracle).")
     ] = 100,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    shape: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Also write the data in a foreign shape into OUT/SHAPE (repeatable): {', '.join(SHAPES)}."),
+    ] = None,
 ) -> None:
-    """Generate a realistic B2B SaaS customer base with ground truth (latent health, oracle probabilities)."""
+    """Generate a realistic B2B SaaS customer base with ground truth (latent health, oracle probabilities); with
+    --shape, also as other systems export it (ingest each with its mapping in examples/) or as feature tables."""
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
+    shapes = list(dict.fromkeys(shape or []))
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown:
+        raise typer.BadParameter(f"--shape must be one of {', '.join(SHAPES)}, got {', '.join(map(repr, unknown))}")
+    if shapes and fmt != "parquet":
+        raise typer.BadParameter("--shape reads the Parquet tables: leave out --format csv (or use --format parquet)")
     try:
         first = date.fromisoformat(start)
     except ValueError as e:
@@ -71,6 +83,11 @@ def generate_cmd(
             oracle=Oracle(paths=oracle_paths), workers=workers, on_progress=counted(progress, "generate", accounts),
         )  # fmt: skip
     _print_generate(report)
+    for name in shapes:
+        with failing_as(f"shape {name} failed", ValueError, FileNotFoundError):
+            rows = write_shape(out, name)
+        files = ", ".join(f"{file} {n:,}" for file, n in rows.items())
+        console.print(escape(f"Wrote shape {name} into {out / name}: {files} rows"))
 
 
 @app.command("ingest")

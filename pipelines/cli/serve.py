@@ -41,10 +41,12 @@ def score_cmd(
 
 def print_score(r: ScoreReport) -> None:
     tiers = ", ".join(f"{r.tiers.get(t, 0):,} {t}" for t in ("red", "yellow", "green"))
+    upsell = f"upsell v{r.versions['upsell']}" if "upsell" in r.versions else "no upsell model"
+    at_risk = f"{r.revenue_at_risk:,.0f} a year" if r.revenue_at_risk == r.revenue_at_risk else "unknown (no ARR)"
     console.print(
         f"Scored {r.accounts:,} accounts at {r.as_of[-1]:%Y-%m-%d} ({len(r.as_of)} date(s)) with churn "
-        f"v{r.versions.get('churn')} and upsell v{r.versions.get('upsell')} in {r.seconds:.1f} s into {r.target}: "
-        f"{tiers}; revenue at risk {r.revenue_at_risk:,.0f} a year"
+        f"v{r.versions.get('churn')} and {upsell} in {r.seconds:.1f} s into {r.target}: "
+        f"{tiers}; revenue at risk {at_risk}"
     )
 
 

@@ -10,6 +10,7 @@ from string import Template
 import duckdb
 import pyarrow as pa
 
+from features.catalog import available
 from features.catalog import families as every_family
 from features.config import FeatureConfig
 from features.query import (
@@ -23,7 +24,7 @@ from features.query import (
 from features.registry import Family
 from features.rollups import TOTALS, window_bounds
 from pipelines.snapshots import fast_sql
-from pipelines.snapshots.inputs import Progress, available_families, check_raw_columns
+from pipelines.snapshots.inputs import Progress, check_raw_columns, coverage
 
 WORK = "features_work"  # the scratch catalog of the fast build
 
@@ -43,7 +44,8 @@ def build_fast(
     if not dates:
         raise ValueError("no snapshot dates given")
     check_raw_columns(con)
-    fams = available_families(con, cfg).families if families is None else families
+    held = coverage(con, cfg)
+    fams = available(held, cfg).families if families is None else families
     ((db,),) = con.execute("SELECT current_database()").fetchall()
     con.execute("SET TimeZone = 'UTC'")
     # Temp tables come first in name resolution: a spine or rollup left by an earlier build would hide ours.
@@ -71,7 +73,8 @@ def build_fast(
         con.register("_dates", frame)
         con.execute("CREATE TABLE snapshot_dates AS SELECT as_of FROM _dates")
         con.unregister("_dates")
-        _ordered(con, f"CREATE TABLE spine AS {fast_sql.SPINE} ORDER BY account_id, as_of")
+        spine = fast_sql.spine_sql(held.empty_tables)
+        _ordered(con, f"CREATE TABLE spine AS {spine} ORDER BY account_id, as_of")
         _create_rollups(con, fast_sql.rollups(cfg), subst)
         _create_sources(con, fams, on_progress)
         # The account ids as strings, in the spine's order: joining them to the wide snapshot by key took 1.5 s of

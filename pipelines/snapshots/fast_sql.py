@@ -11,9 +11,9 @@ measured on the benchmark (28,000 accounts, 10.4 M usage events, 2 cores; monthl
 
 - Days come from ``make_timestamp(epoch_us(ts))``: casting a TIMESTAMPTZ to DATE goes through ICU's calendar and
   costs about 10x as much (1.2 s against 0.1 s per scan of the usage events); windows filter on ``ts`` itself.
-- The usage events are read once into ``usage`` (integer account, hashed user and event type, day); the rollups of
-  usage read that. Distinct-count islands run LAG/LEAD partitioned by (account, hash): over each feature's last day
-  per bucket, and over every usage row for users (``_islands``).
+- The usage events are read once into ``usage`` (integer account, hashed user and event type, day, and the row's
+  event_count and duration_secs); the rollups of usage read that. Distinct-count islands run LAG/LEAD partitioned
+  by (account, hash): over each feature's last day per bucket, and over every usage row for users (``_islands``).
 - Running totals are cumulative sums per account read with an ASOF JOIN at each edge, instead of probe rows
   merged into the daily rows' window sort (usage totals, weekly: 12.2 s -> 3.9 s with the cumulative sums), and
   up to three sums share one window aggregate, packed in a HUGEINT (``PACKED``).
@@ -28,21 +28,25 @@ from typing import NamedTuple
 from features.config import FeatureConfig
 from features.rollups import (
     EMAIL_COUNTS,
+    EVENTS,
     ROWS_SEP,
     TOTALS,
+    USAGE_AMOUNTS,
     Count,
     Totals,
     count_sql,
     island_steps,
     quoted,
+    served_rows,
     usage_counts,
 )
 
 DAY = "CAST(make_timestamp(epoch_us(ts)) AS DATE)"  # the UTC day of a TIMESTAMPTZ, without ICU
 DAYS = "ts >= TIMESTAMPTZ '$first 00:00:00+00' AND ts < TIMESTAMPTZ '$last 00:00:00+00'"
 TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
-# The raw tables the registry's own SQL reads (the usage and email events only feed the rollups below).
-COPIED = ("accounts", "subscriptions", "support_tickets", "invoices", "nps_responses", "contacts")
+# The raw tables the registry's own SQL and the spine read (the usage and email events only feed the rollups below).
+COPIED = ("accounts", "subscriptions", "support_tickets", "invoices", "nps_responses", "contacts",
+          "churn_events")  # fmt: skip
 
 
 def inputs(columns: Mapping[str, Sequence[tuple[str, str]]]) -> dict[str, str]:
@@ -131,15 +135,21 @@ def _bucketed(name: str, t: Totals, daily: str) -> str:
 PACKED, BITS = 3, 40
 
 
+def _counts(t: Totals) -> tuple[str, ...]:
+    """The values of ``t`` that are whole numbers, which the running totals pack (``amounts`` are summed apart)."""
+    return tuple(v for v in t.values if v not in t.amounts)
+
+
 def _packs(t: Totals) -> list[tuple[str, ...]]:
-    return [t.values[i : i + PACKED] for i in range(0, len(t.values), PACKED)]
+    counts = _counts(t)
+    return [counts[i : i + PACKED] for i in range(0, len(counts), PACKED)]
 
 
 def _bounded(t: Totals) -> str:
     """A one-row table, or an error if a running sum of ``t`` could outgrow its packed field: an account's sum of
     a column's absolute values bounds each of its running sums of that column."""
-    sums = ", ".join(f"SUM(ABS({v})) AS {v}" for v in t.values)
-    worst = ", ".join(f"MAX({v})" for v in t.values)
+    sums = ", ".join(f"SUM(ABS({v})) AS {v}" for v in _counts(t))
+    worst = ", ".join(f"MAX({v})" for v in _counts(t))
     return f"""
         SELECT CASE WHEN GREATEST({worst}) >= {1 << BITS}
                THEN error('feature build: an account''s running total in {t.daily} reaches 2^{BITS} (over a '
@@ -151,7 +161,7 @@ def _bounded(t: Totals) -> str:
 def _running(t: Totals) -> str:
     """Per spine row, as ``features.rollups._running``: cumulative sums over the bucket rows (a bucket's day is
     the read day that closes it, so a read at day x takes the last bucket at or before x), looked up at each
-    as_of - lag by one ASOF JOIN per lag. The sums are packed (``PACKED``)."""
+    as_of - lag by one ASOF JOIN per lag. The sums of counts are packed (``PACKED``), amounts summed apart."""
     window = "WINDOW w AS (PARTITION BY account_id ORDER BY day ROWS UNBOUNDED PRECEDING)"
     packs = _packs(t)
     # Each value's place: its pack (column p<k>) and its field's shift in it.
@@ -161,9 +171,11 @@ def _running(t: Totals) -> str:
     # A last day is the last non-NULL one in day order (each bucket's days follow the last bucket's): the same
     # as the portable MAX, and DuckDB's LAST_VALUE ... IGNORE NULLS window costs less than its MAX.
     cums = ", ".join([f"SUM({e}) OVER w AS p{k}" for k, e in enumerate(packed)]
+                     + [f"SUM({v}) OVER w AS {v}" for v in t.amounts]
                      + [f"LAST_VALUE({n} IGNORE NULLS) OVER w AS {n}" for n in t.lasts])  # fmt: skip
     cols = ", ".join(
-        [f"COALESCE(CAST((c{lag}.p{place[v][0]} >> {place[v][1]}) & {(1 << BITS) - 1} AS BIGINT), 0) AS {v}_c{lag}"
+        [f"COALESCE(c{lag}.{v}, 0) AS {v}_c{lag}" if v in t.amounts
+         else f"COALESCE(CAST((c{lag}.p{place[v][0]} >> {place[v][1]}) & {(1 << BITS) - 1} AS BIGINT), 0) AS {v}_c{lag}"
          for v in t.values for lag in t.lags]
         + [f"c0.{n} AS {n}" for n in t.lasts]
     )  # fmt: skip
@@ -177,11 +189,14 @@ def _running(t: Totals) -> str:
 
 
 def _count(c: Count, hashed: bool) -> str:
-    """``features.rollups.count_sql`` in DuckDB's faster form: COUNT of a CASE instead of SUM, and over ``usage``,
-    whose event types are hashes (``hashed``: its ``event`` column holds ``hash(event_type)``)."""
+    """``features.rollups.count_sql`` in DuckDB's faster form: COUNT of a CASE instead of SUM when rows weigh 1,
+    and over ``usage``, whose event types are hashes (``hashed``: its ``event`` column holds
+    ``hash(event_type)``)."""
     if c.day or c.column is None:
         return count_sql(c)
     match = f"event = hash('{c.value}')" if hashed else f"{c.column} = '{c.value}'"
+    if c.weight != "1":
+        return f"SUM(CASE WHEN {match} THEN {c.weight} ELSE 0 END) AS {c.name}"
     return f"COUNT(CASE WHEN {match} THEN 1 END) AS {c.name}"
 
 
@@ -203,25 +218,33 @@ def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
     read usage at 60 days of a year, weekly ones at 4 days of 7 (``buckets``)."""
     not_feature = ", ".join(f"hash('{n}')" for n in (cfg.login_event, *cfg.milestones))
     usage, email = TOTALS["usage_totals"], TOTALS["email_totals"]
+    amounts = [f"SUM({column}) AS {name}" for name, column in USAGE_AMOUNTS.items()]
+    seen = f"{EVENTS} > 0"  # a row standing for no event makes no user, feature or milestone seen
     daily = {
         # Users and event types as 64-bit hashes: the islands partition and sort by (account, hash) instead of
         # strings, and no table of distinct (account, user) keys is built and joined (monthly: 1.1 s -> 0.4 s).
         # Two users of one account share a hash with probability about n^2 / 2^65 for n users of that account.
+        # A row without a user has none (NULL, where hash() would give NULL a value). The row's event_count and
+        # duration_secs keep their names, so that the portable measures (``EVENTS``, ``USAGE_AMOUNTS``) read them.
         "usage": f"""
-            SELECT k.aid AS account_id, hash(e.account_id, e.user_id) AS uid, {DAY} AS day,
-                   hash(e.event_type) AS event
+            SELECT k.aid AS account_id, CASE WHEN e.user_id IS NOT NULL THEN hash(e.account_id, e.user_id) END AS uid,
+                   {DAY} AS day, hash(e.event_type) AS event, e.event_count, e.duration_secs
             FROM $raw.usage_events e JOIN account_ids k ON k.account_id = e.account_id
             WHERE {DAYS}""",
         "buckets": _buckets(),
         "usage_days": f"""
             SELECT account_id, day,
-                   {ROWS_SEP.join(_count(c, hashed=True) for c in usage_counts(cfg))}
+                   {ROWS_SEP.join([*(_count(c, hashed=True) for c in usage_counts(cfg)), *amounts])}
             FROM usage GROUP BY 1, 2""",
         "usage_daily": _bucketed("usage_totals", usage, "usage_days"),
         # Users are not first kept per bucket: user_totals' buckets are short (reads at as_of and as_of - 30) and
         # the GROUP BY cost more than it saved (weekly 4.1 s -> 3.1 s without; monthly the same).
-        "user_daily": _islands("account_id, uid", "TRUE", (7, 30), "user_totals", per_bucket=False),
-        "feature_daily": _islands("account_id, event", f"event NOT IN ({not_feature})", (30, 90), "feature_totals"),
+        "user_daily": _islands(
+            "account_id, uid", f"uid IS NOT NULL AND {seen}", (7, 30), "user_totals", per_bucket=False
+        ),
+        "feature_daily": _islands(
+            "account_id, event", f"event NOT IN ({not_feature}) AND {seen}", (30, 90), "feature_totals"
+        ),
         "email_days": f"""
             SELECT k.aid AS account_id, {DAY} AS day,
                    {ROWS_SEP.join(_count(c, hashed=False) for c in EMAIL_COUNTS)}
@@ -231,7 +254,7 @@ def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
         "milestone_first": f"""
             SELECT k.aid AS account_id, event_type, make_timestamp(epoch_us(MIN(ts))) AS first_ts
             FROM $raw.usage_events e JOIN account_ids k ON k.account_id = e.account_id
-            WHERE event_type IN ({quoted(cfg.milestones)}) AND ts < TIMESTAMPTZ '$last 00:00:00+00'
+            WHERE event_type IN ({quoted(cfg.milestones)}) AND {seen} AND ts < TIMESTAMPTZ '$last 00:00:00+00'
             GROUP BY 1, 2""",
     }
     reads = {
@@ -250,19 +273,24 @@ INTERMEDIATE = ("usage", "buckets", "usage_days", "email_days", *(t.daily for t 
                 *(f"{name}_bounded" for name in TOTALS))  # fmt: skip
 
 
-# As ``features.rollups.SPINE``, with the covering subscription row picked by arg_max over its rowid in a GROUP BY
-# on (account, as_of), then joined for its columns: DuckDB turns the portable ROW_NUMBER() = 1 into an arg_max of
-# a struct of every column, which was most of the spine's time (weekly: 1.7 s -> 0.3 s). Accounts are unique
-# (ingest validates the key), so filtering them after the pick keeps the same rows.
-SPINE = """
-WITH covering AS (
-    SELECT x.account_id, d.as_of, arg_max(x.rowid, x.start_at) AS row
-    FROM snapshot_dates d
-    JOIN raw.subscriptions x ON x.start_at < d.as_of AND (x.end_at IS NULL OR x.end_at > d.as_of)
-    GROUP BY 1, 2
+def spine_sql(empty_tables: frozenset[str] = frozenset()) -> str:
+    """As ``features.rollups.spine_sql`` (the same rows serving each as_of, ``served_rows``), with the latest-started
+    row picked by arg_max over its rowid (by start_at, then subscription_id, as the portable order) in a GROUP BY on
+    (account, as_of) that also sums MRR and seats, then joined for its columns: DuckDB turns the portable
+    ROW_NUMBER() = 1 into an arg_max of a struct of every column, which was most of the spine's time (weekly: 1.7 s
+    -> 0.3 s). Accounts are unique (ingest validates the key), so filtering them after the pick keeps the same
+    rows."""
+    rows = served_rows("x.rowid AS row, x.account_id, d.as_of, x.start_at, x.subscription_id, x.mrr, x.seats",
+                       empty_tables)  # fmt: skip
+    return f"""
+WITH served AS ({rows}),
+covering AS (
+    SELECT account_id, as_of, arg_max(row, (start_at, subscription_id)) AS row, SUM(mrr) AS mrr,
+           CAST(SUM(seats) AS BIGINT) AS seats
+    FROM served GROUP BY 1, 2
 )
 SELECT a.account_id, c.as_of, CAST(c.as_of AS DATE) AS as_of_day, a.created_at, a.segment, a.industry, a.region,
-       a.touch_model, x.mrr, x.seats, x.plan, x.start_at AS row_start,
+       a.touch_model, c.mrr, c.seats, x.plan, x.start_at AS row_start,
        CASE WHEN x.cancelled_at < c.as_of THEN x.cancelled_at END AS cancelled_at
 FROM covering c
 JOIN raw.subscriptions x ON x.rowid = c.row

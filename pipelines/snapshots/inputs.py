@@ -10,7 +10,7 @@ import pyarrow as pa
 from features.catalog import Available, Coverage, available, coverage_checks, coverage_of
 from features.config import FeatureConfig
 from features.contract import TABLES
-from features.rollups import SPINE
+from features.rollups import spine_sql
 from pipelines.snapshots.fast_sql import COPIED
 
 
@@ -50,13 +50,14 @@ def available_families(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig = Feat
 
 
 def create_spine(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> None:
-    """The temp tables ``snapshot_dates`` and ``spine`` (every account active at each date)."""
+    """The temp tables ``snapshot_dates`` and ``spine`` (every account served at each date,
+    ``features.rollups.spine_sql``)."""
     con.execute("SET TimeZone = 'UTC'")
     frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us", tz="UTC"))})
     con.register("_dates", frame)
     con.execute("CREATE OR REPLACE TEMP TABLE snapshot_dates AS SELECT as_of FROM _dates")
     con.unregister("_dates")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {SPINE}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {spine_sql(coverage(con).empty_tables)}")
 
 
 Progress = Callable[[str, int, int], None]  # (step, done, total): how a build reports its progress

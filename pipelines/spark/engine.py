@@ -36,7 +36,7 @@ from features.contract import TABLES
 from features.labels import LabelConfig, bounds_sql, labels_sql
 from features.query import snapshot_sql, source_sql, source_table
 from features.registry import Family
-from features.rollups import SPINE, TOTALS, rollups
+from features.rollups import TOTALS, rollups, spine_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -198,11 +198,12 @@ class SparkEngine:
         from features.rollups import window_bounds
 
         self.snapshot_dates(dates)
-        self.create("spine", SPINE, KEY)
+        held = self.coverage(cfg)
+        self.create("spine", spine_sql(held.empty_tables), KEY)
         for name, sql in rollups(cfg).items():
             self.create(name, Template(sql).substitute(window_bounds(dates)), KEY if name in TOTALS else ())
         self.drop(*(t.daily for t in TOTALS.values()))
-        fams = available(self.coverage(cfg), cfg).families if families is None else families
+        fams = available(held, cfg).families if families is None else families
         sources = [(fam, src) for fam in fams for src in fam.sources]
         for i, (fam, src) in enumerate(sources, 1):
             self.create(source_table(fam, src), source_sql(src), KEY)
@@ -217,7 +218,7 @@ class SparkEngine:
         end = data_end or self.data_end()
         last = pd.Timestamp(end).tz_convert("UTC").to_pydatetime()
         self.spark.createDataFrame([(last,)], "ts timestamp").createOrReplaceTempView("data_end")
-        return self.create("labels", labels_sql(cfg), KEY)
+        return self.create("labels", labels_sql(cfg, self.coverage().empty_tables), KEY)
 
 
 @dataclass(frozen=True)

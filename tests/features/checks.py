@@ -83,7 +83,9 @@ def assert_labels_match(
     """``build_labels`` equals the brute-force reference; returns the engine's labels."""
     assert data_end is not None
     got = engine_labels(tables, dates, cfg, data_end)
-    want = reference_labels(tables["subscriptions"], tables["accounts"], dates, cfg, data_end)
+    want = reference_labels(
+        tables["subscriptions"], tables["accounts"], dates, cfg, data_end, tables.get("churn_events")
+    )
     assert_same(got, want)
     return normalised(got)
 
@@ -113,6 +115,9 @@ def censored(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[st
             frame = frame[frame[TIME_OF[name]] < as_of]
         elif name == "contacts":
             frame = frame[frame["created_at"].isna() | (frame["created_at"] < as_of)]
+        elif name == "churn_events":
+            # A churn event at as_of already ends the service at as_of (as an end at as_of does).
+            frame = frame[frame["churned_at"] <= as_of]
         frame = frame.copy()
         if name == "support_tickets":
             frame["resolved_at"] = frame["resolved_at"].where(frame["resolved_at"] < as_of)

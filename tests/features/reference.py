@@ -88,7 +88,8 @@ def _snapshots(
     parts = []
     for when in sorted(set(dates)):
         as_of = pd.Timestamp(when).tz_convert("UTC")
-        cut = Cut(as_of, reference_spine(raw["accounts"], raw["subscriptions"], as_of), raw, cfg, tuned)
+        spine = reference_spine(raw["accounts"], raw["subscriptions"], as_of, raw["churn_events"])
+        cut = Cut(as_of, spine, raw, cfg, tuned)
         columns: dict[str, pd.Series] = {}
         for fam in fams:
             frame = BUILDERS[fam.name](cut)

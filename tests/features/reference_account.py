@@ -41,11 +41,11 @@ def payments(cut: Cut) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _row_at(subs: pd.DataFrame, when: pd.Timestamp, col: str, ids: pd.Index) -> pd.Series:
-    """``col`` of the row that covered ``when`` (the latest started, as for the spine)."""
+def _total_at(subs: pd.DataFrame, when: pd.Timestamp, col: str, ids: pd.Index) -> pd.Series:
+    """``col`` summed over the rows that covered ``when``, trials left out (as for the spine)."""
     covers = (subs["start_at"] < when) & (subs["end_at"].isna() | (subs["end_at"] > when))
-    rows = subs[covers].sort_values("start_at", kind="stable").drop_duplicates("account_id", keep="last")
-    return as_float(rows.set_index("account_id")[col]).reindex(ids)
+    covers &= subs["status"].ne("trial").fillna(True).astype(bool)
+    return as_float(subs[covers].groupby("account_id")[col].sum()).reindex(ids)
 
 
 def growth(cut: Cut) -> pd.DataFrame:
@@ -58,9 +58,9 @@ def growth(cut: Cut) -> pd.DataFrame:
     today = cut.as_of.normalize()
     tenure = as_float((today - s["created_at"].dt.floor("D")) // DAY)
     out: dict[str, pd.Series] = {
-        "mrr_90d_ago": _row_at(subs, cut.ago(90), "mrr", cut.ids),
-        "mrr_180d_ago": _row_at(subs, cut.ago(180), "mrr", cut.ids),
-        "seats_90d_ago": _row_at(subs, cut.ago(90), "seats", cut.ids),
+        "mrr_90d_ago": _total_at(subs, cut.ago(90), "mrr", cut.ids),
+        "mrr_180d_ago": _total_at(subs, cut.ago(180), "mrr", cut.ids),
+        "seats_90d_ago": _total_at(subs, cut.ago(90), "seats", cut.ids),
         "contract_changes_365d": cut.count(subs, started & prev_mrr.notna()),
         "downgrades_365d": cut.count(subs, started & (subs["mrr"] < prev_mrr)),
         "upgrades_365d": cut.count(subs, started & (subs["mrr"] > prev_mrr)),

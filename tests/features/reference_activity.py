@@ -6,33 +6,47 @@ import pandas as pd
 from tests.features.reference_base import Cut, as_float, flag, ratio, trend
 
 
+def _events(ev: pd.DataFrame) -> pd.Series:
+    """The events each usage row stands for: its event_count (a row of counts per period), else one."""
+    return as_float(ev["event_count"].fillna(1))
+
+
 def engagement(cut: Cut) -> pd.DataFrame:
     ev = cut.before("usage_events", 90)
     ts, login = ev["ts"], ev["event_type"] == cut.cfg.login_event
     day = ts.dt.floor("D")
+    events = _events(ev)
+    # A row that stands for no event makes no day, user, feature or last event.
+    some = events > 0
     last = {n: cut.in_last(ts, n) for n in (7, 30, 90)}
     prev = cut.in_last(ts, 30, skip=30)
+
+    def total(values: pd.Series, where: pd.Series) -> pd.Series:
+        return cut.agg(ev, values, "sum", where).fillna(0)
+
     out: dict[str, pd.Series] = {}
     for n in (7, 30, 90):
-        out[f"events_{n}d"] = cut.count(ev, last[n])
-    out["events_prev_30d"] = cut.count(ev, prev)
+        out[f"events_{n}d"] = total(events, last[n])
+    out["events_prev_30d"] = total(events, prev)
     for n in (7, 30, 90):
-        out[f"logins_{n}d"] = cut.count(ev, last[n] & login)
-    out["logins_prev_30d"] = cut.count(ev, prev & login)
+        out[f"logins_{n}d"] = total(events, last[n] & login)
+    out["logins_prev_30d"] = total(events, prev & login)
     for n in (7, 30, 90):
-        out[f"active_days_{n}d"] = cut.agg(ev, day, "nunique", last[n]).fillna(0)
+        out[f"active_days_{n}d"] = cut.agg(ev, day, "nunique", last[n] & some).fillna(0)
     export = ev["event_type"] == "export"
     for n in (30, 90):
-        out[f"exports_{n}d"] = cut.count(ev, last[n] & export)
-    out["days_since_last_event"] = cut.days_since(ev, ts, 90)
-    out["days_since_last_login"] = cut.days_since(ev, ts, 90, login)
+        out[f"exports_{n}d"] = total(events, last[n] & export)
+    out["days_since_last_event"] = cut.days_since(ev, ts, 90, some)
+    out["days_since_last_login"] = cut.days_since(ev, ts, 90, login & some)
     for n in (7, 30):
-        out[f"active_users_{n}d"] = cut.agg(ev, ev["user_id"], "nunique", last[n]).fillna(0)
-    out["active_users_prev_30d"] = cut.agg(ev, ev["user_id"], "nunique", prev).fillna(0)
+        out[f"active_users_{n}d"] = cut.agg(ev, ev["user_id"], "nunique", last[n] & some).fillna(0)
+    out["active_users_prev_30d"] = cut.agg(ev, ev["user_id"], "nunique", prev & some).fillna(0)
     # Breadth counts product features, so logins and milestone events (not features themselves) are left out.
     feature_use = ~ev["event_type"].isin([cut.cfg.login_event, *cut.cfg.milestones])
     for n in (30, 90):
-        out[f"features_used_{n}d"] = cut.agg(ev, ev["event_type"], "nunique", last[n] & feature_use).fillna(0)
+        out[f"features_used_{n}d"] = cut.agg(ev, ev["event_type"], "nunique", last[n] & feature_use & some).fillna(0)
+    for n in (7, 30):
+        out[f"usage_hours_{n}d"] = total(as_float(ev["duration_secs"]), last[n]) / 3600
     seats = as_float(cut.spine["seats"])
     out |= {
         "events_trend_30d": trend(out["events_30d"], out["events_prev_30d"]),
@@ -50,7 +64,7 @@ def engagement(cut: Cut) -> pd.DataFrame:
 def milestones(cut: Cut) -> pd.DataFrame:
     cfg = cut.cfg
     ev = cut.before("usage_events")
-    ev = ev[ev["event_type"].isin(cfg.milestones)]
+    ev = ev[ev["event_type"].isin(cfg.milestones) & (_events(ev) > 0)]
     first = ev.groupby(["account_id", "event_type"], as_index=False)["ts"].min()
     # The first time of each milestone, next to the sign-up time of its account (spine accounts only).
     first = first.merge(cut.spine[["created_at"]], left_on="account_id", right_index=True)

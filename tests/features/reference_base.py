@@ -26,20 +26,37 @@ TIME_OF = {
 DAY = pd.Timedelta(days=1)
 
 
-def reference_spine(accounts: pd.DataFrame, subscriptions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Accounts active at ``as_of``, indexed by account_id, with the subscription row that covers as_of.
+def reference_spine(
+    accounts: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    churn_events: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Accounts served at ``as_of``, indexed by account_id, with their totals and the latest-started row serving it.
 
-    A row covers as_of when it started before as_of and had not ended by then (the latest start wins); the account
-    must exist before as_of. Columns: the account's, then mrr, seats, plan, row_start, cancelled_at (kept only
-    when the cancellation was made before as_of).
+    A row serves as_of when it started before as_of, had not ended by then, is not a trial, and no churn event at
+    or before as_of came at or after its start (so an account whose last churn event is no earlier than the start
+    of every such row has churned and not restarted: it is left out). The account must exist before as_of.
+    Columns: the account's, then mrr and seats summed over the rows serving as_of, then plan, row_start and
+    cancelled_at (kept only when made before as_of) of the latest-started of them (the greatest subscription_id
+    among rows starting together).
     """
-    covers = (subscriptions["start_at"] < as_of) & (subscriptions["end_at"].isna() | (subscriptions["end_at"] > as_of))
-    rows = subscriptions[covers].sort_values("start_at", kind="stable").drop_duplicates("account_id", keep="last")
-    rows = rows[["account_id", "mrr", "seats", "plan", "start_at", "cancelled_at"]].rename(
-        columns={"start_at": "row_start"}
-    )
-    known = accounts[accounts["created_at"] < as_of].drop(columns=["name", "csm_owner"])
-    spine = known.merge(rows, on="account_id", how="inner").set_index("account_id").sort_index()
+    s = subscriptions
+    covers = (s["start_at"] < as_of) & (s["end_at"].isna() | (s["end_at"] > as_of))
+    if "status" in s:  # hand-made frames may leave out the optional columns
+        covers &= s["status"].ne("trial").fillna(True).astype(bool)
+    rows = s[covers]
+    known = None if churn_events is None else churn_events[churn_events["churned_at"] <= as_of]
+    if known is not None and len(known):
+        last = rows["account_id"].map(known.groupby("account_id")["churned_at"].max())
+        rows = rows[last.isna() | (rows["start_at"] > last)]
+    totals = rows.groupby("account_id")[["mrr", "seats"]].sum()
+    order = ["start_at", "subscription_id"] if "subscription_id" in rows else ["start_at"]
+    latest = rows.sort_values(order, kind="stable").drop_duplicates("account_id", keep="last")
+    latest = latest[["account_id", "plan", "start_at", "cancelled_at"]].rename(columns={"start_at": "row_start"})
+    latest = latest.join(totals, on="account_id")[["account_id", "mrr", "seats", "plan", "row_start", "cancelled_at"]]
+    known_accounts = accounts[accounts["created_at"] < as_of].drop(columns=["name", "csm_owner"])
+    spine = known_accounts.merge(latest, on="account_id", how="inner").set_index("account_id").sort_index()
     spine["cancelled_at"] = spine["cancelled_at"].where(spine["cancelled_at"] < as_of)
     return spine
 

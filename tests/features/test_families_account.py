@@ -96,7 +96,7 @@ def test_contract_history_and_who_has_a_snapshot() -> None:
             # After a gap, fewer seats; notice to cancel given the day before as_of.
             {"account_id": "C1", "start_at": day("2024-03-20"), "mrr": 120.0, "seats": 12, "plan": "team",
              "cancelled_at": day("2024-05-31")},
-            # Overlapping rows (a base plan and an add-on): the latest started one counts, then as 90 days ago.
+            # Overlapping rows (a base plan and an add-on): summed, then as 90 days ago; the plan is the latest's.
             {"account_id": "C2", "start_at": day("2024-01-01"), "mrr": 1000.0, "plan": "enterprise"},
             {"account_id": "C2", "start_at": day("2024-02-01"), "mrr": 50.0, "seats": 1, "plan": "addon",
              "cancelled_at": AS_OF},  # notice given at as_of: not known yet
@@ -123,8 +123,8 @@ def test_contract_history_and_who_has_a_snapshot() -> None:
     )  # fmt: skip
     assert_values(
         at(got, "C2"),
-        {"mrr": 50.0, "plan": "addon", "mrr_90d_ago": 50.0, "mrr_change_90d": 0.0, "seats_change_90d": 0.0,
-         "cancellation_pending": 0, "contract_changes_365d": 1, "downgrades_365d": 1},
+        {"mrr": 1050.0, "seats": 11, "plan": "addon", "mrr_90d_ago": 1050.0, "mrr_change_90d": 0.0,
+         "seats_change_90d": 0.0, "cancellation_pending": 0, "contract_changes_365d": 1, "downgrades_365d": 1},
     )  # fmt: skip
 
 

@@ -102,3 +102,36 @@ def test_labels_cover_exactly_the_spine_over_several_dates() -> None:
     got = assert_labels_match(tables, dates, LabelConfig(horizon_days=60, grace_days=10, margin=0.0), FAR)
     after = got[got["as_of"] == AS_OF + 120 * DAY]
     assert set(after["account_id"]) == {"L3", "L4", "L5", "L6"}  # L1 and L2 have left, L3 and L4 came back
+
+
+def _event_world() -> dict[str, pd.DataFrame]:
+    """``_churn_world`` with a churn event at the end of every row whose service stops (what a CRM would record)."""
+    ends = [(a, AS_OF + d) for a, d in (("L1", H), ("L2", H + US), ("L3", 10 * DAY), ("L4", 10 * DAY),
+                                        ("L5", 80 * DAY), ("L5", 200 * DAY))]  # fmt: skip
+    events = world((), churn_events=[{"account_id": a, "churned_at": t} for a, t in ends])["churn_events"]
+    return _churn_world() | {"churn_events": events}
+
+
+def test_churn_events_at_the_edges_of_the_horizon_and_the_grace_period() -> None:
+    """The churn events, once the data have any, give the labels the subscriptions' ends gave: an event on the
+    horizon's last instant is churn, a microsecond later not; a restart exactly at the end of the grace period
+    undoes the event, a microsecond later not."""
+    got = assert_labels_match(_event_world(), DATES, LabelConfig(), FAR)
+    churn = {a: at(got, a)["churn"] for a in ("L1", "L2", "L3", "L4", "L5", "L6")}
+    assert churn == {"L1": 1, "L2": 0, "L3": 0, "L4": 1, "L5": 0, "L6": 0}
+    ends = {a: at(got, a)["service_ends_at"] for a in ("L1", "L2", "L3", "L4", "L5", "L6")}
+    assert ends["L1"] == AS_OF + H and ends["L2"] == AS_OF + H + US and ends["L4"] == AS_OF + 10 * DAY
+    assert ends["L5"] == AS_OF + 200 * DAY and pd.isna(ends["L3"]) and pd.isna(ends["L6"])
+    assert (got["upsell"] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("data_end", "churn_known", "upsell_known"),
+    [(AS_OF + H + G, True, True), (AS_OF + H + G - US, False, True), (AS_OF + H - US, False, False)],
+)
+def test_labels_from_churn_events_are_unlabeled_near_the_end_as_well(
+    data_end: pd.Timestamp, churn_known: bool, upsell_known: bool
+) -> None:
+    got = assert_labels_match(_event_world(), DATES, LabelConfig(), data_end)
+    assert got["churn"].notna().all() == churn_known and got["churn"].isna().all() != churn_known
+    assert got["upsell"].notna().all() == upsell_known and got["upsell"].isna().all() != upsell_known

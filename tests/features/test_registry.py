@@ -11,7 +11,7 @@ from features.config import FeatureConfig
 from features.labels import LabelConfig, labels_sql
 from features.query import snapshot_sql, source_sql
 from features.registry import FAMILIES, to_dialect
-from features.rollups import SPINE, rollups
+from features.rollups import rollups, spine_sql
 
 # DESIGN.md, "Feature families", in its order.
 DESIGN_FAMILIES = ("engagement", "milestones", "support", "email", "payments", "growth", "sentiment",
@@ -54,8 +54,9 @@ def test_every_definition_transpiles_to_spark(cfg: FeatureConfig) -> None:
     fams = families(cfg)
     statements = {f"{fam.name}.{src.name}": source_sql(src) for fam in fams for src in fam.sources}
     statements["snapshot"] = snapshot_sql(fams)
-    statements["spine"] = SPINE
-    statements["labels"] = labels_sql(LabelConfig())
+    none = frozenset({"churn_events"})  # the spine and labels of data without churn events, and with
+    statements |= {"spine": spine_sql(), "spine without churn events": spine_sql(none)}
+    statements |= {"labels": labels_sql(LabelConfig()), "labels without churn events": labels_sql(LabelConfig(), none)}
     for name, sql in rollups(cfg).items():
         statements[f"rollup {name}"] = Template(sql).substitute(first="2024-01-01", last="2024-06-01")
     for name, sql in statements.items():

@@ -78,6 +78,26 @@ def test_same_on_repeats_gaps_and_window_edges() -> None:
     assert got["user_totals"]["a30_c0"].max() >= 1 and got["usage_totals"]["last_login_day"].notna().any()
 
 
+def test_same_on_counts_per_period() -> None:
+    def ev(ts: pd.Timestamp, kind: str, count: int | None, secs: float | None = None, user: str | None = None,
+           account: str = "A1") -> dict[str, object]:  # fmt: skip
+        return {"account_id": account, "ts": ts, "event_type": kind, "event_count": count, "duration_secs": secs,
+                "user_id": user}  # fmt: skip
+
+    # Counts of 3, 0 and missing (one event), with and without a user or a duration, several on a day, at the
+    # edges of the windows; an account whose only rows stand for no event.
+    rows = (("report_run", 3, 90.5, None), ("export", 0, 10.0, "U1"), ("login", None, None, "U2"),
+            ("integration_connected", 0, None, None))  # fmt: skip
+    usage = [ev(AS_OF - d * DAY, *row) for d in (1, 7, 8, 30, 60, 90, 91, 150) for row in rows]
+    usage += [ev(AS_OF - 40 * DAY, "first_report_created", 2), ev(AS_OF - DAY, "search", 0, 5.0, "U3", "A2")]
+    tables = world(("A1", "A2"), usage_events=usage)
+    weekly = snapshot_dates((AS_OF - 200 * DAY).date(), (AS_OF + 14 * DAY).date(), "week")
+    got = assert_same_rollups(tables, [*weekly, midnight(AS_OF)])
+    snaps = got["snapshots"]
+    assert snaps["events_30d"].max() > snaps["active_days_30d"].max() > 0 and snaps["usage_hours_30d"].max() > 0
+    assert snaps["milestones_reached"].max() == 1
+
+
 def test_same_on_the_factory_tables() -> None:
     tables = valid_tables()
     assert_same_rollups(tables, snapshot_dates(T0.date(), (T0 + 210 * DAY).date(), "week"))
