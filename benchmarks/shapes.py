@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -95,7 +96,7 @@ def world_for(work: Path, accounts: int, months: int, seed: int) -> tuple[Path, 
     return world, time.perf_counter() - t0
 
 
-def train_on(run: PathRun, con, oracle: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+def train_on(run: PathRun, con: duckdb.DuckDBPyConnection, oracle: pd.DataFrame) -> None:
     """Fit and score as ``churn train`` does, on the training set in ``con``; a failure is recorded, not raised."""
     rows = load_dataset(con, "churn")
     run.train_rows = int((rows["split"] == "train").sum())
