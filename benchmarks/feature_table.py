@@ -54,6 +54,8 @@ sys.path.insert(0, str(ROOT))
 # pandera imports pandas-on-Spark when PySpark is installed, which warns about pandas 3 (see pyproject.toml).
 warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
 
+from tables import ci, markdown  # noqa: E402  (benchmarks/ is the script folder, after ROOT)
+
 from models.config import TrainConfig  # noqa: E402
 from models.estimator import fit_on_slices  # noqa: E402
 from models.evaluation import Assessment, assess  # noqa: E402
@@ -191,11 +193,6 @@ def run_seed(world: Path, seed: int, warehouse: Path, tune_seconds: float) -> Se
     )  # fmt: skip
 
 
-def ci(value: float, bounds: tuple[float, float], digits: int = 3) -> str:
-    lo, hi = bounds
-    return f"{value:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
-
-
 def auc(r: SeedRun, who: str) -> float:
     return r.oracle[0] if who == "oracle" else r.assessment.metrics[who]["roc_auc"]
 
@@ -241,12 +238,6 @@ def median_rows(runs: list[SeedRun]) -> tuple[dict[str, str], dict[str, str]]:
         cost[f"{w}: settings"] = ""
     quality["oracle ROC AUC"] = f"{statistics.median([auc(r, 'oracle') for r in runs]):.3f}"
     return quality, cost
-
-
-def markdown(rows: list[dict[str, str]]) -> str:
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return "\n".join([*lines, *("| " + " | ".join(r[c] for c in columns) + " |" for r in rows)])
 
 
 def main() -> None:

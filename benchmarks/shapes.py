@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT))
 # pandera imports pandas-on-Spark when PySpark is installed, which warns about pandas 3 (see pyproject.toml).
 warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
 
+from tables import ci, markdown  # noqa: E402  (benchmarks/ is the script folder, after ROOT)
+
 from models.config import TrainConfig  # noqa: E402
 from models.evaluation import assess  # noqa: E402
 from pipelines.generate.run import generate  # noqa: E402
@@ -157,11 +159,6 @@ def table_path(name: str, folder: Path, warehouse: Path) -> PathRun:
     return run
 
 
-def ci(value: float, bounds: tuple[float, float], digits: int = 3) -> str:
-    lo, hi = bounds
-    return f"{value:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
-
-
 def quality(run: PathRun, contract: PathRun | None) -> dict[str, str]:
     """The row of the validation table: the model's ROC AUC, the oracle's on the same rows, their ratio, and the
     difference with the full-contract model's where the rows are the same."""
@@ -212,12 +209,6 @@ def against_contract(run: PathRun, contract: PathRun | None) -> str:
     both = assess(y, {"shape": mine["model"].to_numpy(), "contract": theirs["model"].to_numpy()}, groups)
     point = both.metrics["shape"]["roc_auc"] - both.metrics["contract"]["roc_auc"]
     return ci(point, both.difference("shape", "contract"), 4) + " (same rows and labels, paired)"
-
-
-def markdown(rows: list[dict[str, str]]) -> str:
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return "\n".join([*lines, *("| " + " | ".join(r[c].replace("|", "\\|") for c in columns) + " |" for r in rows)])
 
 
 def main() -> None:
