@@ -10,7 +10,7 @@ from string import Template
 import duckdb
 import pyarrow as pa
 
-from features.catalog import available
+from features.catalog import Available, available
 from features.catalog import families as every_family
 from features.config import FeatureConfig
 from features.query import (
@@ -35,17 +35,18 @@ def build_fast(
     cfg: FeatureConfig = FeatureConfig(),
     on_progress: Progress | None = None,
     families: tuple[Family, ...] | None = None,
-) -> None:
+) -> Available:
     """Create the temp table ``snapshots`` (account_id, as_of, every feature) for ``dates``, and leave ``spine``
     and ``snapshot_dates`` for the labels, as ``build_portable`` does: the raw tables are copied into a scratch
     catalog keyed by integer account ids with naive UTC times (``fast_sql.inputs``) and rolled up by DuckDB-only
     SQL; the registry's SQL runs over those. ``families`` None builds what the data can feed
-    (``available_families``); tests of the SQL give every family."""
+    (``available_families``); tests of the SQL give every family. Returns the families built, with those off."""
     if not dates:
         raise ValueError("no snapshot dates given")
     check_raw_columns(con)
     held = coverage(con, cfg)
-    fams = available(held, cfg).families if families is None else families
+    built = available(held, cfg) if families is None else Available(families, {})
+    fams = built.families
     ((db,),) = con.execute("SELECT current_database()").fetchall()
     con.execute("SET TimeZone = 'UTC'")
     # Temp tables come first in name resolution: a spine or rollup left by an earlier build would hide ours.
@@ -99,6 +100,7 @@ def build_fast(
     finally:
         con.execute(f'USE "{db}"')
         con.execute(f"DETACH DATABASE {WORK}")
+    return built
 
 
 def _ordered(con: duckdb.DuckDBPyConnection, statement: str) -> None:

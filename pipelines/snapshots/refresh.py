@@ -14,7 +14,7 @@ import pandas as pd
 from features.config import FeatureConfig
 from features.labels import LabelConfig
 from pipelines.snapshots.fast import build_fast
-from pipelines.snapshots.inputs import Progress, available_families
+from pipelines.snapshots.inputs import Progress
 from pipelines.snapshots.labels import compute_labels
 
 logger = logging.getLogger(__name__)
@@ -51,10 +51,9 @@ def refresh(
     ``features.labels`` (other dates are kept). If the columns changed (the registry's, or the families the data
     can feed), the tables are rebuilt."""
     t0 = time.perf_counter()
-    build_fast(con, dates, fcfg, on_progress)
+    avail = build_fast(con, dates, fcfg, on_progress)
     compute_labels(con, lcfg, data_end)
     con.execute("CREATE SCHEMA IF NOT EXISTS features")
-    avail = available_families(con, fcfg)
     names = ["account_id", "as_of", *(f.name for f in avail.features)]
     have = [r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'features' "
