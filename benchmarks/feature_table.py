@@ -9,12 +9,15 @@ holds out a stratified 30% of the customers (the table has one date). Every side
 ``features.dataset_churn`` only and is scored on its valid rows, with every BLAS and OpenMP pool limited to one
 thread (``threadpoolctl``):
 
-- ``product``: ``fit_and_evaluate`` with ``TrainConfig.for_target("churn")``, its defaults untouched (LightGBM on
-  ``TrainConfig.threads`` threads; trees on 60% of the train customers, early stopping on 20%, calibration on
-  20%). Its time is that of ``fit_on_slices`` and the prediction run again alone (and checked to give
-  ``fit_and_evaluate``'s scores), since ``fit_and_evaluate`` also fits the product's two baselines;
+- ``product``: ``fit_and_evaluate`` with ``TrainConfig.for_target("churn")``, as ``churn train`` runs it: the
+  family (LightGBM or logistic regression) and its settings chosen by cross-validation on the train customers
+  (``models.selection``: folds of customers, the table having one date), then fitted (trees on 60% of the train
+  customers, early stopping on 20%, calibration on 20%). Its time is that of ``fit_model`` (the choice and the fit)
+  and the prediction run again alone (and checked to give ``fit_and_evaluate``'s scores), since
+  ``fit_and_evaluate`` also fits the product's baselines;
 - ``product, tuned``: the same after ``churn train --tune``'s search (``pipelines.training.tune``, ``--tune``
-  seconds, on a tuning slice of the train customers: the valid rows are never seen); time: search and fit;
+  seconds, on a tuning slice of the train customers: the valid rows are never seen), the tuned LightGBM against the
+  logistic regression on the folds; time: search, choice and fit;
 - ``LR (CV)``: scikit-learn's ``GridSearchCV`` (``n_jobs=1``) over ``LogisticRegression``'s C on a log grid, 5-fold
   stratified cross-validation on the train rows, scoring ROC AUC, on a pipeline fitted inside each fold (median
   imputation with missing indicators and standard scaling for numbers, one-hot for text columns), then refitted on
@@ -56,9 +59,11 @@ warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", F
 
 from tables import ci, markdown  # noqa: E402  (benchmarks/ is the script folder, after ROOT)
 
+from features.labels import LABELS  # noqa: E402
 from models.config import TrainConfig  # noqa: E402
-from models.estimator import fit_on_slices  # noqa: E402
 from models.evaluation import Assessment, assess  # noqa: E402
+from models.selection import fit_model  # noqa: E402
+from models.slices import settled  # noqa: E402
 from pipelines.generate.run import generate  # noqa: E402
 from pipelines.generate.shapes import write_shape  # noqa: E402
 from pipelines.generate.simulate import Oracle  # noqa: E402
@@ -157,10 +162,19 @@ def run_seed(world: Path, seed: int, warehouse: Path, tune_seconds: float) -> Se
 
     def product(c: TrainConfig, searched: float = 0) -> Callable[[], tuple[np.ndarray, str]]:
         def run() -> tuple[np.ndarray, str]:
-            chosen = tune(fit_rows, "churn", c, searched) if searched else c
-            model = fit_on_slices(fit_rows, "churn", chosen, families=families)
-            settings = ", ".join(f"{k} {getattr(chosen, k):.3g}" for k in TUNED)
-            return model.predict_proba(model.prepare(valid))[:, 1], f"{settings}; {model.trees_} trees"
+            base = settled(c, fit_rows["as_of"], LABELS.reads_days("churn"))
+            chosen = tune(fit_rows, "churn", base, searched) if searched else base
+            model, sel = fit_model(fit_rows, "churn", chosen, families=families, tuned=bool(searched))
+            assert sel is not None  # family "auto"
+            margin = f", margin {sel.margin:+.4f}" if sel.margin is not None else ""
+            if model.summary()["family"] == "logistic":
+                settings = f"logistic C {model.summary()['C']:g}"
+            else:
+                trained = model.config_
+                settings = ", ".join(f"{k} {getattr(trained, k):.3g}" for k in TUNED)
+                settings += f"; {model.summary()['trees']} trees"
+            note = f"{settings} ({sel.family} won on {sel.folds}{margin})"
+            return model.predict_proba(model.prepare(valid))[:, 1], note
 
         return run
 
@@ -175,7 +189,7 @@ def run_seed(world: Path, seed: int, warehouse: Path, tune_seconds: float) -> Se
         _, scores, _ = fit_and_evaluate(rows, "churn", cfg, families=families)
         sides = {PRODUCT: timed(product(cfg))}
         if not np.array_equal(sides[PRODUCT].scores, scores["model"]):
-            raise SystemExit("fit_on_slices run alone did not give fit_and_evaluate's scores: not deterministic?")
+            raise SystemExit("fit_model run alone did not give fit_and_evaluate's scores: not deterministic?")
         if tune_seconds:
             sides[TUNED_PRODUCT] = timed(product(cfg, tune_seconds))
         sides[LR] = timed(logistic)
@@ -274,8 +288,10 @@ def main() -> None:
         f"Split: {runs[0].split}. Every side fits on the same train rows and is scored on the same valid rows.",
         "",
         f"- {PRODUCT}: `fit_and_evaluate` with the `TrainConfig.for_target('churn')` defaults "
-        f"({TrainConfig.for_target('churn').threads} LightGBM thread): trees on 60% of the train customers, early "
-        "stopping on 20%, calibration on 20%. Time: `fit_on_slices` and the prediction, run alone.",
+        f"({TrainConfig.for_target('churn').threads} LightGBM thread), as `churn train` runs: the family and "
+        "settings chosen by cross-validation on the train customers (`models.selection`), then fitted: trees on "
+        "60% of the train customers, early stopping on 20%, calibration on 20% (logistic regression: fitted on the "
+        "60%, calibrated on 20%). Time: `fit_model` (the choice and the fit) and the prediction, run alone.",
         *([tuned] if tuned else []),
         f"- {LR}: `GridSearchCV(n_jobs=1)` over C in {len(C_GRID)} log-spaced values from {C_GRID[0]:g} to "
         f"{C_GRID[-1]:g}, {FOLDS}-fold stratified CV on the train rows, scoring ROC AUC; median imputation with "

@@ -8,6 +8,7 @@ from sqlglot import exp
 
 from features.config import FeatureConfig
 from features.contract import TABLES
+from features.event_types import with_event_types
 from features.families import (
     email,
     engagement,
@@ -26,12 +27,15 @@ MODULES = (engagement, milestones, support, email, payments, growth, sentiment, 
 
 @cache
 def families(cfg: FeatureConfig = FeatureConfig()) -> tuple[Family, ...]:
-    out = tuple(m.family(cfg) for m in MODULES)
+    out = with_event_types(tuple(m.family(cfg) for m in MODULES), cfg.event_types, cfg.ratios)
     assert tuple(f.name for f in out) == FAMILIES
     names = [f.name for fam in out for f in fam.features]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:
-        raise ValueError(f"feature names defined twice: {sorted(duplicated)}")
+        raise ValueError(
+            f"feature names defined twice: {sorted(duplicated)}. If an event type or a ratio of the features file "
+            'makes them, give it another column ("[types.NAME] column = ...") or ratio name'
+        )
     return out
 
 

@@ -1,7 +1,8 @@
 """Churn and upsell labels of snapshots (pure SQL text; the engine runs it over ``raw.subscriptions`` and
 ``raw.churn_events``), and the one owner of the time rules: ``LabelConfig`` holds the horizon, the grace period and
-the margin, and says how far past its as_of each target's label reads (``reads_days``). Labels, the time split, the
-generator's oracle and every summary read them from here.
+the margin, and says how far past its as_of each target's label reads (``reads_days``); ``derived_labels`` fits
+them to the data's span when a command is not given them. Labels, the time split, the generator's oracle and every
+summary read them from here (the pipelines store the configuration used beside the labels).
 
 The labels read the subscription rows that are service: a row whose status is ``trial`` never is (it puts no
 account in the spine, adds nothing to a total, and its end is no churn). A snapshot's totals are those of the spine
@@ -23,9 +24,11 @@ after it inside the data (one rule for every snapshot, so that churners are not 
 the labeled snapshots near the end); upsell needs the horizon inside the data.
 """
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
-from features.rollups import NOT_TRIAL
+from features.rollups import NOT_TRIAL, active_at
 
 TARGETS = ("churn", "upsell")
 
@@ -49,8 +52,45 @@ class LabelConfig:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         return self.horizon_days + (self.grace_days if target == "churn" else 0)
 
+    def to_json(self) -> str:
+        """The fields by name as JSON, as the pipelines store them beside the labels (``from_json`` reads it)."""
+        return json.dumps(asdict(self))
 
-LABELS = LabelConfig()  # the product's time rules; every default elsewhere reads this one
+    @classmethod
+    def from_json(cls, text: str) -> "LabelConfig":
+        return cls(**json.loads(text))
+
+
+LABELS = LabelConfig()  # the product's time rules for a year-like history; every default elsewhere reads this one
+SHORT_HORIZON_DAYS = 30  # the horizon of a history too short for LABELS' (see ``derived_labels``)
+# A history is year-like when it holds a month before the first snapshot, a year of snapshots whose labels are
+# known, and LABELS' read window for churn (horizon plus grace) after the last of them: 30 + 365 + 120 days.
+YEAR_LIKE_DAYS = 30 + 365 + LABELS.horizon_days + LABELS.grace_days
+
+
+def derived_labels(
+    first: datetime,
+    last: datetime,
+    horizon_days: int | None = None,
+    grace_days: int | None = None,
+    margin: float | None = None,
+) -> LabelConfig:
+    """The time rules for data observed from ``first`` to ``last``; each value given wins over the derived one.
+
+    The horizon is LABELS' (90 days) when the data span at least ``YEAR_LIKE_DAYS`` (about 17 months), else
+    ``SHORT_HORIZON_DAYS`` (30): with a 90-day horizon and 30 days of grace, a label is known only 4 months after
+    its snapshot, so 12 months of data leave too few labeled dates to train on, while a 30-day horizon labels
+    7 monthly snapshots of a 9-month history. The grace period (30 days) and the margin (10%) are LABELS' whatever
+    the span: they say what churn and upsell are, not how long the data run."""
+    year_like = (last - first).days >= YEAR_LIKE_DAYS
+    return LabelConfig(
+        horizon_days=(LABELS.horizon_days if year_like else SHORT_HORIZON_DAYS)
+        if horizon_days is None
+        else horizon_days,
+        grace_days=LABELS.grace_days if grace_days is None else grace_days,
+        margin=LABELS.margin if margin is None else margin,
+    )
+
 
 # When the data begin and end (labels mature against the end): the usage events' times when there are any (the
 # densest record of activity), else every other dated record of the customers' activity. Subscriptions' end
@@ -90,11 +130,11 @@ flagged AS (
     FROM ordered
 ),
 stretches AS (
-    SELECT account_id, stretch, MIN(start_at) AS began, MAX(end_at) AS ended FROM flagged GROUP BY 1, 2
+    SELECT account_id, stretch, MIN(start_at) AS start_at, MAX(end_at) AS end_at FROM flagged GROUP BY 1, 2
 ),
 outcome AS (
-    SELECT s.account_id, s.as_of, s.mrr, s.seats, MIN(t.ended) AS ended
-    FROM spine s JOIN stretches t ON t.account_id = s.account_id AND t.began < s.as_of AND t.ended > s.as_of
+    SELECT s.account_id, s.as_of, s.mrr, s.seats, MIN(t.end_at) AS ended
+    FROM spine s JOIN stretches t ON t.account_id = s.account_id AND {active_at("t", "s.as_of")}
     GROUP BY 1, 2, 3, 4
 )"""
 
@@ -136,7 +176,7 @@ instants AS (SELECT DISTINCT account_id, start_at AS t FROM service),
 totals AS (
     SELECT i.account_id, i.t, SUM(x.mrr) AS mrr, SUM(x.seats) AS seats
     FROM instants i
-    JOIN service x ON x.account_id = i.account_id AND x.start_at <= i.t AND (x.end_at IS NULL OR x.end_at > i.t)
+    JOIN service x ON x.account_id = i.account_id AND {active_at("x", "i.t")}
     {ended}
     GROUP BY 1, 2
 ),

@@ -26,7 +26,8 @@ class Phrase:
     ("logins"; for ``days_since``, the event: "the last login"; for a flag, the wording when set); ``window`` says
     when ("in the last 30 days"; for a change, against what; for ``days_since``, the span that ``cap`` stands for);
     ``unit`` follows a count's number when the subject does not say it; ``cap`` is the ``days_since`` value that
-    means none; ``no`` is a flag's wording when not set; ``out_of`` is a score's top. Build with the helpers below."""
+    means none; ``no`` is a flag's wording when not set, and a change's when unknown because there was none before
+    (its base was zero); ``out_of`` is a score's top. Build with the helpers below."""
 
     kind: PhraseKind
     subject: str
@@ -47,9 +48,11 @@ def share(subject: str, window: str = "") -> Phrase:
     return Phrase("share", subject, window)
 
 
-def change(subject: str, window: str) -> Phrase:
-    """A relative change (0.25 = up 25%) of ``subject`` over ``window`` ("over the last 90 days")."""
-    return Phrase("change", subject, window)
+def change(subject: str, window: str, none: str = "") -> Phrase:
+    """A relative change (0.25 = up 25%) of ``subject`` over ``window`` ("over the last 90 days"); ``none`` is
+    what an unknown value means when the change is unknown only for want of a base ("none in the 30 days
+    before")."""
+    return Phrase("change", subject, window, no=none)
 
 
 def since(event: str, within: int | None = None, span: str = "") -> Phrase:

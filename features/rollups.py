@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from features.config import FeatureConfig
+from features.event_types import LAGS, counted_value, last_day
+from features.sql import literal
 
 LONGEST_WINDOW_DAYS = 90  # the farthest any running-total window reaches back from as_of
 DAYS = "CAST(ts AS DATE) >= DATE '$first' AND CAST(ts AS DATE) < DATE '$last'"
@@ -32,7 +34,7 @@ def window_bounds(dates: Sequence[datetime]) -> dict[str, str]:
 
 
 def quoted(names: tuple[str, ...]) -> str:
-    return ", ".join(f"'{n}'" for n in names)
+    return ", ".join(map(literal, names))
 
 
 def island_steps(windows: tuple[int, ...], gap: Callable[[str, str], str]) -> str:
@@ -89,26 +91,33 @@ def _islands(key: str, where: str, windows: tuple[int, ...]) -> str:
 class Totals:
     """Running totals of a daily table, read per spine row: ``<value>_c<lag>`` = total of ``value`` over the days
     before as_of - lag, and ``<name>`` = the last day before as_of on which ``lasts[name]`` held. ``amounts`` are
-    the values that are not whole numbers (DOUBLE sums, e.g. seconds), which an engine must not pack as integers."""
+    the values that are not whole numbers (DOUBLE sums, e.g. seconds), which an engine must not pack as integers.
+    ``value_lags`` gives the values read at only some of ``lags`` (value -> those lags)."""
 
     daily: str
     values: tuple[str, ...]
     lags: tuple[int, ...]
     lasts: dict[str, str] = field(default_factory=dict)
     amounts: tuple[str, ...] = ()
+    value_lags: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def lags_of(self, value: str) -> tuple[int, ...]:
+        """The lags at which ``value`` is read."""
+        return self.value_lags.get(value, self.lags)
 
 
 @dataclass(frozen=True)
 class Count:
     """A number per account and day that running totals sum: the day's rows, only those whose ``column`` equals
-    ``value``, each weighing ``weight`` (an expression over the row), or (``day``) 1 for a day with a row of
-    positive weight."""
+    ``value`` (or, with ``not_in``, whose ``column`` is none of those), each weighing ``weight`` (an expression
+    over the row), or (``day``) 1 for a day with a row of positive weight."""
 
     name: str
     column: str | None = None
     value: str | None = None
     day: bool = False
     weight: str = "1"
+    not_in: tuple[str, ...] = ()
 
 
 def usage_counts(cfg: FeatureConfig = FeatureConfig()) -> tuple[Count, ...]:
@@ -120,6 +129,17 @@ def usage_counts(cfg: FeatureConfig = FeatureConfig()) -> tuple[Count, ...]:
         Count("active", day=True, weight=EVENTS),
         Count("exports", "event_type", "export", weight=EVENTS),
     )
+
+
+def type_counts(cfg: FeatureConfig) -> tuple[Count, ...]:
+    """The daily count of each counted event type (``features.event_types``), summed with the usage totals; the
+    rest type counts the types not named. Each row weighs the events it stands for (``EVENTS``)."""
+    named = tuple(t.name for t in cfg.event_types if not t.rest)
+    return tuple(
+        Count(counted_value(t.column), "event_type", None if t.rest else t.name, weight=EVENTS,
+              not_in=named if t.rest else ())
+        for t in cfg.event_types
+    )  # fmt: skip
 
 
 # Amounts per account and day summed from the usage rows (DOUBLE, NULL on a day without any): name -> column.
@@ -138,20 +158,42 @@ def count_sql(c: Count) -> str:
         return f"1 AS {c.name}" if c.weight == "1" else f"MAX(CASE WHEN {c.weight} > 0 THEN 1 ELSE 0 END) AS {c.name}"
     if c.column is None:
         return f"COUNT(*) AS {c.name}" if c.weight == "1" else f"SUM({c.weight}) AS {c.name}"
-    return f"SUM(CASE WHEN {c.column} = '{c.value}' THEN {c.weight} ELSE 0 END) AS {c.name}"
+    return f"SUM(CASE WHEN {matches(c, c.column)} THEN {c.weight} ELSE 0 END) AS {c.name}"
 
 
-TOTALS = {
-    "usage_totals": Totals(
-        "usage_daily", (*(c.name for c in usage_counts()), *USAGE_AMOUNTS), (0, 7, 30, 60, 90),
-        {"last_event_day": "events > 0", "last_login_day": "logins > 0"}, amounts=tuple(USAGE_AMOUNTS),
-    ),
-    "user_totals": Totals("user_daily", ("a7", "a30"), (0, 30)),
-    "feature_totals": Totals("feature_daily", ("a30", "a90"), (0,)),
-    "email_totals": Totals(
-        "email_daily", tuple(c.name for c in EMAIL_COUNTS), (0, 30, 60, 90), {"last_open_day": "opens > 0"},
-    ),
-}  # fmt: skip
+def matches(c: Count, column: str, literal_of: Callable[[str], str] = literal) -> str:
+    """The condition that a row's ``column`` is ``c``'s value (or none of ``c.not_in``), each value written by
+    ``literal_of`` (an engine may compare hashes)."""
+    if c.value is None:
+        return f"{column} NOT IN ({', '.join(map(literal_of, c.not_in))})" if c.not_in else "TRUE"
+    return f"{column} = {literal_of(c.value)}"
+
+
+USAGE_LAGS = (0, 7, 30, 60, 90)  # the edges of the usage running totals; the event types' (``LAGS``) are some
+
+
+def totals(cfg: FeatureConfig) -> dict[str, Totals]:
+    """The running totals the registry reads, by table name. The counted event types' daily counts and last days
+    are columns of the usage totals (one window pass over the usage days for both), each count read at the edges
+    its features read (``features.event_types.LAGS``)."""
+    types = type_counts(cfg)
+    return {
+        "usage_totals": Totals(
+            "usage_daily", (*(c.name for c in usage_counts(cfg)), *(c.name for c in types), *USAGE_AMOUNTS),
+            USAGE_LAGS,
+            {"last_event_day": "events > 0", "last_login_day": "logins > 0"}
+            | {last_day(t.column): f"{counted_value(t.column)} > 0" for t in cfg.event_types},
+            amounts=tuple(USAGE_AMOUNTS), value_lags={c.name: LAGS for c in types},
+        ),
+        "user_totals": Totals("user_daily", ("a7", "a30"), (0, 30)),
+        "feature_totals": Totals("feature_daily", ("a30", "a90"), (0,)),
+        "email_totals": Totals(
+            "email_daily", tuple(c.name for c in EMAIL_COUNTS), (0, 30, 60, 90), {"last_open_day": "opens > 0"},
+        ),
+    }  # fmt: skip
+
+
+TOTALS_TABLES = ("usage_totals", "user_totals", "feature_totals", "email_totals")  # every name ``totals`` gives
 
 
 def _running(t: Totals) -> str:
@@ -169,7 +211,7 @@ def _running(t: Totals) -> str:
     last = ", ".join(
         f"MAX(CASE WHEN probe = 0 AND {cond} THEN day END) OVER ({order}) AS {n}" for n, cond in lasts.items()
     )
-    pivot = ", ".join(f"MAX(CASE WHEN lag = {lag} THEN {v} END) AS {v}_c{lag}" for v in values for lag in lags)
+    pivot = ", ".join(f"MAX(CASE WHEN lag = {lag} THEN {v} END) AS {v}_c{lag}" for v in values for lag in t.lags_of(v))
     pivot_last = ", ".join(f"MAX(CASE WHEN lag = 0 THEN {n} END) AS {n}" for n in lasts)
     return f"""
         WITH merged AS (
@@ -185,7 +227,10 @@ def _running(t: Totals) -> str:
 def rollups(cfg: FeatureConfig) -> dict[str, str]:
     """SELECT statements by table name, in the order they must be created."""
     not_feature = quoted((cfg.login_event, *cfg.milestones))
-    usage = [*map(count_sql, usage_counts(cfg)), *(f"SUM({c}) AS {n}" for n, c in USAGE_AMOUNTS.items())]
+    usage = [
+        *map(count_sql, (*usage_counts(cfg), *type_counts(cfg))),
+        *(f"SUM({c}) AS {n}" for n, c in USAGE_AMOUNTS.items()),
+    ]
     return {
         "usage_daily": f"""
             SELECT account_id, CAST(ts AS DATE) AS day,
@@ -202,17 +247,35 @@ def rollups(cfg: FeatureConfig) -> dict[str, str]:
             FROM raw.usage_events
             WHERE event_type IN ({quoted(cfg.milestones)}) AND {EVENTS} > 0 AND CAST(ts AS DATE) < DATE '$last'
             GROUP BY 1, 2""",
-    } | {name: _running(t) for name, t in TOTALS.items()}  # fmt: skip
+    } | {name: _running(t) for name, t in totals(cfg).items()}  # fmt: skip
 
 
 # The spine: every account served at each as_of, with its totals and the latest-started row that serves it. A row
-# serves as_of when it started before as_of, had not ended by then, is not a trial, and no churn event at or before
-# as_of came at or after its start (a churn event ends every row started by then: an account churned and not
-# restarted since has no snapshot, and one that restarted is summed over its new rows only). MRR and seats are the
-# sums over the rows serving as_of (concurrent add-ons and overlapping subscriptions add up); plan, row_start and
-# cancelled_at are those of the latest-started of them (of rows starting together, the greatest subscription_id).
-# An account created at or after as_of has no snapshot. cancelled_at is kept only when made before as_of.
-ACTIVE_ROW = "x.start_at < d.as_of AND (x.end_at IS NULL OR x.end_at > d.as_of)"
+# serves as_of when it is active at as_of (``active_at``: half-open, start_at <= as_of < end_at, so a renewal or a
+# plan change exactly at as_of is served by the new row, and a row ending at as_of no longer serves), is not a
+# trial, and no churn event at or before as_of came at or after its start (a churn event ends every row started by
+# then: an account churned and not restarted since has no snapshot, and one that restarted is summed over its new
+# rows only). MRR and seats are the sums over the rows serving as_of (concurrent add-ons and overlapping
+# subscriptions add up); plan, row_start and cancelled_at are those of the latest-started of them (of rows starting
+# together, the greatest subscription_id). An account exists once created (``exists_at``): one created exactly at
+# as_of has no history before it and no snapshot then (as in the generator's oracle), but is in every later one that
+# a row serves; one created after as_of has none. cancelled_at is kept only when made before as_of.
+
+
+def active_at(row: str, at: str) -> str:
+    """The SQL condition that the subscription row ``row`` (a table alias with start_at and end_at) is active at the
+    time ``at`` (an SQL expression): half-open, ``start_at <= at < end_at``, an open end never reached. The one
+    rule for "active at as_of": the spine, the labels, the growth features and the summaries all call it."""
+    return f"{row}.start_at <= {at} AND ({row}.end_at IS NULL OR {row}.end_at > {at})"
+
+
+def exists_at(account: str, at: str) -> str:
+    """The SQL condition that the account ``account`` (a table alias with created_at) has a snapshot at the time
+    ``at``: created before it (at its creation instant it has no history to read)."""
+    return f"{account}.created_at < {at}"
+
+
+ACTIVE_ROW = active_at("x", "d.as_of")
 NOT_TRIAL = "COALESCE(x.status, '') <> 'trial'"  # a trial is never service (features.contract)
 # Rows a churn event ended (anti-join: kept where no such event matched); needs ``x`` (start_at) and ``d`` (as_of).
 CHURNED_SINCE = (
@@ -250,6 +313,6 @@ ranked AS (
 SELECT a.account_id, r.as_of, CAST(r.as_of AS DATE) AS as_of_day, a.created_at, a.segment, a.industry, a.region,
        a.touch_model, r.mrr, r.seats, r.plan, r.start_at AS row_start,
        CASE WHEN r.cancelled_at < r.as_of THEN r.cancelled_at END AS cancelled_at
-FROM ranked r JOIN raw.accounts a ON a.account_id = r.account_id AND a.created_at < r.as_of
+FROM ranked r JOIN raw.accounts a ON a.account_id = r.account_id AND {exists_at("a", "r.as_of")}
 WHERE r.k = 1
 """

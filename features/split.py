@@ -8,7 +8,7 @@ anything of the period the validation labels are about.
 """
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -40,6 +40,31 @@ def held_out(account_ids: pd.Series, share: float) -> pd.Series:
     return bucket(account_ids) < share * 10_000
 
 
+MAX_VALID_DATES = 3  # the validation period of a long history
+MIN_TRAIN_DATES = 6  # the training dates a derived validation period leaves at least, when the history allows
+
+
+def training_dates(dates: Sequence[pd.Timestamp], valid_dates: int, reads_days: int) -> list[pd.Timestamp]:
+    """The sorted labeled ``dates`` a training row may have when the latest ``valid_dates`` are the validation
+    period: those whose label's read window (``reads_days``) ends by the first validation date."""
+    ordered = sorted(set(dates))
+    if len(ordered) <= valid_dates:
+        return []
+    first = pd.Timestamp(ordered[-valid_dates])
+    return [d for d in ordered if pd.Timestamp(d) + pd.Timedelta(days=reads_days) <= first]
+
+
+def derived_valid_dates(labeled_dates: Iterable[pd.Timestamp], reads_days: int) -> int:
+    """How many of the latest ``labeled_dates`` to validate on when not told: the most, up to ``MAX_VALID_DATES``,
+    that leave at least ``MIN_TRAIN_DATES`` training dates (``training_dates``), else 1 (a short history: a
+    9-month world with a 30-day horizon has 7 labeled monthly dates, of which 1 validates and 5 train)."""
+    dates = list(labeled_dates)
+    for n in range(MAX_VALID_DATES, 1, -1):
+        if len(training_dates(dates, n, reads_days)) >= MIN_TRAIN_DATES:
+            return n
+    return 1
+
+
 def first_valid_date(
     labeled_dates: Iterable[pd.Timestamp], target: str, cfg: SplitConfig = SplitConfig()
 ) -> pd.Timestamp:
@@ -50,7 +75,8 @@ def first_valid_date(
         raise ValueError(
             f"only {len(dates)} snapshot dates have a {target} label (a label is known once the data run "
             f"{cfg.labels.reads_days(target)} days past its snapshot); a split needs more than "
-            f"valid_dates={cfg.valid_dates}. Bring a longer history (a year or more), or lower --valid-dates."
+            f"valid_dates={cfg.valid_dates}. Lower --valid-dates, shorten --horizon or --grace, use --every week for "
+            "more snapshot dates, or bring a longer history."
         )
     return pd.Timestamp(dates[-cfg.valid_dates])
 

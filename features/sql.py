@@ -55,3 +55,8 @@ def level(value: str, skip: int = 0) -> str:
     """A running total (``totals_join``) read as it stood before as_of - skip (distinct counts are levels, not
     differences)."""
     return f"d.{value}_c{skip}"
+
+
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal, quotes doubled (event types come from the customer's data)."""
+    return "'" + text.replace("'", "''") + "'"

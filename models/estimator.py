@@ -78,7 +78,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
                 )
         pos, neg = y.sum(), (1 - y).sum()
         w = float(np.sqrt(neg / pos)) if cfg.pos_weight == "sqrt" else float(cfg.pos_weight)
-        params = {**cfg.lgbm_params(), "scale_pos_weight": w}
+        params = {**cfg.lgbm_params(len(y), int(pos)), "scale_pos_weight": w}
         train = lgb.Dataset(X, y, feature_name=self.features_, categorical_feature=self.categorical_,
                             free_raw_data=False)  # fmt: skip
         valid = lgb.Dataset(X_stop, y_stop, reference=train)
@@ -174,7 +174,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         """What was learned, for the run's parameters: trees, calibration, positive weight, rows per slice and
         the calibrators' cross-validated Brier scores."""
         return {
-            "target": self.target, "trees": self.trees_, "calibration": self.calibration_method_,
+            "target": self.target, "family": "lightgbm", "trees": self.trees_, "num_leaves": self.config_.num_leaves,
+            "min_child_samples": self.config_.min_child_samples, "calibration": self.calibration_method_,
             "calibration_slope_fixed": bool(getattr(self.calibrator_, "slope_fixed_", False)),
             "pos_weight": round(self.pos_weight_, 4), **{f"rows_{k}": v for k, v in self.rows_.items()},
             **{f"calibration_cv_brier_{k}": round(v, 6) for k, v in self.calibration_brier_.items()},

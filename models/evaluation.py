@@ -13,7 +13,11 @@ import numpy as np
 import pandas as pd
 
 from features.families.growth import NOTICE
-from models.metrics import RESAMPLES, bootstrap, evaluate, interval, intervals
+from models.metrics import LEVEL, RESAMPLES, bootstrap, evaluate, interval, intervals
+
+# The level of the interval of (model - best baseline) that must reach 0 for a model to be champion
+# (pipelines.training.champion): one-sided, "not below beyond noise" at 95%.
+NOT_WORSE = 0.90
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,10 @@ class Assessment:
         point = self.metrics[a][metric] / self.metrics[b][metric]
         return point, interval(self.draws[a][metric] / self.draws[b][metric])
 
-    def difference(self, a: str, b: str, metric: str = "roc_auc") -> tuple[float, float]:
-        """The interval of ``a``'s metric minus ``b``'s, from the paired draws."""
-        return interval(self.draws[a][metric] - self.draws[b][metric])
+    def difference(self, a: str, b: str, metric: str = "roc_auc", level: float = LEVEL) -> tuple[float, float]:
+        """The ``level`` interval (95% by default; the champion rule reads the 90% one, ``NOT_WORSE``) of ``a``'s
+        metric minus ``b``'s, from the paired draws."""
+        return interval(self.draws[a][metric] - self.draws[b][metric], level)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Explanations: exact TreeSHAP contributions, their sums by feature family, top reasons in words, and the health
+"""Explanations: exact contributions (TreeSHAP for LightGBM, coefficient x deviation from the mean for the logistic
+family, ``models.linear``), their sums by feature family, top reasons in words, and the health
 score with family components that add up to it exactly.
 
 Contributions are in log-odds (the trees' raw output): for each row, base value + sum of contributions = raw.
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.registry import Feature
-from models.estimator import PropensityModel
+from models.family import Model
 from models.sentences import sentence
 
 
@@ -64,7 +65,7 @@ def family_matrix(families: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     return fams, m
 
 
-def explain(model: PropensityModel, X: pd.DataFrame | np.ndarray, threads: int | None = None) -> Explanation:
+def explain(model: Model, X: pd.DataFrame | np.ndarray, threads: int | None = None) -> Explanation:
     """Contributions of every feature for every row of ``X`` (a frame from ``model.prepare``)."""
     contrib, base = model.contributions(X, threads)
     raw = base + contrib.sum(axis=1)
@@ -74,7 +75,7 @@ def explain(model: PropensityModel, X: pd.DataFrame | np.ndarray, threads: int |
     return Explanation(model.features_, info, contrib, base, raw, model.calibrate(raw), by_family)
 
 
-def health(model: PropensityModel, e: Explanation) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+def health(model: Model, e: Explanation) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
     """(health score, family components, base health) per row; base + components sum to the health score."""
     score = 100.0 * (1.0 - e.probability)
     base = 100.0 * (1.0 - model.calibrate(e.base))

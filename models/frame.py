@@ -23,10 +23,11 @@ def feature_names(rows: pd.DataFrame) -> list[str]:
     return [str(c) for c in rows.columns if c not in RESERVED]
 
 
-def is_categorical(column: pd.Series, name: str) -> bool:
-    """A registered feature as the registry says; any other column when its values are not numbers (strings,
-    categories, booleans are numbers)."""
-    registered = _registered().get(name)
+def is_categorical(column: pd.Series, name: str, registry: Mapping[str, Feature] | None = None) -> bool:
+    """A registered feature as the registry says (``registry``: the definitions the snapshots were built with,
+    ``pipelines.training.datasets.feature_definitions``; None: the default configuration's); any other column
+    when its values are not numbers (strings, categories, booleans are numbers)."""
+    registered = (_registered() if registry is None else registry).get(name)
     if registered is not None:
         return registered.categorical
     return not (pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype))
@@ -37,11 +38,16 @@ def _registered() -> dict[str, Feature]:
 
 
 def describe(
-    names: Sequence[str], categorical: Sequence[str], families: Mapping[str, str] | None = None
+    names: Sequence[str],
+    categorical: Sequence[str],
+    families: Mapping[str, str] | None = None,
+    registry: Mapping[str, Feature] | None = None,
 ) -> dict[str, Feature]:
-    """Every feature's definition: the registry's for its features; for a user's own column, one made from its
-    name (``days_active`` reads "days active"), in the family ``families`` gives it, else a family of its own."""
-    registered = _registered()
+    """Every feature's definition: the registry's for its features (``registry``: the definitions the snapshots
+    were built with, e.g. per event type, ``pipelines.training.datasets.feature_definitions``; None: the default
+    configuration's); for a user's own column, one made from its name (``days_active`` reads "days active"), in
+    the family ``families`` gives it, else a family of its own."""
+    registered = _registered() if registry is None else registry
     out = {}
     for n in names:
         if n in registered:

@@ -1,6 +1,7 @@
 """The model as an MLflow pyfunc: ``predict`` returns calibrated probabilities (not class labels), so that
-``mlflow models serve`` and ``mlflow.pyfunc.load_model`` give what callers need. The fitted ``PropensityModel`` is the
-artifact; ``load`` gets it back for explanations. No tracking calls here (those live in ``pipelines``)."""
+``mlflow models serve`` and ``mlflow.pyfunc.load_model`` give what callers need. The fitted model (either family,
+``models.family.Model``) is the artifact; ``load`` gets it back for explanations. No tracking calls here (those
+live in ``pipelines``)."""
 
 import pickle
 from pathlib import Path
@@ -11,11 +12,13 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from models.estimator import PropensityModel
+from models.family import Model
+from models.linear import LogisticModel
 
 ARTIFACT = "model.pkl"
 
 
-def save(model: PropensityModel, folder: Path) -> Path:
+def save(model: Model, folder: Path) -> Path:
     path = folder / ARTIFACT
     path.write_bytes(pickle.dumps(model))
     return path
@@ -31,11 +34,11 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(*self.RENAMED.get((module, name), (module, name)))
 
 
-def load(path: str | Path) -> PropensityModel:
+def load(path: str | Path) -> Model:
     with Path(path).open("rb") as f:
         model = _Unpickler(f).load()
-    if not isinstance(model, PropensityModel):
-        raise TypeError(f"{path} holds a {type(model).__name__}, not a PropensityModel")
+    if not isinstance(model, PropensityModel | LogisticModel):
+        raise TypeError(f"{path} holds a {type(model).__name__}, not a PropensityModel or a LogisticModel")
     return model
 
 

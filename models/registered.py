@@ -1,5 +1,5 @@
-"""Loading registered models back from MLflow by alias (for batch scoring and for serving): the fitted
-``PropensityModel`` with its version, run and out-of-time metrics, and the ``Scorer`` of the churn and upsell pair.
+"""Loading registered models back from MLflow by alias (for batch scoring and for serving): the fitted ``Model``
+(either family) with its version, run and out-of-time metrics, and the ``Scorer`` of the churn and upsell pair.
 Read-only: registering and moving aliases live in ``pipelines``."""
 
 from contextlib import suppress
@@ -10,7 +10,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from models.estimator import PropensityModel
+from models.family import Model
 from models.pyfunc import ARTIFACT, load
 from models.scoring import Scorer
 
@@ -27,7 +27,7 @@ class Registered:
     alias: str
     version: str
     run_id: str
-    model: PropensityModel
+    model: Model
     metrics: dict[str, float] = field(default_factory=dict)
     calibration: list[tuple[float, float]] = field(default_factory=list)  # (predicted, observed) on validation
 

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from features.families.growth import NOTICE
-from models.estimator import PropensityModel
 from models.explain import HealthConfig, explain, health, top_reasons
+from models.family import Model
 from models.frame import array_from_dicts
 from models.plays import Playbook, choose, load_playbook
 
@@ -36,8 +36,8 @@ def notice_given(v: object) -> bool | None:
 
 @dataclass(frozen=True)
 class Scorer:
-    churn: PropensityModel
-    upsell: PropensityModel | None  # None: no upsell model (a feature table with a churn label only)
+    churn: Model
+    upsell: Model | None  # None: no upsell model (a feature table with a churn label only)
     versions: dict[str, str] = field(default_factory=dict)  # target -> registered version
     health_config: HealthConfig = field(default_factory=HealthConfig)
     playbook: Playbook = field(default_factory=load_playbook)

@@ -20,7 +20,7 @@ def _label(p: Phrase) -> str:
 
 def _unknown(p: Phrase) -> str:
     if p.kind == "change":
-        return f"change in {p.subject} {p.window}: unknown"
+        return f"{p.subject}: {p.no}" if p.no else f"change in {p.subject} {p.window}: unknown"
     if p.kind == "days_since":
         return f"days since {p.subject}: unknown"
     if p.kind == "flag":

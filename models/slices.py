@@ -8,7 +8,8 @@ those dates, so nothing the trees grew on shares an account with, or reads the p
 The final validation (``features.split``) is outside the training set and touched by none of them.
 """
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -76,10 +77,37 @@ def inner_slices(
     return Slices(fit=rest & before, stop=stop_acc & inner, calibrate=cal_acc & inner, tune=tune_acc & inner)
 
 
+INNER_DATES = 2  # the inner slices' dates when the history allows
+MIN_FIT_DATES = 3  # below this many dates left to the trees, the inner slices take one date only
+
+
+def fit_dates(dates: Sequence[pd.Timestamp] | np.ndarray, inner_dates: int, gap_days: int) -> int:
+    """How many of the sorted snapshot ``dates`` the trees may grow on when the inner slices take the latest
+    ``inner_dates``: those whose label's read window (``gap_days``) ends by the first inner date."""
+    if len(dates) <= inner_dates:
+        return 0
+    first = pd.Timestamp(dates[-inner_dates])
+    return int(sum(pd.Timestamp(d) + pd.Timedelta(days=gap_days) <= first for d in dates))
+
+
+def settled(config: TrainConfig, as_of: pd.Series, gap_days: int) -> TrainConfig:
+    """``config`` with ``inner_dates`` and ``gap_days`` set: as given, else derived from the training set's dates
+    (``as_of``): ``INNER_DATES`` when that leaves the trees at least ``MIN_FIT_DATES`` dates, else 1, so that a
+    short history (9 months with a 30-day horizon) still trains. A table with one date needs none (1)."""
+    gap = gap_days if config.gap_days is None else config.gap_days
+    if config.inner_dates is not None:
+        return replace(config, gap_days=gap)
+    dates = np.sort(as_of.unique())
+    inner = INNER_DATES if fit_dates(dates, INNER_DATES, gap) >= MIN_FIT_DATES else 1
+    return replace(config, inner_dates=inner, gap_days=gap)
+
+
 def training_slices(rows: pd.DataFrame, target: str, config: TrainConfig) -> Slices:
     """The slices of a training set (``account_id`` and ``as_of`` columns) as ``config`` sets them, with a gap of
-    ``target``'s label read window unless ``config.gap_days`` says otherwise."""
-    gap = LABELS.reads_days(target) if config.gap_days is None else config.gap_days
-    return inner_slices(rows["account_id"], rows["as_of"], inner_dates=config.inner_dates, gap_days=gap,
-                        stop_share=config.stop_share, calibrate_share=config.calibrate_share,
-                        tune_share=config.tune_share)  # fmt: skip
+    ``target``'s label read window unless ``config.gap_days`` says otherwise; ``inner_dates`` None is derived
+    (``settled``)."""
+    cfg = settled(config, rows["as_of"], LABELS.reads_days(target))
+    assert cfg.inner_dates is not None and cfg.gap_days is not None  # settled sets both
+    return inner_slices(rows["account_id"], rows["as_of"], inner_dates=cfg.inner_dates, gap_days=cfg.gap_days,
+                        stop_share=cfg.stop_share, calibrate_share=cfg.calibrate_share,
+                        tune_share=cfg.tune_share)  # fmt: skip

@@ -17,6 +17,31 @@ class Settings(BaseSettings):
     warehouse: Path = Field(
         Path("data/warehouse.duckdb"), description="The embedded DuckDB warehouse file (raw tables, features)."
     )
+    features_file: Path | None = Field(
+        None,
+        description="The features file (TOML: login event, milestones, event types counted one by one, ratios; "
+        "README, Your events) that `churn features build` uses when --features is not given; unset: the defaults.",
+    )
+    # The labels' time rules and the validation period: unset, derived from the data (``features.labels.
+    # derived_labels``, ``features.split.derived_valid_dates``); the command options win over these.
+    horizon_days: int | None = Field(
+        None,
+        ge=1,
+        description="Days after a snapshot within which churn and upsell count (--horizon); unset: 90 "
+        "for a history of about 17 months or more, else 30.",
+    )
+    grace_days: int | None = Field(
+        None, ge=0, description="Days a stop of service may last and still not be churn (--grace); unset: 30."
+    )
+    margin: float | None = Field(
+        None, ge=0, description="Share by which MRR or seats must grow to be upsell (--margin); unset: 0.10."
+    )
+    valid_dates: int | None = Field(
+        None,
+        ge=1,
+        description="Latest labeled snapshot dates used for validation (--valid-dates); unset: up to 3, "
+        "as many as leave 6 training dates, else 1.",
+    )
     seed: int = Field(7, description="Seed of the demo's generated dataset.")
     demo_accounts: int = Field(10_000, description="Accounts in the demo's generated dataset.")
     demo_months: int = Field(24, description="Months of history in the demo's generated dataset.")

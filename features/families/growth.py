@@ -4,7 +4,7 @@ from functools import partial
 
 from features.config import FeatureConfig
 from features.registry import Family, Feature, Source, category, change, count, flag, money, since
-from features.rollups import NOT_TRIAL
+from features.rollups import NOT_TRIAL, active_at
 from features.sql import in_window, trend
 
 F = partial(Feature, family="growth")
@@ -12,10 +12,11 @@ NOTICE = "cancellation_pending"  # the flag that the customer had given notice t
 
 
 def _at(days: int, col: str) -> str:
-    """``col`` summed over the subscription rows that covered the time ``days`` days before as_of, trials left out,
-    as for the spine (else an account with overlapping rows would seem to change MRR when it did not)."""
+    """``col`` summed over the subscription rows active at the time ``days`` days before as_of (``active_at``),
+    trials left out, as for the spine (else an account with overlapping rows would seem to change MRR when it did
+    not)."""
     t = f"s.as_of - INTERVAL {days} DAY"
-    covers = f"x.start_at < {t} AND (x.end_at IS NULL OR x.end_at > {t}) AND {NOT_TRIAL}"
+    covers = f"{active_at('x', t)} AND {NOT_TRIAL}"
     return f"SUM(CASE WHEN {covers} THEN x.{col} END)"
 
 

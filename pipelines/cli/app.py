@@ -10,14 +10,25 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from features.labels import LABELS
+from features.labels import LabelConfig
 from pipelines.cli import spark as cli_spark
 from pipelines.cli.console import Warehouse, console, counted, failing_as, per_table, progress_bars
 from pipelines.cli.demo import STAGES, DemoContext
-from pipelines.cli.features import dataset_app, features_app, print_build, print_dataset, print_off
+from pipelines.cli.features import (
+    Grace,
+    Horizon,
+    Margin,
+    ValidDates,
+    dataset_app,
+    features_app,
+    print_build,
+    print_dataset,
+    print_off,
+)
 from pipelines.cli.models import models_app, print_train, train_cmd
 from pipelines.cli.serve import password_cmd, print_score, score_cmd, serve_cmd
 from pipelines.cli.spark import export_cmd
+from pipelines.generate.params import WORLDS
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.shapes import SHAPES, write_shape
 from pipelines.generate.simulate import Oracle
@@ -58,6 +69,12 @@ def generate_cmd(
         int, typer.Option(min=0, help="Simulated futures per account and snapshot (0: no oracle).")
     ] = 100,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    world: Annotated[
+        str,
+        typer.Option(
+            help=f"Which world: {', '.join(WORLDS)} (type-mix: eight usage event types whose mix drives churn)."
+        ),
+    ] = "default",
     shape: Annotated[
         list[str] | None,
         typer.Option(help=f"Also write the data in a foreign shape into OUT/SHAPE (repeatable): {', '.join(SHAPES)}."),
@@ -67,6 +84,8 @@ def generate_cmd(
     --shape, also as other systems export it (ingest each with its mapping in examples/) or as feature tables."""
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
+    if world not in WORLDS:
+        raise typer.BadParameter(f"--world must be one of {', '.join(WORLDS)}, got {world!r}")
     shapes = list(dict.fromkeys(shape or []))
     unknown = [s for s in shapes if s not in SHAPES]
     if unknown:
@@ -80,7 +99,8 @@ def generate_cmd(
     with progress_bars() as progress:
         report = generate(
             out, accounts=accounts, months=months, seed=seed, start=first, fmt=fmt,  # type: ignore[arg-type]
-            oracle=Oracle(paths=oracle_paths), workers=workers, on_progress=counted(progress, "generate", accounts),
+            oracle=Oracle(paths=oracle_paths), params=WORLDS[world], workers=workers,
+            on_progress=counted(progress, "generate", accounts),
         )  # fmt: skip
     _print_generate(report)
     for name in shapes:
@@ -118,12 +138,20 @@ def demo_cmd(
     accounts: Annotated[int | None, typer.Option(min=1, help="Accounts to generate.")] = None,
     months: Annotated[int | None, typer.Option(min=4, help="Months of data.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    horizon: Horizon = None,
+    grace: Grace = None,
+    margin: Margin = None,
+    valid_dates: ValidDates = None,
 ) -> None:
-    """Run the whole pipeline on generated data: generate, ingest, summarize, features, datasets, train, score."""
+    """Run the whole pipeline on generated data: generate, ingest, summarize, features, datasets, train, score.
+    The labels' time rules and validation dates not given come from the settings, else from the data's span."""
     s = get_settings()
     ctx = DemoContext(
         data_dir=s.data_dir, warehouse=s.warehouse, accounts=accounts or s.demo_accounts,
         months=months or s.demo_months, seed=s.seed if seed is None else seed,
+        horizon_days=s.horizon_days if horizon is None else horizon,
+        grace_days=s.grace_days if grace is None else grace, margin=s.margin if margin is None else margin,
+        valid_dates=s.valid_dates if valid_dates is None else valid_dates,
     )  # fmt: skip
     with progress_bars() as progress:
         ctx.on_progress = progress
@@ -133,7 +161,8 @@ def demo_cmd(
                 stage.run(ctx)
     _print_generate(ctx.results["generate"])
     _print_ingest(ctx.results["ingest"])
-    _print_rates(ctx.results["rates"])
+    assert ctx.labels is not None  # settled by the summarize stage
+    _print_rates(ctx.results["rates"], ctx.labels)
     print_build(ctx.results["features"])
     for target in ("churn", "upsell"):
         print_dataset(ctx.results[f"dataset_{target}"])
@@ -181,10 +210,10 @@ def _print_ingest(r: IngestReport) -> None:
     print_off(r.families_off)
 
 
-def _print_rates(rates: list[Rates]) -> None:
-    t = Table(title=f"Within {LABELS.horizon_days} days of a monthly snapshot (the labels' churn and expansion: "
-                    f"a stop of service that lasts over {LABELS.grace_days} days; MRR or seats up by over "
-                    f"{LABELS.margin:.0%})")  # fmt: skip
+def _print_rates(rates: list[Rates], labels: LabelConfig) -> None:
+    t = Table(title=f"Within {labels.horizon_days} days of a monthly snapshot (the labels' churn and expansion: "
+                    f"a stop of service that lasts over {labels.grace_days} days; MRR or seats up by over "
+                    f"{labels.margin:.0%})")  # fmt: skip
     for col in ("segment", "snapshots (churn)", "churn rate", "snapshots (expansion)", "expansion rate"):
         t.add_column(col, justify="left" if col == "segment" else "right")
     for r in rates:

@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from features.labels import LabelConfig
 from pipelines.cli.console import Report, counted, per_table
 from pipelines.generate.run import GenerateReport, generate
 from pipelines.ingest import IngestReport, ingest
 from pipelines.score import champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
 from pipelines.snapshots import default_dates, refresh
+from pipelines.snapshots.labels import resolve_labels
 from pipelines.snapshots.summary import Rates, rates, table_rows
-from pipelines.training.datasets import TARGETS, build_dataset
+from pipelines.training.datasets import TARGETS, build_dataset, split_config
 from pipelines.training.train import train
 from pipelines.warehouse import connect
 
@@ -29,6 +31,12 @@ class DemoContext:
     seed: int
     on_progress: Report | None = None
     results: dict[str, Any] = field(default_factory=dict)
+    # The labels' time rules and validation dates given (None: derived from the generated data's span).
+    horizon_days: int | None = None
+    grace_days: int | None = None
+    margin: float | None = None
+    valid_dates: int | None = None
+    labels: LabelConfig | None = None  # the rules settled after ingest, used by every later stage
 
     @property
     def raw_dir(self) -> Path:
@@ -56,14 +64,17 @@ def _ingest(ctx: DemoContext) -> None:
 
 def _summarize(ctx: DemoContext) -> None:
     with connect(ctx.warehouse, read_only=True) as con:
+        ctx.labels = resolve_labels(con, ctx.horizon_days, ctx.grace_days, ctx.margin)
         ctx.results["rows"] = table_rows(con)
-        ctx.results["rates"] = rates(con)
+        ctx.results["rates"] = rates(con, ctx.labels)
 
 
 def _features(ctx: DemoContext) -> None:
     with connect(ctx.warehouse) as con:
         export = ctx.data_dir / "features"
-        ctx.results["features"] = refresh(con, default_dates(con), export=export, on_progress=ctx.on_progress)
+        lcfg = ctx.labels or resolve_labels(con, ctx.horizon_days, ctx.grace_days, ctx.margin)
+        ctx.results["features"] = refresh(con, default_dates(con), lcfg=lcfg, export=export,
+                                          on_progress=ctx.on_progress)  # fmt: skip
 
 
 def _train(ctx: DemoContext) -> None:
@@ -85,7 +96,8 @@ def _score(ctx: DemoContext) -> None:
 def _datasets(ctx: DemoContext) -> None:
     with connect(ctx.warehouse) as con:
         for target in TARGETS:
-            _, ctx.results[f"dataset_{target}"] = build_dataset(con, target, ctx.data_dir / "datasets")
+            cfg = split_config(con, target, ctx.valid_dates)
+            _, ctx.results[f"dataset_{target}"] = build_dataset(con, target, ctx.data_dir / "datasets", cfg)
 
 
 STAGES: list[Stage] = [

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from models.config import TrainConfig
 from models.evaluation import Assessment
+from models.selection import Selection
 from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.settings import get_settings
 from pipelines.training.champion import promote, versions
@@ -33,10 +34,22 @@ def _target(value: str) -> str:
 def train_cmd(
     target: Annotated[str, typer.Option(help="churn or upsell.")] = "churn",
     tune: Annotated[float, typer.Option(help="Seconds of hyperparameter search (Optuna) first; 0: none.")] = 0,
-    inner_dates: Annotated[int, typer.Option(
-        help="Latest training dates where other accounts stop the boosting and calibrate.")] = 2,
+    inner_dates: Annotated[int | None, typer.Option(min=1,
+        help="Latest training dates where other accounts stop the boosting and calibrate; default: 2, or 1 when "
+             "the history leaves the trees fewer than 3 dates.")] = None,
+    stop_share: Annotated[float, typer.Option(min=0.01, max=0.5,
+        help="Share of the accounts that stops the boosting (at the inner dates).")] = 0.2,
+    calibrate_share: Annotated[float, typer.Option(min=0.01, max=0.5,
+        help="Share of the accounts that fits the calibration (at the inner dates).")] = 0.2,
+    family: Annotated[str, typer.Option(
+        help="auto: cross-validation over the training dates chooses LightGBM's settings or a logistic "
+             "regression; lightgbm: the target's default settings, no choice; logistic: logistic regression.")
+    ] = "auto",
+    folds: Annotated[int | None, typer.Option(min=1,
+        help="Folds of the choice (each judges one block of the latest training dates); default: as many as the "
+             "dates allow, up to 3.")] = None,
     force: Annotated[bool, typer.Option(
-        help="Make the new version champion even if it does not beat chance, the logistic baseline or the "
+        help="Make the new version champion even if it does not beat chance, its best baseline or the "
              "current champion.")] = False,
     oracle: Annotated[
         Path | None, typer.Option(help="Generator ground truth (default: DATA_DIR/generated/ground_truth).")
@@ -47,7 +60,10 @@ def train_cmd(
     s = get_settings()
     truth = oracle or s.data_dir / "generated" / "ground_truth" / "oracle.parquet"
     with connect(warehouse or s.warehouse, read_only=True) as con, failing_as("train failed"):
-        cfg = TrainConfig.for_target(_target(target), inner_dates=inner_dates)
+        if family not in ("auto", "lightgbm", "logistic"):
+            raise typer.BadParameter(f"--family must be auto, lightgbm or logistic, got {family!r}")
+        cfg = TrainConfig.for_target(_target(target), inner_dates=inner_dates, stop_share=stop_share,
+                                     calibrate_share=calibrate_share, family=family, folds=folds)  # fmt: skip
         report = train(con, target, cfg, tracking_uri=s.mlflow_uri(), artifacts=s.mlflow_artifacts,
                        oracle=truth, tune_seconds=tune or None, force=force)  # fmt: skip
     print_train(report)
@@ -89,13 +105,33 @@ def print_train(r: TrainReport) -> None:
         ratio, (lo, hi) = e.oracle_ratio
         extra = f"; ROC AUC {ratio:.3f} x the oracle's (95% interval {lo:.3f}-{hi:.3f})"
     sizes = ", ".join(f"{k} {v:,}" for k, v in r.summary.items() if k.startswith("rows_"))
-    console.print(f"{r.summary['trees']} trees, {r.summary['calibration']} calibration ({sizes}), "
-                  f"{r.seconds:.1f} s{extra}")  # fmt: skip
+    shape = (f"{r.summary['trees']} trees of {r.summary['num_leaves']} leaves" if r.summary["family"] == "lightgbm"
+             else f"logistic regression, C {r.summary['C']:g}")  # fmt: skip
+    console.print(f"{shape}, {r.summary['calibration']} calibration ({sizes}), {r.seconds:.1f} s{extra}")
+    for name, words in r.baselines.items():
+        console.print(escape(f"Baseline {name}: {words}"))
+    if r.selection is not None:
+        print_selection(r.selection)
     for family, why in r.families_off.items():
         console.print(escape(f"Family {family} {why}: left out of training (no data fed it)"))
     if r.decision:
         console.print(f"Registered [bold]{r.target}[/bold] v{r.decision.version} as "
                       f"[bold]{r.decision.alias}[/bold]: {escape(r.decision.reason)} (run {r.run_id})")  # fmt: skip
+
+
+def print_selection(sel: Selection) -> None:
+    """Which family won on the inner folds, each candidate's ROC AUC there and the margin."""
+    t = Table(title=f"Model family chosen on the training rows ({escape(sel.folds)}; ROC AUC on each fold's "
+                    "judged rows, never the validation rows)")  # fmt: skip
+    t.add_column("candidate")
+    t.add_column("mean", justify="right")
+    t.add_column("per fold", justify="right")
+    for name in sorted(sel.scores, key=sel.mean, reverse=True):
+        mark = " (chosen)" if name == sel.chosen.name else ""
+        t.add_row(escape(name + mark), f"{sel.mean(name):.4f}", " ".join(f"{v:.3f}" for v in sel.scores[name]))
+    console.print(t)
+    margin = "" if sel.margin is None else f", ahead of the other family's best by {sel.margin:+.4f} mean ROC AUC"
+    console.print(escape(f"Family: {sel.family} won{margin}"))
 
 
 @models_app.command("list")

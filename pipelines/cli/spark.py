@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from features.split import SplitConfig
+from features.labels import LabelConfig, derived_labels
 from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.settings import get_settings
 from pipelines.spark import engine as spark
@@ -77,7 +77,15 @@ def ingest(source: Path, mapping: Path | None, o: SparkOptions) -> None:
     console.print(f"Accepted rows in {lake}/raw, quarantined rows with their reasons in {lake}/quarantine")
 
 
-def features(every: str, first: date | None, last: date | None, o: SparkOptions) -> None:
+def features(
+    every: str,
+    first: date | None,
+    last: date | None,
+    o: SparkOptions,
+    rules: tuple[int | None, int | None, float | None] = (None, None, None),
+) -> None:
+    """Snapshots and labels with Spark; ``rules``: the horizon, grace and margin given (None: derived from the
+    data's span, ``features.labels.derived_labels``)."""
     from pipelines.snapshots import dates_within, snapshot_dates
 
     run, lake = open_engine(o)
@@ -86,17 +94,19 @@ def features(every: str, first: date | None, last: date | None, o: SparkOptions)
         dates = dates_within(begin, end, every)
         if first or last:
             dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
-        report = spark.build(run, dates, lake, data_end=end)
+        lcfg: LabelConfig = derived_labels(begin, end, *rules)
+        report = spark.build(run, dates, lake, lcfg=lcfg, data_end=end)
     console.print(
         f"Built {report.features} features for {report.snapshots:,} snapshots on {len(report.dates)} dates with "
-        f"Spark in {report.seconds:.1f} s into {lake}/snapshots and {lake}/labels"
+        f"Spark in {report.seconds:.1f} s into {lake}/snapshots and {lake}/labels ({lcfg.horizon_days}-day "
+        f"horizon, {lcfg.grace_days} days of grace)"
     )
 
 
-def dataset(target: str, split: SplitConfig, o: SparkOptions) -> None:
+def dataset(target: str, valid_dates: int | None, valid_share: float, o: SparkOptions) -> None:
     run, lake = open_engine(o)
     with failing_as("dataset build failed"):
-        stats = spark.build_dataset(run.spark, lake, target, split)
+        stats = spark.build_dataset(run.spark, lake, target, valid_dates, valid_share)
     parts = ", ".join(f"{k} {v['rows']:,} rows ({v['positive_rate']:.1%} positive)" for k, v in sorted(stats.items()))
     console.print(f"Training set {target} with Spark into {lake}/datasets/{target}: {parts}")
 

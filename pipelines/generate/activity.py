@@ -1,4 +1,5 @@
-"""Product usage: logins and feature events per account and day, driven by health, seats and the calendar."""
+"""Product usage: logins and feature events per account and day, driven by health, seats and the calendar (in the
+type-mix world: events of eight types drawn from each account's mix of the month)."""
 
 import numpy as np
 import pyarrow as pa
@@ -8,6 +9,7 @@ from pipelines.generate.billing import subscription_rows
 from pipelines.generate.chunk import Chunk, pick, work_hours
 from pipelines.generate.latent import NO_DAY, sigmoid
 from pipelines.generate.params import FEATURES, MILESTONES
+from pipelines.generate.type_mix import EVENT_TYPES
 
 
 def service_days(c: Chunk) -> np.ndarray:
@@ -48,7 +50,9 @@ def seats_in_use(
 
 
 def usage_events(c: Chunk, health: np.ndarray, seats: np.ndarray, serving: np.ndarray) -> pa.Table:
-    """Events per account-day ~ Poisson(seats^0.85 x share of seats in use x intensity x weekday x noise)."""
+    """Events per account-day ~ Poisson(seats^0.85 x share of seats in use x intensity x weekday x noise); their
+    types: logins, features (more of them as the account is healthy and reaches milestones) and milestones, or, in
+    the type-mix world, drawn from the account's mix of event types of the month (and no milestone events)."""
     rng = c.rng("usage_events")
     a = c.hist.static
     in_use = seats_in_use(health, seats, a.growth[:, None], a.seat_cap[:, None], c.p.demand_slope)
@@ -61,11 +65,15 @@ def usage_events(c: Chunk, health: np.ndarray, seats: np.ndarray, serving: np.nd
     cell = np.repeat(np.arange(counts.size), counts)
     row, day = np.divmod(cell, c.cal.n_days)
     m = len(row)
-    h = health[row, day]
     pool = np.maximum(1, np.round(seats[row, day] * in_use[row, day]))
     user = (pool * rng.random(m) ** 2).astype(np.int64)  # a few power users do most of the work
+    if c.p.type_mix is not None:
+        friction = c.window("friction")[row, c.cal.day_month[day]]
+        kind = c.p.type_mix.draw_types(rng.random(m), a.mix, friction, row)
+        ts = day + work_hours(rng, a.region[row], c.p.region_utc_offset)
+        return _table(c, row, ts, user, kind, EVENT_TYPES)
     n_milestones = _reached_by(c, row, day)
-    breadth = np.clip(np.round(2 + 10 * sigmoid(1.2 * h + 0.3 * n_milestones - 0.5)), 2, len(FEATURES))
+    breadth = np.clip(np.round(2 + 10 * sigmoid(1.2 * health[row, day] + 0.3 * n_milestones - 0.5)), 2, len(FEATURES))
     feature = np.minimum((breadth * rng.random(m) ** 1.3).astype(np.int64), breadth.astype(np.int64) - 1)
     kind = np.where(rng.random(m) < 0.35, 0, feature + 1)
     ts = day + work_hours(rng, a.region[row], c.p.region_utc_offset)
@@ -74,13 +82,20 @@ def usage_events(c: Chunk, health: np.ndarray, seats: np.ndarray, serving: np.nd
     ts = np.r_[ts, ms_day + work_hours(rng, a.region[ms_row], c.p.region_utc_offset)]
     user = np.r_[user, np.zeros(len(ms_row), np.int64)]
     kind = np.r_[kind, ms_kind]
+    return _table(c, row, ts, user, kind, ("login", *FEATURES, *MILESTONES))
+
+
+def _table(
+    c: Chunk, row: np.ndarray, ts: np.ndarray, user: np.ndarray, kind: np.ndarray, names: tuple[str, ...]
+) -> pa.Table:
+    """The usage events in the order of account and time; ``kind`` indexes ``names``."""
     order = np.lexsort((ts, row))
     row, ts, user, kind = row[order], ts[order], user[order], kind[order]
     return pa.table({
         "account_id": c.ids(row),
         "user_id": pc.binary_join_element_wise(c.ids(row), pc.cast(pa.array(user), pa.string()), "-u"),
         "ts": c.times(ts),
-        "event_type": pick(("login", *FEATURES, *MILESTONES), kind),
+        "event_type": pick(names, kind),
     })  # fmt: skip
 
 

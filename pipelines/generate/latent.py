@@ -53,6 +53,11 @@ class Static(Columns):
     champion0: np.ndarray
     region: np.ndarray
     activity: np.ndarray  # account-level multiplier of usage
+    # the type-mix world's (``type_mix``; else shapes (n, 0), zeros, zeros): the account's own mix of event types
+    # (n, types), its utility (``TypeMix.utility_of``) and the logit of its friction share at sign-up
+    mix: np.ndarray
+    mix_utility: np.ndarray
+    friction0: np.ndarray
 
 
 @dataclass
@@ -73,6 +78,7 @@ class State(Columns):
     milestones: np.ndarray  # bit i set: milestone i reached
     budget: np.ndarray  # budget pressure, 1 after a cut, decays
     age: np.ndarray  # months since sign-up
+    friction: np.ndarray  # logit of the share of events drawn from the friction mix (type-mix world; else 0)
 
 
 @dataclass
@@ -100,6 +106,7 @@ class MonthLog:
     bad_support: np.ndarray
     budget_cut: np.ndarray
     milestone_day: np.ndarray  # shape (n, 4)
+    friction: np.ndarray  # the friction share during the month, after its drift (type-mix world; else 0)
 
 
 def price_of(plan: np.ndarray, seg: np.ndarray, p: Params) -> np.ndarray:
@@ -134,7 +141,16 @@ def draw_static(rng: np.random.Generator, n: int, cal: Calendar, p: Params) -> S
         champion0=rng.random(n) < p.seg("champion_at_start")[seg],
         region=rng.choice(3, size=n, p=p.region_mix).astype(np.int8),
         activity=rng.lognormal(0.0, 0.35, n),
+        **_draw_mix(rng, n, p),  # last: the default world's random stream stays as it was
     )
+
+
+def _draw_mix(rng: np.random.Generator, n: int, p: Params) -> dict[str, np.ndarray]:
+    """The type-mix world's traits of ``Static`` (none drawn in the default world)."""
+    if p.type_mix is None:
+        return {"mix": np.zeros((n, 0)), "mix_utility": np.zeros(n), "friction0": np.zeros(n)}
+    mix = p.type_mix.draw_own(rng, n)
+    return {"mix": mix, "mix_utility": p.type_mix.utility_of(mix), "friction0": p.type_mix.draw_friction(rng, n)}
 
 
 def initial_state(n: int) -> State:
@@ -143,7 +159,7 @@ def initial_state(n: int) -> State:
         born=z.astype(bool), alive=z.astype(bool), end=np.full(n, NEVER, np.int64), h=z.copy(), h_usual=z.copy(),
         seats=z.astype(np.int64), plan=z.astype(np.int64), renew_m=z.astype(np.int64),
         pending_end=np.full(n, NEVER, np.int64), decided=z.astype(bool), champion=z.astype(bool),
-        milestones=z.astype(np.int64), budget=z.copy(), age=z.astype(np.int64),
+        milestones=z.astype(np.int64), budget=z.copy(), age=z.astype(np.int64), friction=z.copy(),
     )  # fmt: skip
 
 
@@ -216,6 +232,7 @@ def _advance(
         card_fail=np.zeros(n, np.int8),
         champion_left=np.full(n, NO_DAY), champion_found=np.full(n, NO_DAY), bad_support=np.full(n, NO_DAY),
         budget_cut=np.zeros(n, bool), milestone_day=np.full((n, len(MILESTONES)), NO_DAY),
+        friction=np.zeros(n),
     )  # fmt: skip
     u = rng.random((11, n), dtype=np.float32)  # one uniform per decision and account, drawn up front
     anyday = _day_in(rng, d0, d1, n)
@@ -229,6 +246,7 @@ def _advance(
         s.seats[newborn] = a.seats0[newborn]
         s.plan[newborn] = a.plan0[newborn]
         s.champion[newborn] = a.champion0[newborn]
+        s.friction[newborn] = a.friction0[newborn]
         s.renew_m[newborn] = m + np.where(a.annual[newborn], 12, 1)
         log.renew_day[newborn] = a.created[newborn]
 
@@ -253,6 +271,13 @@ def _advance(
     s.h = np.where(act, h_new, s.h)
     s.h_usual = np.where(act, s.h_usual + p.usual_pull * (s.h - s.h_usual), s.h_usual)
 
+    # 2b. Type-mix world: the friction drifts; the month's mix's utility lowers the churn logits of steps 4 and 6.
+    mix_u = np.zeros(n)
+    if p.type_mix is not None:
+        s.friction = np.where(act, p.type_mix.drift(s.friction, rng), s.friction)
+        log.friction = sigmoid(s.friction)
+        mix_u = (1.0 - log.friction) * a.mix_utility + log.friction * p.type_mix.friction_utility
+
     # 3. Onboarding milestones, more likely for healthy accounts.
     onboarding = np.flatnonzero((act | newborn) & (s.age < 3))
     if len(onboarding):
@@ -269,7 +294,9 @@ def _advance(
     deciding = act & ~s.decided & (s.pending_end == NEVER) & (decide_day < d1)
     base = np.where(a.annual, p.seg("churn_base_annual")[a.seg], p.seg("churn_base_monthly")[a.seg])
     drop = np.maximum(0.0, s.h_usual - s.h)
-    p_churn = sigmoid(base - p.churn_health_slope * s.h + p.churn_drop_slope * drop + p.churn_budget_slope * s.budget)
+    p_churn = sigmoid(
+        base - p.churn_health_slope * s.h + p.churn_drop_slope * drop + p.churn_budget_slope * s.budget - mix_u
+    )
     if ch is None:
         leaving = deciding & (u[3] < p_churn)
     else:
@@ -321,7 +348,7 @@ def _advance(
 
     # 6. Mid-term churn: rare, and not for accounts already leaving.
     mid = act & s.alive & ~renewing & (s.pending_end == NEVER)
-    p_mid = sigmoid(p.seg("midterm_base")[a.seg] - 1.5 * s.h + p.churn_drop_slope * drop)
+    p_mid = sigmoid(p.seg("midterm_base")[a.seg] - p.midterm_health_slope * s.h + p.churn_drop_slope * drop - mix_u)
     if ch is None:
         mid &= u[9] < p_mid
     else:

@@ -4,9 +4,11 @@ Rates are per month unless named otherwise. They were calibrated so that the def
 churn of about 3% for SMB, 1.2% for mid-market and 0.5% for enterprise (see ``tests/pipelines/test_generate.py``).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from pipelines.generate.type_mix import TypeMix
 
 SEGMENTS = ("smb", "mid_market", "enterprise")  # index 0, 1, 2
 PLANS = ("starter", "growth", "enterprise")
@@ -75,6 +77,7 @@ class Params:
     churn_drop_slope: float = 1.5  # per unit that h has fallen below its usual level
     usual_pull: float = 0.15
     midterm_base: tuple[float, ...] = (-6.5, -7.2, -8.0)
+    midterm_health_slope: float = 1.5  # mid-term churn: P = sigmoid(base - slope * h + drop slope * drop)
     p_card_fail: float = 0.03
     p_card_fail_lost: float = 0.45  # failed card payments never recovered: involuntary churn a week later
     p_lapse: float = 0.006
@@ -90,7 +93,26 @@ class Params:
     net_terms_days: tuple[int, ...] = (15, 30, 30)
     p_void: float = 0.004
     notice_days: tuple[int, int] = (30, 60)  # annual terms; monthly terms give no notice
+    # the type-mix world (``type_mix``): usage events of eight types whose mix drives churn; None: the demo's events
+    type_mix: TypeMix | None = None
 
     def seg(self, name: str) -> np.ndarray:
         """A per-segment parameter as an array indexed by segment."""
         return np.asarray(getattr(self, name))
+
+
+TYPE_MIX = replace(
+    Params(),
+    type_mix=TypeMix(),
+    churn_health_slope=0.5,  # the mix, not health (and so not volume), is the main driver of churn
+    midterm_health_slope=0.6,
+    # lower bases: the mix's utility spreads the churn logits (its standard deviation is about 2.7)
+    churn_base_monthly=(-5.6, -6.3, -7.1),
+    churn_base_annual=(-3.6, -4.1, -4.9),
+    midterm_base=(-7.9, -8.9, -9.9),
+    events_per_seat_day=0.18,  # a social product: more events per seat, enough to read an account's mix
+    p_milestone=0.0,  # a product without the demo's milestones
+    milestone_bonus=0.0,
+)
+WORLDS = {"default": Params(), "type-mix": TYPE_MIX}
+"""The worlds ``churn generate --world`` writes: the demo's, and one whose mix of event types drives churn."""

@@ -23,7 +23,7 @@ CHUNK_ACCOUNTS = 2000  # fixed: the random streams are per chunk, so the output 
 DEFAULT_START = date(2024, 1, 1)
 TABLES = ("accounts", "subscriptions", "usage_events", "support_tickets", "email_events", "invoices",
           "nps_responses", "contacts")  # fmt: skip
-TRUTH = ("health", "oracle")
+TRUTH = ("health", "oracle", "type_mix")
 
 
 @dataclass
@@ -44,7 +44,7 @@ def build_chunk(
     c = Chunk(hist, cal, params, ids, seed, index)
     health, seats = activity.daily_health(c)
     serving = activity.service_days(c)
-    return {
+    tables = {
         "accounts": people.accounts(c),
         "subscriptions": billing.subscriptions(c),
         "usage_events": activity.usage_events(c, health, seats, serving),
@@ -56,6 +56,9 @@ def build_chunk(
         "health": truth.health(c),
         "oracle": truth.oracle(c),
     }
+    if params.type_mix is not None:
+        tables["type_mix"] = truth.type_mix(c)
+    return tables
 
 
 def generate(

@@ -205,9 +205,9 @@ class Futures:
 
 
 class Antithetic(np.random.Generator):
-    """The oracle's random stream for ``Futures``: a normal draw with one number per future (the health noise) is
-    drawn for the first ``pairs`` futures and negated for the next ``pairs``, so that the two futures of a pair
-    are antithetic; every other draw is independent.
+    """The oracle's random stream for ``Futures``: a normal draw with one number per future (the health noise, and
+    in the type-mix world the friction's) is drawn for the first ``pairs`` futures and negated for the next
+    ``pairs``, so that the two futures of a pair are antithetic; every other draw is independent.
 
     Each future on its own is still an exact sample of the latent process, so means stay unbiased; since churn
     and expansion are monotone in health, a pair's errors largely cancel (on the demo world: about half the

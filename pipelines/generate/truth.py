@@ -4,6 +4,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.generate.chunk import Chunk
+from pipelines.generate.latent import PRE_MONTHS
+from pipelines.generate.type_mix import EVENT_TYPES
 
 
 def health(c: Chunk) -> pa.Table:
@@ -28,4 +30,22 @@ def oracle(c: Chunk) -> pa.Table:
         "as_of": c.times(c.cal.ms(o["as_of_month"].astype(np.int64))),
         "p_churn": o["p_churn"],
         "p_expand": o["p_expand"],
+    })  # fmt: skip
+
+
+def type_mix(c: Chunk) -> pa.Table:
+    """Type-mix world: per account active at the start of a month of the data, its mix of event types then (the
+    shares the oracle's state holds at that snapshot: those of the month before) and that mix's utility, the
+    amount by which it lowers the churn logit (``TypeMix.utility_of``)."""
+    tm = c.p.type_mix
+    if tm is None:
+        raise ValueError("type_mix ground truth exists only in the type-mix world: generate with Params.type_mix set")
+    row, m = np.nonzero(c.window("active_start"))
+    shares = tm.mix_of(c.hist.static.mix[row], c.hist.logs["friction"][row, m + PRE_MONTHS - 1])
+    columns = {f"share_{name}": np.round(shares[:, i], 4) for i, name in enumerate(EVENT_TYPES)}
+    return pa.table({
+        "account_id": c.ids(row),
+        "month": c.times(c.cal.ms(m)),
+        **columns,
+        "utility": np.round(tm.utility_of(shares), 4),
     })  # fmt: skip

@@ -22,7 +22,7 @@ from features.query import (
     typed_source_sql,
 )
 from features.registry import Family
-from features.rollups import TOTALS, window_bounds
+from features.rollups import TOTALS_TABLES, window_bounds
 from pipelines.snapshots import fast_sql
 from pipelines.snapshots.inputs import Progress, check_raw_columns, coverage
 
@@ -51,7 +51,7 @@ def build_fast(
     con.execute("SET TimeZone = 'UTC'")
     # Temp tables come first in name resolution: a spine or rollup left by an earlier build would hide ours.
     temp = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
-    ours = {"spine", "spine_keys", "snapshot_dates", "snapshots", "account_ids", *fast_sql.rollups(cfg), *TOTALS}
+    ours = {"spine", "spine_keys", "snapshot_dates", "snapshots", "account_ids", *fast_sql.rollups(cfg), *TOTALS_TABLES}
     ours |= {source_table(fam, src) for fam in every_family(cfg) for src in fam.sources}
     for name in temp & ours:
         con.execute(f"DROP TABLE temp.main.{name}")
@@ -142,7 +142,7 @@ def _create_sources(con: duckdb.DuckDBPyConnection, fams: tuple[Family, ...], on
     positional join 0.6 s, and ordering the tables 0.35 s. The order is checked. The rollups and raw copies are
     dropped as soon as no later source reads them."""
     sources = [(fam, src) for fam in fams for src in fam.sources]
-    held = [*TOTALS, "milestone_first", *(f"raw.{t}" for t in fast_sql.COPIED)]
+    held = [*TOTALS_TABLES, "milestone_first", *(f"raw.{t}" for t in fast_sql.COPIED)]
     for i, (fam, src) in enumerate(sources, 1):
         _ordered(con, f"CREATE OR REPLACE TABLE {source_table(fam, src)} AS {typed_source_sql(src)} "
                       "ORDER BY s.account_id, s.as_of")  # fmt: skip

@@ -5,7 +5,7 @@
 inputs that DuckDB handles much faster (``inputs``): account ids as integers (joins and GROUP BYs on an integer
 instead of a string) and times as naive UTC TIMESTAMPs (a TIMESTAMPTZ cast to DATE or shifted by an INTERVAL goes
 through ICU's calendar, about 10x the cost; in UTC both give the same days and instants). The rollups here build the
-tables the registry reads (``TOTALS``' running totals and ``milestone_first``), keyed the same way, and
+tables the registry reads (``totals``' running totals and ``milestone_first``), keyed the same way, and
 ``tests/pipelines/snapshots/test_fast_build.py`` asserts that both builds give equal snapshots. Each difference was
 measured on the benchmark (28,000 accounts, 10.4 M usage events, 2 cores; monthly / weekly snapshots):
 
@@ -23,23 +23,30 @@ copies), ``$first``/``$last`` the DATE bounds of the days the windows reach.
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
 from features.config import FeatureConfig
+from features.event_types import LAGS, counted_value, last_day
 from features.rollups import (
     EMAIL_COUNTS,
     EVENTS,
     ROWS_SEP,
-    TOTALS,
+    TOTALS_TABLES,
     USAGE_AMOUNTS,
     Count,
     Totals,
     count_sql,
+    exists_at,
     island_steps,
+    matches,
     quoted,
     served_rows,
+    totals,
+    type_counts,
     usage_counts,
 )
+from features.sql import literal
 
 DAY = "CAST(make_timestamp(epoch_us(ts)) AS DATE)"  # the UTC day of a TIMESTAMPTZ, without ICU
 DAYS = "ts >= TIMESTAMPTZ '$first 00:00:00+00' AND ts < TIMESTAMPTZ '$last 00:00:00+00'"
@@ -74,13 +81,13 @@ def _edges(name: str) -> str:
     return f"e_{name}"
 
 
-def _buckets() -> str:
+def _buckets(ts: Mapping[str, Totals]) -> str:
     """``buckets``: each day of [$first, $last) with, per running total, its bucket: the first day after it at
     which that total is read (as_of - lag, over every snapshot date and lag); NULL past the last such day."""
     cols = ", ".join(
         f"(SELECT MIN(e.edge) FROM (SELECT DISTINCT CAST(as_of AS DATE) - l.lag AS edge FROM snapshot_dates, "
         f"(VALUES {', '.join(f'({lag})' for lag in t.lags)}) l(lag)) e WHERE e.edge > d.day) AS {_edges(name)}"
-        for name, t in TOTALS.items()
+        for name, t in ts.items()
     )
     days = "SELECT CAST(unnest(generate_series(DATE '$first', DATE '$last' - 1, INTERVAL 1 DAY)) AS DATE) AS day"
     return f"SELECT d.day, {cols} FROM ({days}) d"
@@ -158,34 +165,66 @@ def _bounded(t: Totals) -> str:
         FROM (SELECT {sums} FROM {t.daily} GROUP BY account_id)"""
 
 
-def _running(t: Totals) -> str:
+class Field(NamedTuple):
+    """A running sum read from bits [shift, shift + bits) of the cumulative sum of a daily table's column ``pack``
+    (already packed there), as ``name`` at ``lags``; a ``day`` is a day number (1 = $first, 0 = none), read at lag 0
+    as that DATE (NULL for none)."""
+
+    name: str
+    pack: str
+    shift: int
+    bits: int
+    lags: tuple[int, ...]
+    day: bool = False
+
+
+def _field(f: Field, lag: int) -> str:
+    return f"CAST((c{lag}.{f.pack} >> {f.shift}) & {(1 << f.bits) - 1} AS BIGINT)"
+
+
+def _running(t: Totals, fields: Sequence[Field] = ()) -> str:
     """Per spine row, as ``features.rollups._running``: cumulative sums over the bucket rows (a bucket's day is
     the read day that closes it, so a read at day x takes the last bucket at or before x), looked up at each
-    as_of - lag by one ASOF JOIN per lag. The sums of counts are packed (``PACKED``), amounts summed apart."""
+    as_of - lag by one ASOF JOIN per lag. The sums of counts are packed (``PACKED``), amounts summed apart;
+    ``fields`` are read from columns of ``t.daily`` packed before (``_type_days``), in the same window pass."""
     window = "WINDOW w AS (PARTITION BY account_id ORDER BY day ROWS UNBOUNDED PRECEDING)"
     packs = _packs(t)
     # Each value's place: its pack (column p<k>) and its field's shift in it.
-    place = {v: (k, BITS * (len(p) - 1 - j)) for k, p in enumerate(packs) for j, v in enumerate(p)}
+    own = [Field(v, f"p{k}", BITS * (len(p) - 1 - j), BITS, t.lags_of(v)) for k, p in enumerate(packs)
+           for j, v in enumerate(p)]  # fmt: skip
+    shift = {f.name: f.shift for f in own}
     # Multiplied, not shifted: a bucket's island steps can be negative (only running sums are non-negative).
-    packed = [" + ".join(f"CAST({v} AS HUGEINT) * {1 << place[v][1]}" for v in p) for p in packs]
+    packed = [" + ".join(f"CAST({v} AS HUGEINT) * {1 << shift[v]}" for v in p) for p in packs]
     # A last day is the last non-NULL one in day order (each bucket's days follow the last bucket's): the same
     # as the portable MAX, and DuckDB's LAST_VALUE ... IGNORE NULLS window costs less than its MAX.
     cums = ", ".join([f"SUM({e}) OVER w AS p{k}" for k, e in enumerate(packed)]
+                     + [f"SUM({c}) OVER w AS {c}" for c in dict.fromkeys(f.pack for f in fields)]
                      + [f"SUM({v}) OVER w AS {v}" for v in t.amounts]
                      + [f"LAST_VALUE({n} IGNORE NULLS) OVER w AS {n}" for n in t.lasts])  # fmt: skip
-    cols = ", ".join(
-        [f"COALESCE(c{lag}.{v}, 0) AS {v}_c{lag}" if v in t.amounts
-         else f"COALESCE(CAST((c{lag}.p{place[v][0]} >> {place[v][1]}) & {(1 << BITS) - 1} AS BIGINT), 0) AS {v}_c{lag}"
-         for v in t.values for lag in t.lags]
-        + [f"c0.{n} AS {n}" for n in t.lasts]
-    )  # fmt: skip
-    joins = " ".join(
-        f"ASOF LEFT JOIN cum c{lag} ON c{lag}.account_id = s.account_id AND s.as_of_day - {lag} >= c{lag}.day"
-        for lag in t.lags
-    )
+    by_name = {f.name: f for f in own}
+
+    def read(lag: int) -> str:
+        """The values read at as_of - ``lag``, per spine row."""
+        cols = (
+            [f"COALESCE(c{lag}.{v}, 0) AS {v}_c{lag}" if v in t.amounts
+             else f"COALESCE({_field(by_name[v], lag)}, 0) AS {v}_c{lag}"
+             for v in t.values if lag in t.lags_of(v)]
+            + [f"c0.{n} AS {n}" for n in t.lasts if lag == 0]
+            + [f"CASE WHEN {_field(f, 0)} > 0 THEN DATE '$first' + CAST({_field(f, 0)} - 1 AS INTEGER) END AS {f.name}"
+               if f.day else f"COALESCE({_field(f, lag)}, 0) AS {f.name}_c{lag}"
+               for f in fields if lag in f.lags]
+        )  # fmt: skip
+        return f"""r{lag} AS MATERIALIZED (
+            SELECT s.account_id, s.as_of, {", ".join(cols)} FROM spine s
+            ASOF LEFT JOIN cum c{lag} ON c{lag}.account_id = s.account_id AND s.as_of_day - {lag} >= c{lag}.day)"""
+
+    # One ASOF JOIN per lag from the spine alone, joined after: chained, each join sorted the columns the joins
+    # before it had added (weekly, 17 types: 6.2 s against 2.4 s).
+    first, *others = t.lags
     return f"""
-        WITH cum AS MATERIALIZED (SELECT account_id, day, {cums} FROM {t.daily} {window})
-        SELECT s.account_id, s.as_of, {cols} FROM spine s {joins}"""
+        WITH cum AS MATERIALIZED (SELECT account_id, day, {cums} FROM {t.daily} {window}),
+        {", ".join(map(read, t.lags))}
+        SELECT * FROM r{first} {" ".join(f"JOIN r{lag} USING (account_id, as_of)" for lag in others)}"""
 
 
 def _count(c: Count, hashed: bool) -> str:
@@ -194,7 +233,7 @@ def _count(c: Count, hashed: bool) -> str:
     ``hash(event_type)``)."""
     if c.day or c.column is None:
         return count_sql(c)
-    match = f"event = hash('{c.value}')" if hashed else f"{c.column} = '{c.value}'"
+    match = matches(c, "event", lambda v: f"hash({literal(v)})") if hashed else matches(c, c.column)
     if c.weight != "1":
         return f"SUM(CASE WHEN {match} THEN {c.weight} ELSE 0 END) AS {c.name}"
     return f"COUNT(CASE WHEN {match} THEN 1 END) AS {c.name}"
@@ -211,13 +250,21 @@ class Rollup(NamedTuple):
 def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
     """SELECT statements by table name, each with the tables it reads, in the order they must be created (as
     ``features.rollups.rollups``, plus intermediate tables: ``usage``, ``buckets`` and the per-day tables that
-    ``TOTALS`` read per bucket); they need ``account_ids``, ``snapshot_dates`` and ``spine``.
+    ``totals`` read per bucket); they need ``account_ids``, ``snapshot_dates`` and ``spine``.
 
     Each running total is read only at as_of - lag for its lags, so it keeps one row per account and *bucket*,
     the days between two such read days, instead of one per day: a read sees whole buckets. Monthly snapshots
     read usage at 60 days of a year, weekly ones at 4 days of 7 (``buckets``)."""
-    not_feature = ", ".join(f"hash('{n}')" for n in (cfg.login_event, *cfg.milestones))
-    usage, email = TOTALS["usage_totals"], TOTALS["email_totals"]
+    not_feature = ", ".join(f"hash({literal(n)})" for n in (cfg.login_event, *cfg.milestones))
+    ts = totals(cfg)
+    fields = _type_fields(cfg)
+    # The usage totals as the fast build sums them apart from the types' packed columns (``_type_fields``).
+    typed = {f.name for f in fields}
+    ts["usage_totals"] = usage = replace(
+        ts["usage_totals"], values=tuple(v for v in ts["usage_totals"].values if v not in typed),
+        lasts={n: c for n, c in ts["usage_totals"].lasts.items() if n not in typed}, value_lags={},
+    )  # fmt: skip
+    email = ts["email_totals"]
     amounts = [f"SUM({column}) AS {name}" for name, column in USAGE_AMOUNTS.items()]
     seen = f"{EVENTS} > 0"  # a row standing for no event makes no user, feature or milestone seen
     daily = {
@@ -231,12 +278,14 @@ def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
                    {DAY} AS day, hash(e.event_type) AS event, e.event_count, e.duration_secs
             FROM $raw.usage_events e JOIN account_ids k ON k.account_id = e.account_id
             WHERE {DAYS}""",
-        "buckets": _buckets(),
+        "buckets": _buckets(ts),
         "usage_days": f"""
             SELECT account_id, day,
                    {ROWS_SEP.join([*(_count(c, hashed=True) for c in usage_counts(cfg)), *amounts])}
             FROM usage GROUP BY 1, 2""",
-        "usage_daily": _bucketed("usage_totals", usage, "usage_days"),
+        # The types' check comes before usage_daily, so that type_days is dropped once usage_daily holds it.
+        **({"type_days": _type_days(cfg), "type_days_bounded": _type_bounded()} if fields else {}),
+        "usage_daily": _usage_daily(cfg, usage),
         # Users are not first kept per bucket: user_totals' buckets are short (reads at as_of and as_of - 30) and
         # the GROUP BY cost more than it saved (weekly 4.1 s -> 3.1 s without; monthly the same).
         "user_daily": _islands(
@@ -259,18 +308,90 @@ def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
     }
     reads = {
         "usage": ("account_ids",), "buckets": ("snapshot_dates",), "usage_days": ("usage",),
-        "usage_daily": ("usage_days", "buckets"), "user_daily": ("usage", "buckets"),
-        "feature_daily": ("usage", "buckets"), "email_days": ("account_ids",), "email_daily": ("email_days", "buckets"),
-        "milestone_first": ("account_ids",),
+        "type_days": ("usage", "buckets"), "type_days_bounded": ("type_days",),
+        "usage_daily": ("usage_days", "buckets", "type_days"),
+        "user_daily": ("usage", "buckets"), "feature_daily": ("usage", "buckets"), "email_days": ("account_ids",),
+        "email_daily": ("email_days", "buckets"), "milestone_first": ("account_ids",),
     }  # fmt: skip
-    checks = {f"{name}_bounded": Rollup(_bounded(t), (t.daily,)) for name, t in TOTALS.items()}
-    totals = {name: Rollup(_running(t), (t.daily, "spine")) for name, t in TOTALS.items()}
-    return {name: Rollup(sql, reads[name]) for name, sql in daily.items()} | checks | totals
+    checks = {f"{name}_bounded": Rollup(_bounded(t), (t.daily,)) for name, t in ts.items()}
+    running = {
+        name: Rollup(_running(t, fields if name == "usage_totals" else ()), (t.daily, "spine"))
+        for name, t in ts.items()
+    }
+    return {name: Rollup(sql, reads[name]) for name, sql in daily.items()} | checks | running
 
 
-# Intermediate tables of ``rollups``, dropped once the running totals exist.
-INTERMEDIATE = ("usage", "buckets", "usage_days", "email_days", *(t.daily for t in TOTALS.values()),
-                *(f"{name}_bounded" for name in TOTALS))  # fmt: skip
+# Intermediate tables of ``rollups``, dropped once the running totals exist (their names follow no configuration).
+INTERMEDIATE = ("usage", "buckets", "usage_days", "email_days", "type_days", "usage_daily", "user_daily",
+                "feature_daily", "email_daily", "type_days_bounded",
+                *(f"{name}_bounded" for name in TOTALS_TABLES))  # fmt: skip
+
+
+# The counted event types' counts and last days are packed before the window pass, in ``type_days``: per type,
+# each bucket in which it occurred holds its events and the step from the type's previous last day to this
+# bucket's (days counted from $first, 1 = $first), so that the steps' running sum at a read day is the type's last
+# day before it (0: none). A type's field holds its count (COUNT_BITS) above its last day (DAY_BITS), three types
+# to a HUGEINT: the window sums a column for every three types, where a sum per count and a LAST_VALUE window per
+# type, in a second window pass read by chained ASOF JOINs, cost 3x the build without types (weekly, 17 types).
+COUNT_BITS, DAY_BITS, TYPES_PACKED = 30, 12, 3
+TYPE_BITS = COUNT_BITS + DAY_BITS
+
+
+def _type_fields(cfg: FeatureConfig) -> list[Field]:
+    """Where each counted type's count and last day sit in ``usage_daily``'s packed columns ``types<j>`` (types
+    numbered in ``cfg.event_types``' order)."""
+    out = []
+    for k, t in enumerate(cfg.event_types):
+        pack, shift = f"types{k // TYPES_PACKED}", TYPE_BITS * (k % TYPES_PACKED)
+        out += [Field(counted_value(t.column), pack, shift + DAY_BITS, COUNT_BITS, LAGS),
+                Field(last_day(t.column), pack, shift, DAY_BITS, (0,), day=True)]  # fmt: skip
+    return out
+
+
+def _type_days(cfg: FeatureConfig) -> str:
+    """Per account, bucket of ``usage_totals`` and counted type k (by ``type_counts``' order): its events ``n``,
+    and its events and last day's step as its field in its pack (``_type_fields``), ``placed``."""
+    which = " ".join(f"WHEN {matches(c, 'u.event', lambda v: f'hash({literal(v)})')} THEN {k}"
+                     for k, c in enumerate(type_counts(cfg)))  # fmt: skip
+    place = " ".join(f"WHEN {j} THEN {1 << (TYPE_BITS * j)}" for j in range(TYPES_PACKED))
+    edge = _edges("usage_totals")
+    return f"""
+        WITH per_type AS (
+            SELECT u.account_id, b.{edge} AS day, CASE {which} END AS k, SUM({EVENTS}) AS n,
+                   CAST(MAX(CASE WHEN {EVENTS} > 0 THEN u.day END) - DATE '$first' + 1 AS BIGINT) AS seen
+            FROM usage u JOIN buckets b ON b.day = u.day WHERE b.{edge} IS NOT NULL GROUP BY 1, 2, 3
+        )
+        SELECT account_id, day, k, n,
+               (CAST(n AS HUGEINT) * {1 << DAY_BITS}
+                + seen - COALESCE(LAG(seen) OVER (PARTITION BY account_id, k ORDER BY day), 0))
+               * CASE k % {TYPES_PACKED} {place} END AS placed
+        FROM per_type WHERE k IS NOT NULL AND seen IS NOT NULL"""
+
+
+def _type_bounded() -> str:
+    """A one-row table, or an error if a type's packed running sums could outgrow their fields (as ``_bounded``):
+    an account's events of every type, and the days the windows reach."""
+    return f"""
+        SELECT CASE WHEN MAX(n) >= {1 << COUNT_BITS} OR DATE '$last' - DATE '$first' >= {(1 << DAY_BITS) - 1}
+               THEN error('feature build: an account''s events of the counted types reach 2^{COUNT_BITS} (over a '
+                          || 'billion), or the snapshots'' windows span {(1 << DAY_BITS) - 1} days or more: more '
+                          || 'than the packed totals of the fast build hold: build with build_portable(...)') END AS ok
+        FROM (SELECT SUM(ABS(n)) AS n FROM type_days GROUP BY account_id)"""
+
+
+def _usage_daily(cfg: FeatureConfig, usage: Totals) -> str:
+    """``usage_daily``: the usage days summed per bucket (``_bucketed``), with the counted types' packed columns
+    (``_type_fields``) summed from ``type_days`` beside them (a bucket with a type's events has usage rows)."""
+    bucketed = _bucketed("usage_totals", usage, "usage_days")
+    if not cfg.event_types:
+        return bucketed
+    packs = dict.fromkeys(f.pack for f in _type_fields(cfg))
+    sums = ", ".join(f"SUM(CASE WHEN k // {TYPES_PACKED} = {j} THEN placed END) AS {p}" for j, p in enumerate(packs))
+    return f"""
+        SELECT u.*, t.* EXCLUDE (account_id, day)
+        FROM ({bucketed}) u
+        LEFT JOIN (SELECT account_id, day, {sums} FROM type_days GROUP BY 1, 2) t
+        ON t.account_id = u.account_id AND t.day = u.day"""
 
 
 def spine_sql(empty_tables: frozenset[str] = frozenset()) -> str:
@@ -294,5 +415,5 @@ SELECT a.account_id, c.as_of, CAST(c.as_of AS DATE) AS as_of_day, a.created_at, 
        CASE WHEN x.cancelled_at < c.as_of THEN x.cancelled_at END AS cancelled_at
 FROM covering c
 JOIN raw.subscriptions x ON x.rowid = c.row
-JOIN raw.accounts a ON a.account_id = c.account_id AND a.created_at < c.as_of
+JOIN raw.accounts a ON a.account_id = c.account_id AND {exists_at("a", "c.as_of")}
 """

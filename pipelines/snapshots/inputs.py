@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from features.catalog import Available, Coverage, available, coverage_checks, coverage_of
 from features.config import FeatureConfig
+from features.config_file import ACCOUNTS_SQL, TYPE_COVERAGE_SQL, FeaturesFile, resolve
 from features.contract import TABLES
 from features.rollups import spine_sql
 from pipelines.snapshots.fast_sql import COPIED
@@ -47,6 +48,17 @@ def coverage(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig = FeatureConfig(
 def available_families(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig = FeatureConfig()) -> Available:
     """The families and features the warehouse's data can feed (``features.catalog.available``)."""
     return available(coverage(con, cfg), cfg)
+
+
+def resolve_features(con: duckdb.DuckDBPyConnection, spec: FeaturesFile | None = None) -> FeatureConfig:
+    """The ``FeatureConfig`` of a features file (None: the defaults, every type discovered) for the warehouse's
+    usage event types (``features.config_file.resolve``)."""
+    try:
+        present = dict(con.execute(TYPE_COVERAGE_SQL).fetchall())
+        ((accounts,),) = con.execute(ACCOUNTS_SQL).fetchall()
+    except duckdb.CatalogException:  # a warehouse without usage events: no types to count
+        present, accounts = {}, 0
+    return resolve(spec or FeaturesFile(), present, int(accounts))
 
 
 def create_spine(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> None:

@@ -1,4 +1,6 @@
-"""Labels of the snapshots (``features.labels``), computed in the warehouse for the current spine."""
+"""Labels of the snapshots (``features.labels``), computed in the warehouse for the current spine, and the time rules
+they were built with, stored beside them in ``features.label_config`` so that every later command reads the rules
+actually used (``pipelines.training.datasets.label_config``), never derives them again differently."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -6,7 +8,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from features.labels import LabelConfig, labels_sql
+from features.labels import LabelConfig, derived_labels, labels_sql
 from pipelines.snapshots.dates import data_bounds
 from pipelines.snapshots.inputs import coverage, create_spine
 
@@ -31,3 +33,36 @@ def build_labels(
     create_spine(con, dates)
     compute_labels(con, cfg, data_end)
     return con.sql("SELECT * FROM labels ORDER BY as_of, account_id").to_arrow_table().to_pandas()
+
+
+def resolve_labels(
+    con: duckdb.DuckDBPyConnection,
+    horizon_days: int | None = None,
+    grace_days: int | None = None,
+    margin: float | None = None,
+) -> LabelConfig:
+    """The time rules for the warehouse's data: the values given, the rest derived from the data's span
+    (``features.labels.derived_labels``)."""
+    first, last = data_bounds(con)
+    return derived_labels(first, last, horizon_days, grace_days, margin)
+
+
+def store_label_config(con: duckdb.DuckDBPyConnection, cfg: LabelConfig) -> None:
+    """Record ``cfg`` as the rules of the labels in ``features.labels`` (``refresh`` does, with the labels)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS features")
+    con.execute("CREATE OR REPLACE TABLE features.label_config (config VARCHAR)")
+    con.execute("INSERT INTO features.label_config VALUES (?)", [cfg.to_json()])
+
+
+def stored_label_config(con: duckdb.DuckDBPyConnection) -> LabelConfig | None:
+    """The time rules stored with the warehouse's labels; None when it has no labels. Labels built before the rules
+    were stored used the defaults (``LabelConfig()``). The training side reads them with
+    ``pipelines.training.datasets.label_config`` (pipelines.training may not import this room)."""
+    # Asked first rather than caught: on a missing table DuckDB looks for a Python variable of that name.
+    tables = {t for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'features'"
+    ).fetchall()}  # fmt: skip
+    if "labels" not in tables:
+        return None
+    rows = con.execute("SELECT config FROM features.label_config").fetchall() if "label_config" in tables else []
+    return LabelConfig.from_json(rows[0][0]) if rows else LabelConfig()

@@ -10,7 +10,7 @@ import duckdb
 from features.config import FeatureConfig
 from features.query import snapshot_sql, source_sql, source_table
 from features.registry import Family
-from features.rollups import TOTALS, rollups, window_bounds
+from features.rollups import TOTALS_TABLES, rollups, totals, window_bounds
 from pipelines.snapshots.inputs import Progress, available_families, check_raw_columns, create_spine
 
 
@@ -34,8 +34,8 @@ def build_portable(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {source_table(fam, src)} AS {source_sql(src)}")
         if on_progress:
             on_progress("features", i, len(sources))
-    for name in (*TOTALS, "milestone_first"):
-        con.execute(f"DROP TABLE {name}")
+    for name in (*TOTALS_TABLES, "milestone_first"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE snapshots AS {snapshot_sql(fams)}")
     for fam, src in sources:
         con.execute(f"DROP TABLE {source_table(fam, src)}")
@@ -49,5 +49,5 @@ def create_rollups(
     for name, sql in rollups(cfg).items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {Template(sql).substitute(window_bounds(dates))}")
     # The daily tables only feed the running totals; freeing them now lowers the peak memory of the build.
-    for t in TOTALS.values():
+    for t in totals(cfg).values():
         con.execute(f"DROP TABLE IF EXISTS {t.daily}")

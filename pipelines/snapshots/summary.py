@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from features.labels import LABELS, LabelConfig
+from features.labels import LabelConfig
 from pipelines.snapshots import build_labels, default_dates
+from pipelines.snapshots.labels import resolve_labels, stored_label_config
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,12 @@ class Rates:
     expansion_rate: float  # share of those whose account expanded within the horizon (the upsell label)
 
 
-def rates(con: duckdb.DuckDBPyConnection, cfg: LabelConfig = LABELS) -> list[Rates]:
-    """Churn and expansion within the horizon of each monthly snapshot, overall and by segment."""
+def rates(con: duckdb.DuckDBPyConnection, cfg: LabelConfig | None = None) -> list[Rates]:
+    """Churn and expansion within the horizon of each monthly snapshot, overall and by segment, under the time
+    rules ``cfg``; None: those the warehouse's labels were built with, or for a warehouse with no labels yet,
+    those derived from its data (``resolve_labels``)."""
+    if cfg is None:
+        cfg = stored_label_config(con) or resolve_labels(con)
     labels = build_labels(con, default_dates(con), cfg)
     con.register("_labels", labels)
     try:

@@ -32,16 +32,16 @@ from sqlglot import exp
 
 from features.catalog import Coverage, available, coverage_checks, coverage_of
 from features.config import FeatureConfig
+from features.config_file import ACCOUNTS_SQL, TYPE_COVERAGE_SQL, FeaturesFile, resolve
 from features.contract import TABLES
-from features.labels import LabelConfig, bounds_sql, labels_sql
+from features.labels import LABELS, LabelConfig, bounds_sql, labels_sql
 from features.query import snapshot_sql, source_sql, source_table
 from features.registry import Family
-from features.rollups import TOTALS, rollups, spine_sql
+from features.rollups import TOTALS_TABLES, rollups, spine_sql, totals
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from features.split import SplitConfig
     from models.scoring import Scorer
 
 logger = logging.getLogger(__name__)
@@ -178,6 +178,13 @@ class SparkEngine:
         checks = coverage_checks(cfg)
         return coverage_of({k: bool(self.spark.sql(self.to_spark(sql)).collect()) for k, sql in checks.items()})
 
+    def resolve_features(self, spec: FeaturesFile | None = None) -> FeatureConfig:
+        """The ``FeatureConfig`` of a features file (None: the defaults) for the raw usage event types, as
+        ``pipelines.snapshots.inputs.resolve_features``."""
+        present = {r[0]: int(r[1]) for r in self.spark.sql(self.to_spark(TYPE_COVERAGE_SQL)).collect()}
+        ((accounts,),) = self.spark.sql(self.to_spark(ACCOUNTS_SQL)).collect()
+        return resolve(spec or FeaturesFile(), present, int(accounts))
+
     def data_end(self) -> datetime:
         """The last usage event time: labels need it to tell a matured horizon from an open one."""
         return self.data_bounds()[1]
@@ -201,8 +208,8 @@ class SparkEngine:
         held = self.coverage(cfg)
         self.create("spine", spine_sql(held.empty_tables), KEY)
         for name, sql in rollups(cfg).items():
-            self.create(name, Template(sql).substitute(window_bounds(dates)), KEY if name in TOTALS else ())
-        self.drop(*(t.daily for t in TOTALS.values()))
+            self.create(name, Template(sql).substitute(window_bounds(dates)), KEY if name in TOTALS_TABLES else ())
+        self.drop(*(t.daily for t in totals(cfg).values()))
         fams = available(held, cfg).families if families is None else families
         sources = [(fam, src) for fam in fams for src in fam.sources]
         for i, (fam, src) in enumerate(sources, 1):
@@ -210,7 +217,7 @@ class SparkEngine:
             if on_progress:
                 on_progress("features", i, len(sources))
         out = self.create("snapshots", snapshot_sql(fams), KEY)
-        self.drop(*TOTALS, "milestone_first", *(source_table(fam, src) for fam, src in sources))
+        self.drop(*TOTALS_TABLES, "milestone_first", *(source_table(fam, src) for fam, src in sources))
         return out
 
     def labels(self, cfg: LabelConfig = LabelConfig(), data_end: datetime | None = None) -> "DataFrame":
@@ -236,7 +243,7 @@ def build(
     engine: SparkEngine,
     dates: Sequence[datetime],
     out: str,
-    fcfg: FeatureConfig = FeatureConfig(),
+    fcfg: FeatureConfig | None = None,
     lcfg: LabelConfig = LabelConfig(),
     data_end: datetime | None = None,
     on_progress: Progress | None = None,
@@ -246,11 +253,15 @@ def build(
     from pyspark.sql import functions as F
 
     t0 = time.perf_counter()
+    fcfg = engine.resolve_features() if fcfg is None else fcfg  # None: the defaults, every event type discovered
     snaps = engine.snapshots(dates, fcfg, on_progress)
     labels = engine.labels(lcfg, data_end)
     for name, frame in (("snapshots", snaps), ("labels", labels)):
         frame.withColumn("as_of_date", F.to_date("as_of")).write.mode("overwrite").partitionBy("as_of_date") \
             .parquet(f"{out}/{name}")  # fmt: skip
+    # The labels' time rules, beside them, for build_dataset (as features.label_config in the warehouse).
+    engine.spark.createDataFrame([(lcfg.to_json(),)], "config string").write.mode("overwrite") \
+        .json(f"{out}/label_config")  # fmt: skip
     rates = labels.groupBy(F.date_format("as_of", "yyyy-MM-dd").alias("d")) \
         .agg(F.avg("churn").alias("c"), F.avg("upsell").alias("u")).orderBy("d").collect()  # fmt: skip
     n = snaps.count()
@@ -270,26 +281,40 @@ def read_built(spark: "SparkSession", out: str, name: str) -> "DataFrame":
         raise ValueError(f"no {name} under {out}: run `churn features build --engine spark --out {out}` first") from e
 
 
+def label_config(spark: "SparkSession", out: str) -> LabelConfig:
+    """The time rules ``build`` made the labels under ``out`` with; LABELS for labels built before they were
+    stored (every build used LABELS then)."""
+    try:
+        rows = spark.read.json(f"{out}/label_config").collect()
+    except Exception:  # Spark's AnalysisException: PATH_NOT_FOUND
+        return LABELS
+    return LabelConfig.from_json(rows[0]["config"]) if rows else LABELS
+
+
 def build_dataset(
-    spark: "SparkSession", out: str, target: str, cfg: "SplitConfig | None" = None
+    spark: "SparkSession", out: str, target: str, valid_dates: int | None = None, valid_share: float = 0.3
 ) -> dict[str, dict[str, float]]:
     """The training set of ``target``: snapshots joined with the target's label, split by time with
     ``features.split.time_split`` (the validation period's first date computed once over the whole table, then
-    the same function applied to each part), written to ``out/datasets/<target>`` partitioned by split. Returns
-    rows and positive rate per split."""
+    the same function applied to each part), written to ``out/datasets/<target>`` partitioned by split, with the
+    labels' own time rules (``label_config``) and ``valid_dates`` (None: ``features.split.derived_valid_dates``).
+    Returns rows and positive rate per split."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    from features.split import SplitConfig, first_valid_date, time_split
+    from features.split import SplitConfig, derived_valid_dates, first_valid_date, time_split
     from pipelines.training.datasets import TARGETS
 
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    cfg = cfg or SplitConfig()
     labels = read_built(spark, out, "labels").select("account_id", "as_of", F.col(target).alias("label"))
     rows = read_built(spark, out, "snapshots").join(labels, ["account_id", "as_of"])
-    dates = [r[0] for r in rows.where("label IS NOT NULL").select("as_of").distinct().collect()]
-    first_valid = first_valid_date([pd.Timestamp(d).tz_localize("UTC") for d in dates], target, cfg)
+    dates = [pd.Timestamp(r[0]).tz_localize("UTC") for r in rows.where("label IS NOT NULL").select("as_of")
+             .distinct().collect()]  # fmt: skip
+    rules = label_config(spark, out)
+    n = derived_valid_dates(dates, rules.reads_days(target)) if valid_dates is None else valid_dates
+    cfg = SplitConfig(n, valid_share, rules)
+    first_valid = first_valid_date(dates, target, cfg)
 
     def split(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for part in parts:

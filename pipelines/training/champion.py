@@ -1,9 +1,10 @@
 """The model registry's rules. A new version, even the first, must earn the alias ``champion``: on the
-out-of-time validation rows the 95% interval of its ROC AUC must lie above chance (0.5), and it must not be worse
-than the logistic baseline (worse: the interval of the paired difference of their ROC AUCs lies wholly below zero);
-then it must beat the current champion scored on the same rows. Otherwise it becomes
-``challenger``, with the reason. ``force`` makes it champion whatever the figures. Names of registered models are
-the targets (``churn``, ``upsell``)."""
+out-of-time validation rows the 95% interval of its ROC AUC must lie above chance (0.5), and it must not be below
+the best of its baselines (the scorecard, the logistic baseline and the best single feature, ``BASELINES``) beyond
+noise: the paired 90% interval of (its ROC AUC - the best baseline's) must reach 0 or above. Then it must beat the
+current champion scored on the same rows. Otherwise it becomes ``challenger``, with the reason and the figures.
+``force`` makes it champion whatever the figures. Names of registered models are the targets (``churn``,
+``upsell``)."""
 
 from dataclasses import dataclass
 
@@ -13,11 +14,15 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from models.evaluation import NOT_WORSE, Assessment
 from models.metrics import evaluate
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PRIMARY = "roc_auc"  # the metric a candidate must beat the champion on
 FEW_POSITIVES = 50  # below this many validation positives, the reason says how wide the interval is
+
+
+BASELINES = ("scorecard", "logistic", "best_feature")  # the scorers a candidate must not fall below
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,22 @@ class Evidence:
     roc_auc: float
     low: float  # 95% interval of its ROC AUC (bootstrap over accounts)
     high: float
-    logistic: float  # the logistic baseline's ROC AUC on the same rows
-    versus_logistic: tuple[float, float]  # 95% interval of (ROC AUC - logistic's), paired bootstrap
+    baseline: str  # the best baseline on these rows, in words (e.g. "best single feature (events_90d)")
+    baseline_roc_auc: float
+    versus_baseline: tuple[float, float]  # 90% interval of (ROC AUC - the best baseline's), paired bootstrap
     positives: int
+
+
+def evidence(a: Assessment, positives: int, names: dict[str, str] | None = None) -> Evidence:
+    """The candidate ``model``'s evidence from an assessment of it and its baselines on the same rows; ``names``
+    words a baseline (say, which feature the best single feature is)."""
+    present = [b for b in BASELINES if b in a.metrics]
+    if not present:
+        raise ValueError(f"the assessment holds none of the baselines {BASELINES}: fit them beside the model")
+    best = max(present, key=lambda b: a.metrics[b]["roc_auc"])
+    lo, hi = a.intervals["model"]["roc_auc"]
+    return Evidence(a.metrics["model"]["roc_auc"], lo, hi, (names or {}).get(best, best), a.metrics[best]["roc_auc"],
+                    a.difference("model", best, level=NOT_WORSE), positives)  # fmt: skip
 
 
 def shortfalls(e: Evidence) -> list[str]:
@@ -37,10 +55,11 @@ def shortfalls(e: Evidence) -> list[str]:
     out = []
     if not e.low > 0.5:
         out.append(f"its ROC AUC {e.roc_auc:.3f} (95% interval {e.low:.3f}-{e.high:.3f}) does not beat chance (0.5)")
-    lo, hi = e.versus_logistic
+    lo, hi = e.versus_baseline
     if hi < 0:
-        out.append(f"its ROC AUC {e.roc_auc:.3f} is below the logistic baseline's {e.logistic:.3f} (difference "
-                   f"{e.roc_auc - e.logistic:+.3f}, 95% interval {lo:+.3f} to {hi:+.3f})")  # fmt: skip
+        out.append(f"its ROC AUC {e.roc_auc:.3f} is below the best baseline, {e.baseline}, at "
+                   f"{e.baseline_roc_auc:.3f} beyond noise (difference {e.roc_auc - e.baseline_roc_auc:+.3f}, "
+                   f"{NOT_WORSE:.0%} interval {lo:+.3f} to {hi:+.3f}, below 0)")  # fmt: skip
     return out
 
 
@@ -85,7 +104,8 @@ def decide(
     current = champion_version(client, name)
     if force:
         client.set_registered_model_alias(name, CHAMPION, version)
-        why = f"made champion by --force ({PRIMARY} {candidate:.4f}, logistic {evidence.logistic:.4f}){note}"
+        why = (f"made champion by --force ({PRIMARY} {candidate:.4f}, best baseline {evidence.baseline} "
+               f"{evidence.baseline_roc_auc:.4f}){note}")  # fmt: skip
         return Decision(name, version, CHAMPION, candidate, None, current, why)
     short = shortfalls(evidence)
     if short:
@@ -94,10 +114,11 @@ def decide(
         return Decision(name, version, CHALLENGER, candidate, None, current, why)
     if current is None:
         client.set_registered_model_alias(name, CHAMPION, version)
-        lo, hi = evidence.versus_logistic
+        lo, hi = evidence.versus_baseline
         why = (f"no champion yet; {PRIMARY} {candidate:.4f} (95% interval {evidence.low:.4f}-{evidence.high:.4f}) "
-               f"beats chance and is not worse than the logistic baseline's {evidence.logistic:.4f} (difference "
-               f"{candidate - evidence.logistic:+.4f}, 95% interval {lo:+.4f} to {hi:+.4f}){note}")  # fmt: skip
+               f"beats chance and is not below the best baseline, {evidence.baseline} at "
+               f"{evidence.baseline_roc_auc:.4f}, beyond noise (difference {candidate - evidence.baseline_roc_auc:+.4f}"
+               f", {NOT_WORSE:.0%} interval {lo:+.4f} to {hi:+.4f}){note}")  # fmt: skip
         return Decision(name, version, CHAMPION, candidate, None, None, why)
     try:
         old = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")

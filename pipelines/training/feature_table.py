@@ -175,6 +175,8 @@ def import_table(
             con.unregister("_t")
         con.execute("CREATE OR REPLACE TABLE features.families_off (family VARCHAR, why VARCHAR)")
         con.execute("CREATE OR REPLACE TABLE features.column_families (name VARCHAR, family VARCHAR)")
+        # The time rules the split reads (its gaps), stored as a build stores its own (``datasets.label_config``).
+        con.execute("CREATE OR REPLACE TABLE features.label_config AS SELECT ? AS config", [split.labels.to_json()])
         if families:
             con.executemany("INSERT INTO features.column_families VALUES (?, ?)", list(families.items()))
     except BaseException:

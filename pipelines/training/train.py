@@ -1,6 +1,7 @@
-"""``churn train``: fit a target's model and baselines on the time-split training set, evaluate them on the
-out-of-time validation rows (and the generator's oracle when there is one), log everything to MLflow, register
-the model and move the aliases by the registry's rules."""
+"""``churn train``: choose a target's model family and settings by cross-validation over the training dates
+(``models.selection``), fit it and the baselines on the time-split training set, evaluate them on the out-of-time
+validation rows (and the generator's oracle when there is one), log everything to MLflow, register the model and
+move the aliases by the registry's rules."""
 
 import hashlib
 import json
@@ -8,6 +9,7 @@ import logging
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,22 +22,31 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from features.catalog import features
+from features.labels import LABELS, LabelConfig
+from features.registry import Feature
 from models import plots
-from models.baselines import LogisticBaseline, ScorecardBaseline
+from models.baselines import BestFeatureBaseline, LogisticBaseline, ScorecardBaseline
 from models.config import TrainConfig
-from models.estimator import PropensityModel, fit_on_slices
 from models.evaluation import Evaluation, evaluate_validation
 from models.explain import explain
+from models.family import Model
+from models.frame import describe
 from models.metrics import calibration_bins, evaluate
 from models.pyfunc import ProbabilityModel, save
-from pipelines.training.champion import Decision, Evidence, decide
-from pipelines.training.datasets import TARGETS, column_families, families_off
+from models.selection import Selection, fit_model
+from models.slices import settled
+from pipelines.training.champion import Decision, decide, evidence
+from pipelines.training.datasets import (
+    TARGETS,
+    column_families,
+    families_off,
+    feature_definitions,
+    label_config,
+)
 from pipelines.training.tune import tune
 
 logger = logging.getLogger(__name__)
 ORACLE_COLUMN = {"churn": "p_churn", "upsell": "p_expand"}
-FEATURE_NAMES = {f.name for f in features()}
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,20 @@ class TrainReport:
     decision: Decision | None
     families_off: dict[str, str] = field(default_factory=dict)  # left out of training: no data fed them
     out_of_time: bool = True  # validation rows later than every training row (False: a holdout of customers)
+    selection: Selection | None = None  # which family won on the inner folds, and by how much; None: not chosen
+    baselines: dict[str, str] = field(default_factory=dict)  # a baseline's name -> its description in words
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A target's model and baselines fitted on the 'train' rows, scored on the 'valid' rows."""
+
+    model: Model
+    scores: dict[str, np.ndarray]  # scorer (model, scorecard, logistic, best_feature, oracle) -> probabilities
+    metrics: dict[str, dict[str, float]]  # scorer -> metric -> value on the valid rows
+    selection: Selection | None
+    config: TrainConfig  # as trained: the slices' dates and gap settled
+    baselines: dict[str, str]  # a baseline's name -> its description in words
 
 
 def load_dataset(con: duckdb.DuckDBPyConnection, target: str) -> pd.DataFrame:
@@ -84,26 +109,49 @@ def oracle_scores(valid: pd.DataFrame, target: str, path: Path | None) -> np.nda
     return joined[ORACLE_COLUMN[target]].to_numpy(dtype=float)
 
 
-def fit_and_evaluate(
+def fit_and_select(
     rows: pd.DataFrame, target: str, cfg: TrainConfig, oracle: Path | None = None,
-    families: dict[str, str] | None = None,
-) -> tuple[PropensityModel, dict[str, np.ndarray], dict[str, dict[str, float]]]:  # fmt: skip
-    """The model and both baselines fitted on the 'train' rows; their scores and metrics on the 'valid' rows.
-    ``families`` puts a feature table's own columns into families."""
+    families: dict[str, str] | None = None, labels: LabelConfig = LABELS, tuned: bool = False,
+    registry: Mapping[str, Feature] | None = None,
+) -> Fitted:  # fmt: skip
+    """The model (its family and settings chosen on the training rows' folds unless ``cfg.family`` is "lightgbm")
+    and the baselines fitted on the 'train' rows; their scores and metrics on the 'valid' rows. ``labels`` gives
+    the gap between fit rows and the rows that judge them; ``families`` puts a feature table's own columns into
+    families; ``tuned``: ``cfg`` holds settings found by ``--tune``; ``registry``: the definitions the snapshots were
+    built with (``datasets.feature_definitions``: per event type too), which the model's explanations read."""
     train, valid = rows[rows["split"] == "train"], rows[rows["split"] == "valid"]
     if train.empty or valid.empty:
         raise ValueError("the training set needs both 'train' and 'valid' rows; rebuild it (churn dataset build)")
-    model = fit_on_slices(train.drop(columns="split"), target, cfg, families=families)
+    fit_rows = train.drop(columns="split")
+    cfg = settled(cfg, fit_rows["as_of"], labels.reads_days(target))
+    model, selection = fit_model(fit_rows, target, cfg, families=families, tuned=tuned)
+    if registry is not None:
+        model.feature_info_ = describe(model.features_, model.categorical_, families, registry)
     scores = {"model": model.predict_proba(model.prepare(valid))[:, 1]}
-    scorecard = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(train.drop(columns="split"))
+    assert cfg.inner_dates is not None  # settled
+    scorecard = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(fit_rows)
     scores["scorecard"] = scorecard.predict_proba(valid)[:, 1]
-    scores["logistic"] = LogisticBaseline(seed=cfg.seed).fit(train.drop(columns="split")).predict_proba(valid)[:, 1]
+    scores["logistic"] = LogisticBaseline(seed=cfg.seed).fit(fit_rows).predict_proba(valid)[:, 1]
+    single = BestFeatureBaseline(inner_dates=cfg.inner_dates).fit(fit_rows)
+    scores["best_feature"] = single.predict_proba(valid)[:, 1]
+    sign = "higher" if single.sign_ > 0 else "lower"
+    names = {"best_feature": f"the best single feature ({single.feature_}, {sign} = more {target})"}
     truth = oracle_scores(valid, target, oracle)
     if truth is not None:
         scores["oracle"] = truth
     y = valid["label"].to_numpy()
     arr = valid["arr"].to_numpy(dtype=float) if "arr" in valid else None  # a feature table may have no ARR
-    return model, scores, {name: evaluate(y, p, arr) for name, p in scores.items()}
+    metrics = {name: evaluate(y, p, arr) for name, p in scores.items()}
+    return Fitted(model, scores, metrics, selection, cfg, names)
+
+
+def fit_and_evaluate(
+    rows: pd.DataFrame, target: str, cfg: TrainConfig, oracle: Path | None = None,
+    families: dict[str, str] | None = None, registry: Mapping[str, Feature] | None = None,
+) -> tuple[Model, dict[str, np.ndarray], dict[str, dict[str, float]]]:  # fmt: skip
+    """``fit_and_select``'s model, scores and metrics."""
+    f = fit_and_select(rows, target, cfg, oracle, families, registry=registry)
+    return f.model, f.scores, f.metrics
 
 
 def train(
@@ -122,18 +170,24 @@ def train(
     t0 = time.perf_counter()
     rows = load_dataset(con, target)
     cfg = cfg or TrainConfig.for_target(target)
+    labels = label_config(con)  # the time rules the labels were built with (features.label_config)
     if tune_seconds:
-        cfg = tune(rows[rows["split"] == "train"], target, cfg, tune_seconds)
-    model, scores, _ = fit_and_evaluate(rows, target, cfg, oracle, column_families(con))
-    off = families_off(con) if any(n in FEATURE_NAMES for n in model.features_) else {}
+        train_rows = rows[rows["split"] == "train"]
+        cfg = tune(train_rows, target, settled(cfg, train_rows["as_of"], labels.reads_days(target)), tune_seconds)
+    registry = feature_definitions(con)
+    fitted = fit_and_select(rows, target, cfg, oracle, column_families(con), labels, tuned=bool(tune_seconds),
+                            registry=registry)  # fmt: skip
+    model, scores = fitted.model, fitted.scores
+    off = families_off(con) if any(n in registry for n in model.features_) else {}
     evaluation = evaluate_validation(_valid(rows), scores, target)
     seconds = time.perf_counter() - t0
     run_id, decision = None, None
     if register:
-        run_id, decision = log_and_register(rows, target, cfg, model, scores, evaluation, tracking_uri, artifacts,
-                                            force, off)  # fmt: skip
+        run_id, decision = log_and_register(rows, target, fitted.config, model, scores, evaluation, tracking_uri,
+                                            artifacts, force, off, fitted.selection, fitted.baselines)  # fmt: skip
     later = rows.loc[rows["split"] == "valid", "as_of"].min() > rows.loc[rows["split"] == "train", "as_of"].max()
-    return TrainReport(target, evaluation, model.summary(), seconds, run_id, decision, off, bool(later))
+    return TrainReport(target, evaluation, model.summary(), seconds, run_id, decision, off, bool(later),
+                       fitted.selection, fitted.baselines)  # fmt: skip
 
 
 def _valid(rows: pd.DataFrame) -> pd.DataFrame:
@@ -170,13 +224,16 @@ def requirements() -> list[str]:
 
 
 def log_and_register(
-    rows: pd.DataFrame, target: str, cfg: TrainConfig, model: PropensityModel, scores: dict[str, np.ndarray],
+    rows: pd.DataFrame, target: str, cfg: TrainConfig, model: Model, scores: dict[str, np.ndarray],
     evaluation: Evaluation | None, tracking_uri: str, artifacts: Path, force: bool = False,
-    families_off: dict[str, str] | None = None,
+    families_off: dict[str, str] | None = None, selection: Selection | None = None,
+    baselines: dict[str, str] | None = None,
 ) -> tuple[str, Decision]:  # fmt: skip
-    """One MLflow run in the experiment ``churn-<target>``: parameters, data fingerprint, features, metrics with
-    their intervals, plots and the model (registered as ``target``, given the alias it earns on ``rows``'
-    validation part, or champion with ``force``). ``evaluation`` of ``scores`` is computed when not given."""
+    """One MLflow run in the experiment ``churn-<target>``: parameters (the model's settings as trained), data
+    fingerprint, features, the family selection (``selection``: which family won on the inner folds, each
+    candidate's inner-fold ROC AUC and the margin), metrics with their intervals, plots and the model (registered
+    as ``target``, given the alias it earns on ``rows``' validation part, or champion with ``force``).
+    ``evaluation`` of ``scores`` is computed when not given; ``baselines`` words the baselines' names."""
     mlflow.set_tracking_uri(tracking_uri)
     name = f"churn-{target}"
     if mlflow.get_experiment_by_name(name) is None:
@@ -185,10 +242,15 @@ def log_and_register(
     valid = _valid(rows)
     y = valid["label"].to_numpy()
     evaluation = evaluation or evaluate_validation(valid, scores, target)
-    metrics = evaluation.everyone.metrics
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_params({**{k: v for k, v in cfg.as_dict().items() if k != "extra"}, **cfg.extra,
+        trained = model.config_
+        mlflow.log_params({**{k: v for k, v in trained.as_dict().items() if k != "extra"}, **trained.extra,
                            "target": target, **model.summary()})  # fmt: skip
+        if selection is not None:
+            mlflow.log_params(selection.params())
+            mlflow.log_metrics(selection.metrics())
+            mlflow.log_dict({"folds": selection.folds, "family": selection.family, "chosen": selection.chosen.name,
+                             "margin": selection.margin, "scores": selection.scores}, "selection.json")  # fmt: skip
         mlflow.log_dict(fingerprint(rows), "data_fingerprint.json")
         mlflow.log_dict(
             {
@@ -227,10 +289,8 @@ def log_and_register(
                 pip_requirements=requirements(),
             )  # fmt: skip
         version = str(info.registered_model_version)
-        lo, hi = evaluation.everyone.intervals["model"]["roc_auc"]
-        evidence = Evidence(metrics["model"]["roc_auc"], lo, hi, metrics["logistic"]["roc_auc"],
-                            evaluation.everyone.difference("model", "logistic"), int(y.sum()))  # fmt: skip
-        decision = decide(MlflowClient(), target, version, valid, evidence, force)
+        shown = evidence(evaluation.everyone, int(y.sum()), baselines)
+        decision = decide(MlflowClient(), target, version, valid, shown, force)
         mlflow.set_tags({"alias": decision.alias, "decision": decision.reason, "version": version})
         mlflow.log_text(json.dumps(decision.__dict__, default=str, indent=2), "decision.json")
     return run.info.run_id, decision

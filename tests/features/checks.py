@@ -14,6 +14,8 @@ from tests.features.reference import load_raw, reference_labels, reference_snaps
 from tests.features.reference_base import TIME_OF
 
 KEY = ["as_of", "account_id"]
+# The tables whose rows are part of the state at an as_of equal to their time (half-open "active at as_of").
+STATE_FROM = {"subscriptions": "start_at"}
 
 
 def engine_snapshots(
@@ -107,11 +109,15 @@ def _forget(frame: pd.DataFrame, column: str, later: pd.Series) -> None:
 
 
 def censored(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """The tables as they stood just before ``as_of``: rows dated at or after it removed, later times forgotten, and
-    states set at or after it (a payment, a failure, a void, an escalation, a promotion) back to what they were."""
+    """The tables as they stood at ``as_of``: rows dated at or after it removed (but subscription rows starting
+    exactly at it, which are the state at as_of: ``features.rollups.active_at``), later times
+    forgotten, and states set at or after it (a payment, a failure, a void, an escalation, a promotion) back to what
+    they were."""
     out = {}
     for name, frame in tables.items():
-        if name in TIME_OF:
+        if name in STATE_FROM:
+            frame = frame[frame[STATE_FROM[name]] <= as_of]
+        elif name in TIME_OF:
             frame = frame[frame[TIME_OF[name]] < as_of]
         elif name == "contacts":
             frame = frame[frame["created_at"].isna() | (frame["created_at"] < as_of)]

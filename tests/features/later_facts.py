@@ -2,6 +2,10 @@
 existing rows whose time lies then (an invoice paid, failed or voided later, a ticket escalated later, a contact
 promoted later). None of it may change a feature of the snapshot.
 
+One kind of row is the state at as_of when dated exactly at it: a subscription row starting at as_of serves it
+("active at as_of" is half-open, ``features.rollups.active_at``), so new subscription rows start strictly after
+as_of. Events (usage, emails, tickets, invoices, NPS) at as_of stay invisible, and are drawn exactly at it often.
+
 A state change is drawn only for a row whose state at as_of is known to be the one the change leaves behind: an
 invoice still open at as_of (by every time it carries, and by the rules that date a status without one), a ticket
 not yet high or urgent, a contact not yet in a role.
@@ -72,16 +76,22 @@ def later_time(draw: st.DrawFn, as_of: pd.Timestamp) -> pd.Timestamp:
     return as_of + pd.Timedelta(microseconds=micros)
 
 
+def after_time(draw: st.DrawFn, as_of: pd.Timestamp) -> pd.Timestamp:
+    """A time strictly after as_of (often a microsecond after it)."""
+    return later_time(draw, as_of) + pd.Timedelta(microseconds=1)
+
+
 @st.composite
 def later_rows(draw: st.DrawFn, as_of: pd.Timestamp, accounts: list[str]) -> Rows:
-    """Rows for every table, each dated at or after as_of (other times of a row are later still)."""
+    """Rows for every table, each dated at or after as_of (a subscription row strictly after it; other times of a
+    row are later still)."""
     acct = st.sampled_from(accounts)
     few = st.integers(0, 3)
     rows: Rows = {name: [] for name in TABLES}
     for i in range(draw(few)):
         rows["accounts"].append({"account_id": f"NEW{i + 2}", "created_at": later_time(draw, as_of)})
     for i in range(draw(few)):
-        start = later_time(draw, as_of)
+        start = after_time(draw, as_of)
         end = draw(st.sampled_from([None, start + DAY, start + 40 * DAY]))
         rows["subscriptions"].append(
             {"subscription_id": f"X{i}", "account_id": draw(acct), "start_at": start, "end_at": end,

@@ -22,6 +22,7 @@ from tests.factories import as_contract
 from tests.features import reference_account as account
 from tests.features import reference_activity as activity
 from tests.features.reference_base import TIME_OF, Cut, reference_spine
+from tests.features.reference_event_types import event_types
 from tests.features.reference_labels import reference_labels
 
 __all__ = ["load_raw", "read_raw", "reference_labels", "reference_snapshots", "reference_spine"]
@@ -93,6 +94,8 @@ def _snapshots(
         columns: dict[str, pd.Series] = {}
         for fam in fams:
             frame = BUILDERS[fam.name](cut)
+            if cfg.event_types:
+                frame = frame.join(event_types(cut, fam.name))
             expected = [f.name for f in fam.features]
             if sorted(frame.columns) != sorted(expected):
                 raise AssertionError(f"reference {fam.name}: columns {sorted(frame.columns)} != {sorted(expected)}")

@@ -42,8 +42,9 @@ def payments(cut: Cut) -> pd.DataFrame:
 
 
 def _total_at(subs: pd.DataFrame, when: pd.Timestamp, col: str, ids: pd.Index) -> pd.Series:
-    """``col`` summed over the rows that covered ``when``, trials left out (as for the spine)."""
-    covers = (subs["start_at"] < when) & (subs["end_at"].isna() | (subs["end_at"] > when))
+    """``col`` summed over the rows active at ``when`` (start_at <= when < end_at), trials left out (as for the
+    spine)."""
+    covers = (subs["start_at"] <= when) & (subs["end_at"].isna() | (subs["end_at"] > when))
     covers &= subs["status"].ne("trial").fillna(True).astype(bool)
     return as_float(subs[covers].groupby("account_id")[col].sum()).reindex(ids)
 

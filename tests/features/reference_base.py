@@ -34,15 +34,16 @@ def reference_spine(
 ) -> pd.DataFrame:
     """Accounts served at ``as_of``, indexed by account_id, with their totals and the latest-started row serving it.
 
-    A row serves as_of when it started before as_of, had not ended by then, is not a trial, and no churn event at
-    or before as_of came at or after its start (so an account whose last churn event is no earlier than the start
-    of every such row has churned and not restarted: it is left out). The account must exist before as_of.
+    A row serves as_of when it is active at as_of (half-open: start_at <= as_of < end_at, so a row starting exactly
+    at as_of serves it and one ending exactly then does not), is not a trial, and no churn event at or before as_of
+    came at or after its start (so an account whose last churn event is no earlier than the start of every such row
+    has churned and not restarted: it is left out). The account must exist at as_of (created at or before it).
     Columns: the account's, then mrr and seats summed over the rows serving as_of, then plan, row_start and
     cancelled_at (kept only when made before as_of) of the latest-started of them (the greatest subscription_id
     among rows starting together).
     """
     s = subscriptions
-    covers = (s["start_at"] < as_of) & (s["end_at"].isna() | (s["end_at"] > as_of))
+    covers = (s["start_at"] <= as_of) & (s["end_at"].isna() | (s["end_at"] > as_of))
     if "status" in s:  # hand-made frames may leave out the optional columns
         covers &= s["status"].ne("trial").fillna(True).astype(bool)
     rows = s[covers]

@@ -1,13 +1,14 @@
 """A brute-force reference for the churn and upsell labels: one snapshot row at a time, straight from the rules.
 
-Trial rows are never service: left out of everything. churn, without churn events: the service running at as_of
+Trial rows are never service: left out of everything. A row serves a time t when start <= t < end (half-open: a row
+starting exactly at as_of is part of the state at as_of). churn, without churn events: the service running at as_of
 ends within (as_of, as_of + horizon], and no row starting within the grace period after that end carries it on.
-churn, with churn events: a churn event within (as_of, as_of + horizon] that no row starting within the grace
-period after it undoes. upsell: at the start t of a row within (as_of, as_of + horizon], the sum of the MRR or seats
-of the rows serving t (started at or before t, not ended by t, and with churn events, none of them at or after the
-row's start and at or before t) is strictly above the sum at as_of (the spine's rows) times (1 + margin), compared
-exactly (fractions, not floats). Unlabeled (NaN) when the data end before as_of + horizon + grace (churn) or
-as_of + horizon (upsell).
+churn, with churn events: a churn event within (as_of, as_of + horizon] that no row starting within the grace period
+after it undoes. upsell: at the start t of a row within (as_of, as_of + horizon], the sum of the MRR or seats of the
+rows serving t (started at or before t, not ended by t, and with churn events, none of them at or after the row's
+start and at or before t) is strictly above the sum at as_of (the spine's rows) times (1 + margin), compared exactly
+(fractions, not floats). Unlabeled (NaN) when the data end before as_of + horizon + grace (churn) or as_of + horizon
+(upsell).
 """
 
 from collections.abc import Iterable
@@ -56,7 +57,7 @@ def _events(churn_events: pd.DataFrame | None) -> dict[str, list[pd.Timestamp]]:
 
 def service_end(terms: list[Term], as_of: pd.Timestamp, grace: pd.Timedelta) -> pd.Timestamp | None:
     """When the service running at ``as_of`` stops for longer than ``grace``; None if it never stops."""
-    running = [t for t in terms if t.start < as_of and (t.end is None or t.end > as_of)]
+    running = [t for t in terms if _active(t, as_of)]
     if not running or any(t.end is None for t in running):
         return None
     end = max(t.end for t in running if t.end is not None)
@@ -76,6 +77,11 @@ def final_churn(
     """The first churn event after ``as_of`` that no row starting within ``grace`` after it undoes; None if none."""
     final = [c for c in events if c > as_of and not any(c < t.start <= c + grace for t in terms)]
     return min(final, default=None)
+
+
+def _active(term: Term, t: pd.Timestamp) -> bool:
+    """The row serves ``t``: half-open, started at or before ``t`` and not ended by then."""
+    return term.start <= t and (term.end is None or term.end > t)
 
 
 def _alive(term: Term, events: list[pd.Timestamp], t: pd.Timestamp) -> bool:
@@ -114,11 +120,11 @@ def reference_labels(
             mine, theirs = terms[str(account_id)], events.get(str(account_id), [])
             ends = final_churn(mine, theirs, as_of, grace) if by_events else service_end(mine, as_of, grace)
             churn = float(ends is not None and ends <= as_of + horizon)
-            now = [t for t in mine if t.start < as_of and (t.end is None or t.end > as_of) and _alive(t, theirs, as_of)]
+            now = [t for t in mine if _active(t, as_of) and _alive(t, theirs, as_of)]
             mrr, seats = _sums(now)
             grew = False
             for start in {t.start for t in mine if as_of < t.start <= as_of + horizon}:
-                serving = [t for t in mine if t.start <= start and (t.end is None or t.end > start)]
+                serving = [t for t in mine if _active(t, start)]
                 then_mrr, then_seats = _sums([t for t in serving if _alive(t, theirs, start)])
                 grew |= then_mrr > mrr * (1 + margin) or then_seats > seats * (1 + margin)
             rows.append(

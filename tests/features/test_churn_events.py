@@ -52,7 +52,7 @@ def test_overlapping_rows_are_summed_and_trials_left_out_of_the_spine() -> None:
             _row("O1", AS_OF - 10 * DAY, mrr=30.0, seats=5, plan="addon"),  # an add-on, overlapping
             _row("O1", AS_OF - 200 * DAY, AS_OF - DAY, mrr=70.0, seats=7),  # overlapped, ended before as_of
             _row("O1", AS_OF - 5 * DAY, mrr=500.0, seats=50, plan="trial", status="trial"),  # a trial: no service
-            _row("O1", AS_OF, mrr=1000.0, seats=100),  # starts at as_of: not yet
+            _row("O1", AS_OF + DAY, mrr=1000.0, seats=100),  # starts after as_of: not yet (test_active_rule: at it)
             _row("O2", mrr=40.0, seats=4, status="trial"),  # only a trial: no snapshot
             _row("O3", AS_OF - 20 * DAY, mrr=20.0, seats=2, plan="a", status=None),  # no status: service
             _row("O3", AS_OF - 20 * DAY, mrr=25.0, seats=3, plan="b", subscription_id="S99"),  # same start: greater id
@@ -144,7 +144,7 @@ def test_an_account_is_out_of_the_spine_from_its_churn_event_until_it_restarts()
     )
     dates = [midnight(d) for d in (AS_OF - 20 * DAY, churned, AS_OF, back, back + DAY)]
     got = assert_matches_reference(tables, dates)
-    assert list(got["as_of"]) == [AS_OF - 20 * DAY, back + DAY]  # at the event (and at the restart's start): out
+    assert list(got["as_of"]) == [AS_OF - 20 * DAY, back, back + DAY]  # at the event: out; from the restart on: in
     assert_values(at(got, "X1", AS_OF - 20 * DAY), {"mrr": 100.0, "seats": 10, "plan": "pro"})
     # After the restart, only the new row serves: the event ended the old, open one.
     assert_values(at(got, "X1", back + DAY), {"mrr": 80.0, "seats": 8, "plan": "team", "days_on_current_terms": 1})
@@ -218,7 +218,7 @@ def test_on_one_row_at_a_time_upsell_is_the_rule_of_single_rows(
     former = []
     for account_id, as_of in zip(got["account_id"], got["as_of"], strict=True):
         mine = subs[subs["account_id"] == account_id]
-        now = mine[(mine["start_at"] < as_of) & (mine["end_at"].isna() | (mine["end_at"] > as_of))]
+        now = mine[(mine["start_at"] <= as_of) & (mine["end_at"].isna() | (mine["end_at"] > as_of))]
         assert len(now) == 1
         later = mine[(mine["start_at"] > as_of) & (mine["start_at"] <= as_of + H)]
         mrr, seats = float(now["mrr"].iloc[0]), int(now["seats"].iloc[0])

@@ -86,7 +86,7 @@ def test_contract_history_and_who_has_a_snapshot() -> None:
         accounts=[
             {"account_id": "C1", "created_at": day("2023-03-15T10:00")},
             {"account_id": "C2", "created_at": LONG_AGO},
-            {"account_id": "C3", "created_at": AS_OF},  # created at as_of: no snapshot then
+            {"account_id": "C3", "created_at": AS_OF + US},  # created after as_of: no snapshot then
             {"account_id": "C4", "created_at": LONG_AGO},
         ],
         subscriptions=[
@@ -100,7 +100,7 @@ def test_contract_history_and_who_has_a_snapshot() -> None:
             {"account_id": "C2", "start_at": day("2024-01-01"), "mrr": 1000.0, "plan": "enterprise"},
             {"account_id": "C2", "start_at": day("2024-02-01"), "mrr": 50.0, "seats": 1, "plan": "addon",
              "cancelled_at": AS_OF},  # notice given at as_of: not known yet
-            {"account_id": "C2", "start_at": AS_OF, "mrr": 5000.0},  # starts at as_of: not seen
+            {"account_id": "C2", "start_at": AS_OF + US, "mrr": 5000.0},  # starts after as_of: not seen
             {"account_id": "C3", "start_at": AS_OF - DAY},
             {"account_id": "C4", "start_at": LONG_AGO, "end_at": day("2024-05-01")},  # churned in May
         ],

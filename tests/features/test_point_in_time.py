@@ -2,9 +2,12 @@
 
 - rows dated at or after as_of, added in any number to any table, and changes of existing rows dated then (an
   invoice paid, failed or voided later, a ticket escalated later, a contact promoted later) change no feature of
-  the snapshot (hypothesis); a leaky feature planted in the registry makes that test fail;
-- removing every row dated at or after as_of, forgetting every later time (a resolution, a payment, an end,
-  a departure) and undoing every later state change, changes nothing either;
+  the snapshot (hypothesis); a leaky feature planted in the registry makes that test fail. A subscription row
+  starting exactly at as_of is the one exception: "active at as_of" is half-open (``features.rollups.active_at``),
+  so it is the state at as_of (``test_active_rule``), and new subscription rows start strictly after as_of;
+- removing every row dated at or after as_of (but subscription rows starting exactly at it),
+  forgetting every later time (a resolution, a payment, an end, a departure) and undoing every later state change,
+  changes nothing either;
 - times given in other zones, or naive, load as the same UTC instants and give the same snapshots; a late evening
   event west of UTC counts on its UTC day.
 """
@@ -44,6 +47,7 @@ from tests.features.later_facts import (
     with_later,
 )
 from tests.features.reference import read_raw, reference_snapshots
+from tests.features.typed import TYPED
 from tests.features.worlds import AS_OF, DAY, midnight, world
 
 BASE = with_dated_states(valid_tables())
@@ -229,3 +233,13 @@ def test_a_late_evening_event_west_of_utc_counts_on_its_utc_day(tmp_path: Path) 
     june1, june2 = got.iloc[0], got.iloc[1]
     assert (june1["events_7d"], june1["days_since_last_event"]) == (0, 91)
     assert (june2["events_7d"], june2["logins_7d"], june2["days_since_last_event"]) == (1, 1, 1)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=later_facts())
+def test_later_facts_change_no_per_event_type_feature(case: Case) -> None:
+    """The same property with every event type of the base counted one by one (``tests.features.typed``)."""
+    as_of, rows, changes = case
+    dates = [midnight(as_of)]
+    later = with_later(BASE, rows, changes)
+    assert_same(engine_snapshots(later, dates, TYPED), engine_snapshots(BASE, dates, TYPED), ("later", "without"))

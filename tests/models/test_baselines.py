@@ -1,12 +1,14 @@
-"""The scorecard by hand on a three-row frame, and its configuration errors."""
+"""The scorecard by hand on a three-row frame, and its configuration errors; the best single feature chosen on
+the earlier training dates only."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from models.baselines import Group, Rule, health_score, load_scorecard
+from models.baselines import BestFeatureBaseline, Group, Rule, health_score, load_scorecard
 
 
 def test_health_score_by_hand() -> None:
@@ -38,3 +40,22 @@ def test_bad_scorecards_are_refused(tmp_path: Path, text: str, message: str) -> 
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         load_scorecard(path)
+
+
+def test_the_best_single_feature_is_chosen_and_signed_on_the_earlier_training_dates_only() -> None:
+    rng = np.random.default_rng(2)
+    dates = pd.date_range("2025-01-01", periods=4, freq="MS", tz="UTC")
+    rows = pd.DataFrame([(f"A{i}", d) for i in range(400) for d in dates], columns=["account_id", "as_of"])
+    rows["label"] = (rng.random(len(rows)) < 0.3).astype(int)
+    latest = (rows["as_of"] == dates[-1]).to_numpy()
+    rows["logins"] = rng.normal(size=len(rows)) - 1.0 * rows["label"]  # fewer logins, more churn: sign -1
+    rows["weaker"] = rng.normal(size=len(rows)) + 0.5 * rows["label"]
+    # Perfect on the latest date only (where the calibration reads), noise before: never chosen.
+    rows["later_only"] = np.where(latest, rows["label"] * 10.0, rng.normal(size=len(rows)))
+    b = BestFeatureBaseline(inner_dates=1).fit(rows)
+    early = rows[~latest]
+    aucs = {c: roc_auc_score(early["label"], early[c]) for c in ("logins", "weaker", "later_only")}
+    assert max(aucs, key=lambda c: abs(aucs[c] - 0.5)) == "logins" == b.feature_
+    assert b.sign_ == -1.0 and b.training_roc_auc_ == pytest.approx(1 - aucs["logins"])
+    p = b.predict_proba(pd.DataFrame({"logins": [-2.0, 0.0, 2.0]}))[:, 1]
+    assert p[0] > p[1] > p[2]

@@ -1,9 +1,11 @@
-"""The slices refuse a training set that leaves the trees nothing to grow on, naming the fix."""
+"""The slices refuse a training set that leaves the trees nothing to grow on, naming the fix; their dates are
+derived from the training set's when not given."""
 
 import pandas as pd
 import pytest
 
-from models.slices import inner_slices
+from models.config import TrainConfig
+from models.slices import inner_slices, settled, training_slices
 
 
 def test_no_date_before_the_gap_is_refused_with_the_fix() -> None:
@@ -17,3 +19,18 @@ def test_no_date_before_the_gap_is_refused_with_the_fix() -> None:
         inner_slices(rows["account_id"], rows["as_of"], gap_days=120, **kw)
     with pytest.raises(ValueError, match="has 2 snapshot dates"):
         inner_slices(rows["account_id"], rows["as_of"].where(rows["as_of"] < dates[2], dates[0]), gap_days=0, **kw)
+
+
+def test_inner_dates_are_derived_from_the_dates_so_a_short_history_trains() -> None:
+    """9 months of data with a 30-day horizon and 30 days of grace (a 60-day read window) leave 5 training dates:
+    2 inner dates would leave the trees 1 date (January: February + 60 days is past April 1st), so 1 is taken."""
+    dates = pd.date_range("2025-01-01", periods=5, freq="MS", tz="UTC")
+    rows = pd.DataFrame([(f"A{i}", d) for i in range(200) for d in dates], columns=["account_id", "as_of"])
+    short = settled(TrainConfig(), rows["as_of"], gap_days=60)
+    assert (short.inner_dates, short.gap_days) == (1, 60)
+    s = training_slices(rows, "churn", TrainConfig(gap_days=60))
+    assert set(rows.loc[s.stop, "as_of"]) == {dates[-1]}
+    assert set(rows.loc[s.fit, "as_of"]) == set(dates[:3])  # Jan, Feb, Mar + 60 days end by May 1st
+    long = pd.Series(pd.date_range("2024-01-01", periods=14, freq="MS", tz="UTC"))
+    assert settled(TrainConfig(), long, gap_days=120).inner_dates == 2  # the demo's 14 training dates
+    assert settled(TrainConfig(inner_dates=3), long, gap_days=120).inner_dates == 3  # given: kept

@@ -61,7 +61,7 @@ def test_stopping_calibration_and_tuning_are_kept_apart_from_the_trees(world: Wo
     for target, read_days in (("churn", 90 + 30), ("upsell", 90)):
         rows = world.datasets[target]
         train = rows[rows["split"] == "train"].reset_index(drop=True)
-        cfg = TrainConfig.for_target(target, tune_share=0.15)
+        cfg = TrainConfig.for_target(target, tune_share=0.15, inner_dates=2)
         s = training_slices(train, target, cfg)
         parts = {k: train[getattr(s, k)] for k in ("fit", "stop", "calibrate", "tune")}
         assert all(len(p) > 100 for p in parts.values()), {k: len(p) for k, p in parts.items()}

@@ -21,15 +21,17 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from features.catalog import Coverage, available
+from features.config_file import FeaturesFile, resolve
 from models.config import TrainConfig
-from models.estimator import PropensityModel
+from models.family import Model
+from pipelines.generate.params import FEATURES, MILESTONES
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
 from pipelines.score import champion_scorer, latest_dates, score
 from pipelines.snapshots import default_dates, refresh
 from pipelines.training.champion import CHAMPION
-from pipelines.training.datasets import build_dataset
+from pipelines.training.datasets import build_dataset, feature_definitions
 from pipelines.training.train import fit_and_evaluate, log_and_register
 from pipelines.warehouse import connect
 from serving.app import create_app
@@ -43,9 +45,11 @@ KEYS: dict[str, Any] = {READ_KEY: "read", ADMIN_KEY: "admin"}
 READ = {"Authorization": f"Bearer {READ_KEY}"}
 ADMIN = {"X-API-Key": ADMIN_KEY}
 # The generator's usage rows have no durations: the served world has every feature of the registry but the hours of
-# use, which features.catalog.available switches off.
+# use, which features.catalog.available switches off; and its 17 usage event types (a login, 12 product features,
+# 4 milestones), each used by far more than 1% of the accounts, are all counted one by one by default.
 GENERATED = Coverage(empty_columns=frozenset({"usage_events.duration_secs"}))
-FEATURE_NAMES = [f.name for f in available(GENERATED).features]
+GENERATED_TYPES = resolve(FeaturesFile(), dict.fromkeys(("login", *FEATURES, *MILESTONES), 100), 100)
+FEATURE_NAMES = [f.name for f in available(GENERATED, GENERATED_TYPES).features]
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class Served:
     tracking_uri: str
     artifacts: Path
     datasets: dict[str, pd.DataFrame]  # target -> training set with a split column
-    models: dict[str, PropensityModel]  # target -> the fitted object registered as version 1 (never reloaded)
+    models: dict[str, Model]  # target -> the fitted object registered as version 1 (never reloaded)
     dates: list[datetime]  # the scored as_of dates, oldest first
 
 
@@ -73,11 +77,12 @@ def build_served(factory: pytest.TempPathFactory) -> Served:
     with connect(warehouse) as con:
         refresh(con, default_dates(con))
         datasets = {t: build_dataset(con, t)[0] for t in TARGETS}
+        registry = feature_definitions(con)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     fitted = {}
     for t in TARGETS:
         cfg = TrainConfig.for_target(t, max_trees=100)
-        model, scores, _ = fit_and_evaluate(datasets[t], t, cfg)
+        model, scores, _ = fit_and_evaluate(datasets[t], t, cfg, registry=registry)
         # force: these tests need a champion to serve, whatever the small world's model earns.
         _, decision = log_and_register(datasets[t], t, cfg, model, scores, None, uri, root / "mlruns", force=True)
         assert (decision.version, decision.alias) == ("1", CHAMPION)
@@ -145,16 +150,19 @@ def client(served: Served) -> Iterator[TestClient]:
 @dataclass(frozen=True)
 class Candidate:
     version: str
-    model: PropensityModel
+    model: Model
 
 
 @pytest.fixture(scope="session")
 def second_churn(served: Served) -> Candidate:
-    """Another churn version (a different seed). The registry may make it champion; the alias is put back on
+    """Another churn version (a different seed, and other accounts stopping the trees, so that a logistic
+    regression, which no seed changes, differs too). The registry may make it champion; the alias is put back on
     version 1, which scored the warehouse, and tests that move models use an alias of their own."""
     rows = served.datasets["churn"]
-    cfg = TrainConfig.for_target("churn", max_trees=100, seed=8)
-    model, scores, _ = fit_and_evaluate(rows, "churn", cfg)
+    cfg = TrainConfig.for_target("churn", max_trees=100, seed=8, stop_share=0.25)
+    with duckdb.connect(str(served.warehouse), read_only=True) as con:
+        registry = feature_definitions(con)
+    model, scores, _ = fit_and_evaluate(rows, "churn", cfg, registry=registry)
     _, decision = log_and_register(rows, "churn", cfg, model, scores, None, served.tracking_uri,
                                    served.artifacts)  # fmt: skip
     MlflowClient(served.tracking_uri, served.tracking_uri).set_registered_model_alias("churn", CHAMPION, "1")

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from features.catalog import available
-from tests.serving.conftest import FEATURE_NAMES, GENERATED, READ, Served, body, feature_rows
+from tests.serving.conftest import FEATURE_NAMES, GENERATED, GENERATED_TYPES, READ, Served, body, feature_rows
 
 SCORE_FIELDS = ("account_id", "name", "segment", "touch_model", "csm_owner", "notice_given", "p_churn", "p_upsell",
                 "health", "tier", "arr", "revenue_at_risk", "play")  # fmt: skip
@@ -196,9 +196,9 @@ def test_live_scores_equal_batch_scores_and_components_add_up(
     churn, upsell = served.models["churn"], served.models["upsell"]
     direct = churn.predict_proba(churn.prepare(snaps))[:, 1]  # the fitted object, never serialized or served
     direct_upsell = upsell.predict_proba(upsell.prepare(snaps))[:, 1]
-    # TreeSHAP's expected value: the same base for every row; base health = 100 x (1 - calibrated base).
-    base = churn.booster_.predict(churn.prepare(snaps.head(1)).to_numpy(), num_iteration=churn.trees_,
-                                  pred_contrib=True)[0, -1]  # fmt: skip
+    # The contributions' base value (TreeSHAP's expected value, or the logistic family's intercept + coefficients x
+    # means): the same for every row; base health = 100 x (1 - calibrated base).
+    base = churn.contributions(churn.prepare(snaps.head(1)))[1][0]
     base_health = 100.0 * (1.0 - churn.calibrate(np.array([base]))[0])
     for s, p, pu in zip(got["scores"], direct, direct_upsell, strict=True):
         row = latest.loc[s["account_id"]]
@@ -248,7 +248,7 @@ def test_models_route_reports_versions_metrics_features_and_freshness(client: Te
     assert pd.Timestamp(got["scores_as_of"]) == pd.Timestamp(served.dates[-1])
     assert pd.Timestamp(got["scored_at"]) <= pd.Timestamp(got["loaded_at"])
     assert [(f["name"], f["description"]) for f in got["features"]] == [
-        (f.name, f.description) for f in available(GENERATED).features
+        (f.name, f.description) for f in available(GENERATED, GENERATED_TYPES).features
     ]
 
 

@@ -3,7 +3,7 @@ gives the same snapshots, spine and dates as the portable form that Spark takes 
 registry's SQL over the raw tables), on hand-dated edges and on generated data, at monthly and weekly snapshots."""
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -12,7 +12,7 @@ import pytest
 
 from features.catalog import families
 from features.config import FeatureConfig
-from features.rollups import TOTALS
+from features.rollups import totals
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
@@ -20,24 +20,28 @@ from pipelines.snapshots import build_fast, build_portable, snapshot_dates
 from pipelines.snapshots.portable import create_rollups
 from tests.factories import T0, valid_tables
 from tests.features.reference import load_raw, read_raw
+from tests.features.typed import TYPED
 from tests.features.worlds import AS_OF, DAY, US, midnight, world
 
 TABLES = ("snapshots", "spine", "snapshot_dates")
 
 
-def _built(tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime], portable: bool) -> dict[str, pd.DataFrame]:
+def _built(
+    tables: Mapping[str, pd.DataFrame], dates: Sequence[datetime], portable: bool, cfg: FeatureConfig = TYPED
+) -> dict[str, pd.DataFrame]:
     """What ``build_fast`` or (``portable``) ``build_portable`` leaves: the snapshots, the spine and the dates;
-    with ``portable``, also the portable rollups (which it drops once used)."""
+    with ``portable``, also the portable rollups (which it drops once used). ``cfg`` counts event types one by one
+    (``tests.features.typed``), so that their rollups are compared too."""
     with duckdb.connect() as con:
         load_raw(con, tables)
         out = {}
         if portable:
-            create_rollups(con, dates, FeatureConfig())
-            out = {t: _read(con, t) for t in (*TOTALS, "milestone_first")}
+            create_rollups(con, dates, cfg)
+            out = {t: _read(con, t) for t in (*totals(cfg), "milestone_first")}
         build = build_portable if portable else build_fast
-        build(con, dates, families=families())
+        build(con, dates, cfg, families=families(cfg))
         # A second build on the same connection sees nothing of the first (temp tables would hide its own).
-        build(con, dates, families=families())
+        build(con, dates, cfg, families=families(cfg))
         return out | {t: _read(con, t) for t in TABLES}
 
 
@@ -127,7 +131,31 @@ def test_packed_totals_refuse_a_running_total_they_cannot_hold() -> None:
         con.execute("CREATE TABLE user_daily (account_id INTEGER, day DATE, a7 HUGEINT, a30 HUGEINT)")
         con.execute(f"INSERT INTO user_daily VALUES (1, DATE '2024-01-01', {2**BITS - 2}, 1), "
                     "(1, DATE '2024-01-02', -1, 0), (2, DATE '2024-01-01', 5, 5)")  # fmt: skip
-        assert con.execute(_bounded(TOTALS["user_totals"])).fetchall() == [(None,)]
+        assert con.execute(_bounded(totals(FeatureConfig())["user_totals"])).fetchall() == [(None,)]
         con.execute("UPDATE user_daily SET a7 = -2 WHERE day = DATE '2024-01-02'")
         with pytest.raises(duckdb.InvalidInputException, match="reaches 2\\^40"):
-            con.execute(_bounded(TOTALS["user_totals"])).fetchall()
+            con.execute(_bounded(totals(FeatureConfig())["user_totals"])).fetchall()
+
+
+def test_packed_type_totals_refuse_counts_or_days_they_cannot_hold() -> None:
+    # Each counted type's field holds its events in 30 bits and its last day in 12: an account whose events of the
+    # counted types sum to 2^30, or windows that reach back 4095 days, must fail loudly; just under must pass.
+    from string import Template
+
+    from pipelines.snapshots.fast_sql import COUNT_BITS, DAY_BITS, _type_bounded
+
+    def check(first: str, last: str) -> list[tuple[object, ...]]:
+        return con.execute(Template(_type_bounded()).substitute(first=first, last=last)).fetchall()
+
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE type_days (account_id INTEGER, day DATE, k INTEGER, n BIGINT)")
+        con.execute(f"INSERT INTO type_days VALUES (1, DATE '2024-01-01', 0, {2**COUNT_BITS - 2}), "
+                    "(1, DATE '2024-01-02', 1, 1), (2, DATE '2024-01-01', 0, 5)")  # fmt: skip
+        assert check("2024-01-01", "2024-12-31") == [(None,)]
+        longest = (datetime(2000, 1, 1) + timedelta(days=2**DAY_BITS - 2)).date().isoformat()
+        assert check("2000-01-01", longest) == [(None,)]
+        with pytest.raises(duckdb.InvalidInputException, match="windows span 4095 days"):
+            check("1999-12-31", longest)
+        con.execute("UPDATE type_days SET n = 2 WHERE day = DATE '2024-01-02'")
+        with pytest.raises(duckdb.InvalidInputException, match="reach 2\\^30"):
+            check("2024-01-01", "2024-12-31")
