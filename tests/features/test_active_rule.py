@@ -3,8 +3,9 @@
 Subscription rows that meet exactly at a snapshot time (monthly billing renewing at midnight on the 1st, a plan
 change on the 1st) keep the account in that snapshot, with the new row's plan and MRR (an account signing up at
 midnight on the 1st has its first snapshot a month later, and every one after); a row ending exactly at as_of no
-longer serves it. The spine and the labels agree with the brute-force references and with values worked out by hand; the fast build equals the portable one (Spark:
-``tests/pipelines/spark/test_active_rule.py``); the old rule (``start_at < as_of``), planted, fails the hand check.
+longer serves it. The spine and the labels agree with the brute-force references and with values worked out by
+hand; the fast build equals the portable one (Spark: ``tests/pipelines/spark/test_active_rule.py``); the old rule
+(``start_at < as_of``), planted, fails the hand check.
 """
 
 import pandas as pd
