@@ -21,7 +21,12 @@ case. The engines, each printed with the threads it computes on:
   one thread as well;
 - ``notypes``: the ``duckdb`` build without the per event type features (a features file's ``top = 0``); every
   other engine counts the types the data hold (the default features file), and the report gives the cost of
-  those features as the ratio of the two medians (issue 26: at most 1.3x on the demo's weekly build).
+  those features as the ratio of the two medians;
+- ``today``: the ``duckdb`` build of the code at ``--baseline-ref`` (default: the last commit before issue 26's
+  per-type features and half-open activity rule), extracted with ``git archive`` and run from there on the same
+  warehouse: the build as it was, which issue 26's floor compares with (the weekly build with the per-type features
+  of the 17 demo types at most 1.3x of it). Its rows are not checked against the others': the old spine kept fewer
+  rows (a row starting exactly at as_of did not serve it) and had no per-type columns; their count is printed.
 
 Time is the compute only (loading excluded); "cores busy" is the process's CPU time over that wall time, which
 shows the threads at work. Peak memory is the whole process's. Medians over the repeats, which are interleaved
@@ -37,6 +42,7 @@ import argparse
 import json
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from measure import run  # noqa: E402
 
-ENGINES = ("duckdb", "duckdb1", "pandas", "tuned", "notypes")
+ENGINES = ("duckdb", "duckdb1", "pandas", "tuned", "notypes", "today")
+BASELINE_REF = "8867eb3"  # main before issue 26 (per event type features, half-open "active at as_of")
 
 
 def dates_for(case: str, con) -> list:  # type: ignore[no-untyped-def]
@@ -155,6 +162,7 @@ def main() -> None:
     ap.add_argument("--cases", default="month,week")
     ap.add_argument("--engines", default=",".join(ENGINES), help=f"some of {', '.join(ENGINES)}")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--baseline-ref", default=BASELINE_REF, help="the git commit the 'today' engine runs")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--case", help=argparse.SUPPRESS)
@@ -170,6 +178,12 @@ def main() -> None:
         ap.error("run without -O: the equality check of the engines' rows is made of assert statements")
     warehouse, events = prepare(args.accounts)
     print(f"{events:,} usage events; warehouse {warehouse}")
+    baseline = tempfile.TemporaryDirectory(prefix="bench-features-baseline-")
+    if "today" in engines:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline_ref], check=True,
+                                 capture_output=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", baseline.name], input=archive, check=True)
+        print(f"today: the build of {args.baseline_ref}, extracted into {baseline.name}")
     for case in args.cases.split(","):
         # Repeats are interleaved (one run of each engine, then again) so that a shared machine's drift over the
         # minutes of a run weighs on every engine alike, not on whichever ran last.
@@ -179,19 +193,24 @@ def main() -> None:
             for repeat in range(args.repeats):
                 for engine in engines:
                     cmd = [sys.executable, __file__, "--worker", engine, "--warehouse", str(warehouse), "--case", case]
+                    if engine == "today":
+                        script = str(Path(baseline.name) / "benchmarks" / "features.py")
+                        cmd = [sys.executable, script, "--worker", "duckdb", *cmd[4:]]
                     if repeat == 0:
                         cmd += ["--rows-out", str(saved[engine])]
                     _, mib, out = run(cmd, until=done_marker(saved[engine]) if repeat == 0 else None)
                     runs[engine].append((json.loads(out.strip().splitlines()[-1]), mib))
-            check_equal(saved)
+            check_equal({e: path for e, path in saved.items() if e != "today"})
         report(case, engines, runs)
+    baseline.cleanup()
 
 
 def report(case: str, engines: list[str], runs: dict[str, list[tuple[dict[str, float], int]]]) -> None:
     """Each engine's medians, then DuckDB's ratios against each pandas form, one thread against one first."""
     results = {}
     rows, n_dates = runs[engines[0]][0][0]["rows"], runs[engines[0]][0][0]["dates"]
-    print(f"{case} x {n_dates} snapshots: {rows:,} rows, equal across {', '.join(engines)}")
+    checked = [e for e in engines if e != "today"]
+    print(f"{case} x {n_dates} snapshots: {rows:,} rows, equal across {', '.join(checked)}")
     for engine in engines:
         seconds = statistics.median(r["seconds"] for r, _ in runs[engine])
         busy = statistics.median(r["cpu_seconds"] / r["seconds"] for r, _ in runs[engine])
@@ -211,6 +230,12 @@ def report(case: str, engines: list[str], runs: dict[str, list[tuple[dict[str, f
         (ts, tm, _), (ns, nm, _) = results["duckdb"], results["notypes"]
         print(f"{case:>5}: per event type features cost {ts / ns:.2f}x the build without them ({ts:.1f} s against "
               f"{ns:.1f} s; peak memory {tm / nm:.2f}x)")  # fmt: skip
+    if "duckdb" in results and "today" in results:
+        (ts, tm, _), (os_, om, _) = results["duckdb"], results["today"]
+        old_rows = int(runs["today"][0][0]["rows"])
+        print(f"{case:>5}: the build with per event type features costs {ts / os_:.2f}x the build before them "
+              f"(today: {os_:.1f} s for {old_rows:,} rows, its old spine; now {ts:.1f} s for {rows:,} rows; peak "
+              f"memory {tm / om:.2f}x)")  # fmt: skip
     if "duckdb" in results and "duckdb1" in results:
         (ms, _, mt), (ss, _, _) = results["duckdb"], results["duckdb1"]
         print(f"{case:>5}: duckdb on {mt} threads is {ss / ms:.2f}x its throughput on 1 thread")

@@ -81,7 +81,8 @@ def choose(raw: np.ndarray, y: np.ndarray, method: str, seed: int) -> tuple[Plat
     if y.sum() < 5 or (1 - y).sum() < 5:
         raise ValueError(
             f"the calibration slice has {int(y.sum())} positives of {len(y)} rows; it needs at least 5 of each. "
-            "Bring more accounts or a longer history, or raise --inner-dates."
+            "Bring more accounts, or give the calibration more rows: a larger --calibrate-share of churn train, and "
+            "for a table with snapshot dates a longer history or a larger --inner-dates."
         )
     scores = {k: cv_brier(k, raw, y, seed) for k in KINDS}
     large = len(y) >= ISOTONIC_MIN_ROWS and y.sum() >= ISOTONIC_MIN_POSITIVES

@@ -6,6 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from features.labels import LabelConfig
 from pipelines.generate.run import TABLES, generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
@@ -53,7 +54,8 @@ def test_summary_rates_equal_a_brute_force_reference(tmp_path: Path) -> None:
     ingest(tmp_path / "src", tmp_path / "w.duckdb")
     tables = {t: _raw(tmp_path / "w.duckdb", t) for t in ("subscriptions", "accounts", "usage_events")}
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
-        overall = next(r for r in rates(con) if r.segment == "all")
+        # The reference's time rules (90-day horizon): given, since a 10-month world would derive a 30-day one.
+        overall = next(r for r in rates(con, LabelConfig()) if r.segment == "all")
     n, churn, m, expand = _reference_rates(tables)
     assert (overall.snapshots, overall.expansion_snapshots) == (n, m)
     assert overall.churn_rate == pytest.approx(churn)
