@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.calibration import Isotonic, Platt, choose
 from models.config import TrainConfig
-from models.frame import as_array, categories_of, describe, feature_names, is_categorical, matrix
+from models.frame import as_array, categories_of, columns_of, describe, feature_names, is_categorical, matrix
 from models.slices import training_slices
 
 Matrix = pd.DataFrame | np.ndarray  # the feature columns in the model's order, as ``models.frame.matrix`` builds them
@@ -57,15 +57,13 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         codes the matrices hold (``models.frame.categories_of``); ``prepare`` codes new rows with them.
         ``families`` puts a feature table's own columns into families (``models.frame.describe``)."""
         cfg = self.config_ = TrainConfig.for_target(self.target) if self.config is None else self.config
-        if not isinstance(X, pd.DataFrame):
-            raise ValueError("X must be a frame whose columns name the features: build it with models.frame.matrix")
-        self.features_ = [str(c) for c in X.columns]
-        unknown = [c for c in categories if c not in self.features_]
-        if unknown:
-            raise ValueError(f"categories names columns that X does not have: {unknown}")
-        self.categorical_ = [c for c in self.features_ if c in categories]
-        self.categories_ = {c: list(categories[c]) for c in self.categorical_}
-        self.feature_info_ = describe(self.features_, self.categorical_, families)
+        c = columns_of(X, categories, families)
+        self.features_, self.categorical_, self.categories_, self.feature_info_ = (
+            c.features,
+            c.categorical,
+            c.categories,
+            c.info,
+        )
         X, y = self._checked("fit", X, y)
         X_stop, y_stop = self._checked("stop (eval_set)", *eval_set)
         X_cal, y_cal = self._checked("calibration (calibration_set)", *calibration_set)

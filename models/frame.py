@@ -7,6 +7,7 @@ gives every column its definition: the registry's, or one made from the column i
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -143,3 +144,31 @@ def time_slices(
         )
     inner = (as_of >= dates[-inner_dates]).to_numpy()
     return ~inner, inner
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What a model learns of its feature matrix before fitting: the features in their order, the categorical
+    ones, the categories of each (in the order of their codes) and every feature's definition."""
+
+    features: list[str]
+    categorical: list[str]
+    categories: dict[str, list[str]]
+    info: dict[str, Feature]
+
+
+def columns_of(
+    X: object, categories: Mapping[str, Sequence[str]], families: Mapping[str, str] | None = None
+) -> Columns:
+    """The ``Columns`` of a matrix ``X`` from ``matrix`` (a frame whose columns name the features), given the
+    categories of its categorical features; raises when ``X`` is not such a frame or ``categories`` names a column it
+    does not have. ``families`` puts a feature table's own columns into families (``describe``)."""
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError("X must be a frame whose columns name the features: build it with models.frame.matrix")
+    features = [str(c) for c in X.columns]
+    unknown = [c for c in categories if c not in features]
+    if unknown:
+        raise ValueError(f"categories names columns that X does not have: {unknown}")
+    categorical = [c for c in features if c in categories]
+    return Columns(features, categorical, {c: list(categories[c]) for c in categorical},
+                   describe(features, categorical, families))  # fmt: skip

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.calibration import Isotonic, choose
 from models.config import TrainConfig
-from models.frame import as_array, categories_of, describe, feature_names, is_categorical, matrix
+from models.frame import as_array, categories_of, columns_of, feature_names, is_categorical, matrix
 from models.slices import training_slices
 
 Matrix = pd.DataFrame | np.ndarray
@@ -70,15 +70,13 @@ class LogisticModel(ClassifierMixin, BaseEstimator):
         """Fit on ``(X, y)`` and the calibrator on ``calibration_set``; ``X`` a frame from ``models.frame.matrix``
         whose columns name the features, ``categories`` the values of each categorical in the order of its codes."""
         cfg = self.config_ = TrainConfig.for_target(self.target) if self.config is None else self.config
-        if not isinstance(X, pd.DataFrame):
-            raise ValueError("X must be a frame whose columns name the features: build it with models.frame.matrix")
-        self.features_ = [str(c) for c in X.columns]
-        unknown = [c for c in categories if c not in self.features_]
-        if unknown:
-            raise ValueError(f"categories names columns that X does not have: {unknown}")
-        self.categorical_ = [c for c in self.features_ if c in categories]
-        self.categories_ = {c: list(categories[c]) for c in self.categorical_}
-        self.feature_info_ = describe(self.features_, self.categorical_, families)
+        c = columns_of(X, categories, families)
+        self.features_, self.categorical_, self.categories_, self.feature_info_ = (
+            c.features,
+            c.categorical,
+            c.categories,
+            c.info,
+        )
         labels = np.asarray(y, dtype=float)
         y_cal = np.asarray(calibration_set[1], dtype=float)
         for name, t in (("fit", labels), ("calibration (calibration_set)", y_cal)):
