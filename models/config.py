@@ -34,6 +34,10 @@ class TrainConfig:
     stop_share: float = 0.2
     calibrate_share: float = 0.2
     tune_share: float = 0.0  # set by ``churn train --tune``
+    # After early stopping, grow the trees again on every row but the calibration and tuning accounts' (the latest
+    # dates too), as many trees as stopping found, scaled (``models.slices.refit_trees``); the logistic regression
+    # fits on those rows at once. Off: the trees keep the fit slice alone, a gap in time before what judges them.
+    refit: bool = True
     gap_days: int | None = None  # days between fit rows and inner slices; None: the target's label read window
     pos_weight: float | Literal["sqrt"] = 1.0  # weight of positives; "sqrt" = sqrt(negatives / positives)
     # Early stopping watches log loss (a proper score, smooth on a slice of a few thousand rows, where ROC AUC

@@ -7,7 +7,8 @@ a feature matrix from ``models.frame.matrix``. ``fit_on_slices`` beside it is ho
 training set (rows of ``features.dataset_<target>``) into ``models.slices`` (trees grow on the earlier snapshot
 dates of most accounts; at the latest ``inner_dates`` dates, one group of other accounts stops the boosting and
 another fits the calibrator, with a gap of the label's read window between, so neither judges the trees on what
-they grew on) and fits the model on them.
+they grew on), fits the model on them, then grows the trees again on every account but the calibration ones
+(``models.slices``: the refit) before calibrating.
 """
 
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from models.calibration import Isotonic, Platt, choose
 from models.config import TrainConfig
 from models.frame import as_array, categories_of, columns_of, describe, feature_names, is_categorical, matrix
-from models.slices import training_slices
+from models.slices import refit_trees, training_slices
 
 Matrix = pd.DataFrame | np.ndarray  # the feature columns in the model's order, as ``models.frame.matrix`` builds them
 Labels = pd.Series | np.ndarray  # 0 or 1 per row
@@ -50,11 +51,14 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         calibration_set: tuple[Matrix, Labels],
         categories: Mapping[str, Sequence[str]],
         families: Mapping[str, str] | None = None,
+        refit_set: tuple[Matrix, Labels] | None = None,
     ) -> Self:
         """Grow the trees on ``(X, y)``, stop the boosting on ``eval_set`` and fit the calibrator on
-        ``calibration_set``. ``X`` is a frame from ``models.frame.matrix``: its columns are the features, in the
-        order new rows will be read. ``categories`` are the values of each categorical feature in the order of the
-        codes the matrices hold (``models.frame.categories_of``); ``prepare`` codes new rows with them.
+        ``calibration_set``; with ``refit_set``, grow the trees again on it (as many as stopping found, scaled by
+        ``models.slices.refit_trees``) before the calibrator is fitted. ``X`` is a frame from
+        ``models.frame.matrix``: its columns are the features, in the order new rows will be read. ``categories``
+        are the values of each categorical feature in the order of the codes the matrices hold
+        (``models.frame.categories_of``); ``prepare`` codes new rows with them.
         ``families`` puts a feature table's own columns into families (``models.frame.describe``)."""
         cfg = self.config_ = TrainConfig.for_target(self.target) if self.config is None else self.config
         c = columns_of(X, categories, families)
@@ -84,12 +88,20 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
             params, train, num_boost_round=cfg.max_trees, valid_sets=[valid],
             callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
         )  # fmt: skip
-        self.trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        self.trees_ = self.stopped_trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        self.rows_ = {"fit": len(y), "stop": len(y_stop), "calibrate": len(y_cal)}
+        if refit_set is not None:
+            X_all, y_all = self._checked("refit (refit_set)", *refit_set)
+            self.trees_ = refit_trees(self.stopped_trees_, len(y), len(y_all))
+            pos_all = int(y_all.sum())
+            params = {**cfg.lgbm_params(len(y_all), pos_all), "scale_pos_weight": w}
+            data = lgb.Dataset(X_all, y_all, feature_name=self.features_, categorical_feature=self.categorical_)
+            self.booster_ = lgb.train(params, data, num_boost_round=self.trees_)
+            self.rows_["refit"] = len(y_all)
         self.pos_weight_ = w
         self.calibrator_, self.calibration_brier_ = choose(self.raw(X_cal), y_cal, cfg.calibration, cfg.seed)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(self.features_)
-        self.rows_ = {"fit": len(y), "stop": len(y_stop), "calibrate": len(y_cal)}
         return self
 
     def _checked(self, name: str, X: Matrix, y: Labels) -> tuple[Matrix, np.ndarray]:
@@ -172,7 +184,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         """What was learned, for the run's parameters: trees, calibration, positive weight, rows per slice and
         the calibrators' cross-validated Brier scores."""
         return {
-            "target": self.target, "family": "lightgbm", "trees": self.trees_, "num_leaves": self.config_.num_leaves,
+            "target": self.target, "family": "lightgbm", "trees": self.trees_,
+            "trees_early_stopping": getattr(self, "stopped_trees_", self.trees_), "num_leaves": self.config_.num_leaves,
             "min_child_samples": self.config_.min_child_samples, "calibration": self.calibration_method_,
             "calibration_slope_fixed": bool(getattr(self.calibrator_, "slope_fixed_", False)),
             "pos_weight": round(self.pos_weight_, 4), **{f"rows_{k}": v for k, v in self.rows_.items()},
@@ -190,7 +203,8 @@ def fit_on_slices(
 ) -> PropensityModel:
     """A ``PropensityModel`` fitted on a training set (account_id, as_of, the features (``models.frame.
     feature_names``) and ``label``) as ``churn train`` fits it: trees on the fit slice, early stopping on the
-    stop slice, calibration on the calibration slice (``models.slices.training_slices``). ``config`` None takes
+    stop slice, then (``config.refit``) grown again on the refit slice, calibration on the calibration slice
+    (``models.slices.training_slices``). ``config`` None takes
     the target's defaults; ``families`` puts a feature table's own columns into families."""
     y = rows[label].to_numpy(dtype=float)
     if not np.isin(y, (0.0, 1.0)).all():
@@ -204,9 +218,10 @@ def fit_on_slices(
     s = training_slices(rows, target, cfg)
     model = PropensityModel(target=target, config=config).fit(
         X[s.fit], y[s.fit], eval_set=(X[s.stop], y[s.stop]), calibration_set=(X[s.calibrate], y[s.calibrate]),
-        categories=categories, families=families,
+        categories=categories, families=families, refit_set=(X[s.refit], y[s.refit]) if cfg.refit else None,
     )  # fmt: skip
-    model.rows_ = s.counts()  # the summary reports every slice, the tune slice too, which fit never sees
+    # The summary reports every slice, the tune slice too, which fit never sees; the refit one only when used.
+    model.rows_ = {k: v for k, v in s.counts().items() if k != "refit" or cfg.refit}
     return model
 
 

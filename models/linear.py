@@ -208,16 +208,19 @@ def fit_logistic_on_slices(
     families: Mapping[str, str] | None = None,
 ) -> LogisticModel:
     """A ``LogisticModel`` fitted on a training set as ``models.estimator.fit_on_slices`` fits the trees: on the
-    fit slice, calibrated on the calibration slice (``models.slices.training_slices``); it needs no stopping."""
+    fit slice, or with ``config.refit`` on the refit slice (every account but the calibration ones, at every date),
+    calibrated on the calibration slice (``models.slices.training_slices``); it needs no stopping."""
     y = rows[label].to_numpy(dtype=float)
     if not np.isin(y, (0.0, 1.0)).all():
         raise ValueError(f"column {label!r} must hold only 0 and 1 (unlabeled rows removed first)")
     names = feature_names(rows.drop(columns=[label]))
     categories = categories_of(rows, [n for n in names if is_categorical(rows[n], n)])
     X = matrix(rows, names, categories)
-    s = training_slices(rows, target, TrainConfig.for_target(target) if config is None else config)
+    cfg = TrainConfig.for_target(target) if config is None else config
+    s = training_slices(rows, target, cfg)
+    grow = s.refit if cfg.refit else s.fit
     model = LogisticModel(target=target, C=C, config=config).fit(
-        X[s.fit], y[s.fit], calibration_set=(X[s.calibrate], y[s.calibrate]), categories=categories,
+        X[grow], y[grow], calibration_set=(X[s.calibrate], y[s.calibrate]), categories=categories,
         families=families,
     )  # fmt: skip
     return model

@@ -6,6 +6,14 @@ validation hold-out's), at the latest ``inner_dates`` snapshot dates of the trai
 other accounts' snapshots whose label's read window (horizon, plus grace for churn) ends at or before the first of
 those dates, so nothing the trees grew on shares an account with, or reads the period of, the rows that judge them.
 The final validation (``features.split``) is outside the training set and touched by none of them.
+
+Then the trees grow again (``refit``, on unless ``TrainConfig.refit`` is off): on every row of every account but
+the calibration and tuning accounts, at every training date, as many trees as early stopping found on the fit
+slice, scaled by the square root of the rows gained (``refit_trees``). The fit slice alone left the trees a third of
+the training rows and none of the latest dates (2 inner dates and the gap before them: 5 of 14 monthly dates on
+the type-mix world), and that cost 0.02 of ROC AUC there (0.807 against 0.829 on the same validation rows). The
+calibrator still reads only accounts the trees never saw, but at the dates the refitted trees grew on (other
+accounts, no gap in time): the out-of-time validation judges the calibration that results.
 """
 
 from collections.abc import Sequence
@@ -29,9 +37,10 @@ class Slices:
     stop: np.ndarray
     calibrate: np.ndarray
     tune: np.ndarray  # all False unless a tuning share is asked for
+    refit: np.ndarray  # every row of the accounts in neither the calibration nor the tuning group
 
     def counts(self) -> dict[str, int]:
-        return {k: int(getattr(self, k).sum()) for k in ("fit", "stop", "calibrate", "tune")}
+        return {k: int(getattr(self, k).sum()) for k in ("fit", "stop", "calibrate", "tune", "refit")}
 
 
 def inner_slices(
@@ -55,10 +64,11 @@ def inner_slices(
     cuts = np.cumsum(shares)
     stop_acc, cal_acc, tune_acc = b < cuts[0], (b >= cuts[0]) & (b < cuts[1]), (b >= cuts[1]) & (b < cuts[2])
     rest = b >= cuts[2]
+    refit = ~cal_acc & ~tune_acc
     if len(dates) == 1:
         # A feature table with no dates (one row per customer): there is no time to keep apart, so the slices are
         # groups of accounts only, and the trees' rows share the period of the rows that judge them.
-        return Slices(fit=rest, stop=stop_acc, calibrate=cal_acc, tune=tune_acc)
+        return Slices(fit=rest, stop=stop_acc, calibrate=cal_acc, tune=tune_acc, refit=refit)
     if len(dates) <= inner_dates:
         raise ValueError(
             f"the training set has {len(dates)} snapshot dates; early stopping and calibration read the latest "
@@ -74,7 +84,17 @@ def inner_slices(
             f"at {first_inner.date()} (the latest inner_dates={inner_dates} of {len(dates)} training dates): the "
             "trees would have nothing to grow on. Bring a longer history or lower --inner-dates."
         )
-    return Slices(fit=rest & before, stop=stop_acc & inner, calibrate=cal_acc & inner, tune=tune_acc & inner)
+    return Slices(
+        fit=rest & before, stop=stop_acc & inner, calibrate=cal_acc & inner, tune=tune_acc & inner, refit=refit
+    )
+
+
+def refit_trees(trees: int, fit_rows: int, refit_rows: int) -> int:
+    """Trees for the refit: those early stopping found on ``fit_rows``, times the square root of the rows gained
+    (on the type-mix world 1x, 1.25x, 1.55x (the square root) and 2.4x (the ratio) gave ROC AUC 0.828, 0.828,
+    0.829, 0.830 with 15 leaves: more rows carry more trees before they overfit, and the root is the cautious
+    middle)."""
+    return max(1, round(trees * np.sqrt(max(refit_rows, fit_rows) / max(fit_rows, 1))))
 
 
 INNER_DATES = 2  # the inner slices' dates when the history allows

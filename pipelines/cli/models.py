@@ -48,6 +48,9 @@ def train_cmd(
     folds: Annotated[int | None, typer.Option(min=1,
         help="Folds of the choice (each judges one block of the latest training dates); default: as many as the "
              "dates allow, up to 3.")] = None,
+    refit: Annotated[bool, typer.Option(
+        help="After early stopping, grow the trees again on every account but the calibration ones, at every "
+             "training date (the latest too); --no-refit keeps the trees on the earlier dates alone.")] = True,
     force: Annotated[bool, typer.Option(
         help="Make the new version champion even if it does not beat chance, its best baseline or the "
              "current champion.")] = False,
@@ -63,7 +66,8 @@ def train_cmd(
         if family not in ("auto", "lightgbm", "logistic"):
             raise typer.BadParameter(f"--family must be auto, lightgbm or logistic, got {family!r}")
         cfg = TrainConfig.for_target(_target(target), inner_dates=inner_dates, stop_share=stop_share,
-                                     calibrate_share=calibrate_share, family=family, folds=folds)  # fmt: skip
+                                     calibrate_share=calibrate_share, family=family, folds=folds,
+                                     refit=refit)  # fmt: skip
         report = train(con, target, cfg, tracking_uri=s.mlflow_uri(), artifacts=s.mlflow_artifacts,
                        oracle=truth, tune_seconds=tune or None, force=force)  # fmt: skip
     print_train(report)

@@ -23,7 +23,8 @@ TUNE_SHARE = 0.15  # of the training accounts, held out from growing, stopping a
 
 def tune(train: pd.DataFrame, target: str, cfg: TrainConfig, seconds: float, max_trials: int = 200) -> TrainConfig:
     """The best configuration found within ``seconds`` (``cfg`` itself if no trial beats it)."""
-    searching = replace(cfg, tune_share=TUNE_SHARE)
+    # No refit while searching: the refitted trees would grow on the tuning dates, which judge them.
+    searching = replace(cfg, tune_share=TUNE_SHARE, refit=False)
     judge = train[training_slices(train, target, searching).tune]
 
     def score(c: TrainConfig) -> float:

@@ -1,11 +1,13 @@
 """The model as a scikit-learn classifier: clone gives an unfitted copy with the same parameters, a clone fitted on
-the slices by hand equals ``fit_on_slices``, probabilities come one column per class, ``fit`` refuses bad sets
-naming the set and the fix, and a model pickled before ``config_`` was learned still predicts."""
+the slices by hand equals ``fit_on_slices``, the refit is LightGBM grown on the refit rows, probabilities come one
+column per class, ``fit`` refuses bad sets naming the set and the fix, and a model pickled before ``config_`` was
+learned still predicts."""
 
 import pickle
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,11 +49,36 @@ def test_a_clone_fitted_on_the_slices_by_hand_equals_fit_on_slices(
     X, y = matrix(train, feature_names(train.drop(columns="label")), categories), train["label"].to_numpy()
     s = training_slices(train, "churn", churn_model.config_)
     again = clone(churn_model).fit(X[s.fit], y[s.fit], eval_set=(X[s.stop], y[s.stop]),
-                                   calibration_set=(X[s.calibrate], y[s.calibrate]), categories=categories)  # fmt: skip
+                                   calibration_set=(X[s.calibrate], y[s.calibrate]), categories=categories,
+                                   refit_set=(X[s.refit], y[s.refit]))  # fmt: skip
     assert again.config_ == TrainConfig.for_target("churn")  # config None: the target's defaults, learned in fit
     assert again.trees_ == churn_model.trees_ and again.categories_ == churn_model.categories_
     X_valid = churn_model.prepare(valid_rows)
     assert np.array_equal(again.predict_proba(X_valid), churn_model.predict_proba(X_valid))
+
+
+def test_the_refit_is_lightgbm_grown_on_the_refit_rows_with_as_many_trees_as_stopping_found_scaled(
+    world: World, churn_model: PropensityModel, valid_rows: pd.DataFrame
+) -> None:
+    """The model's trees are LightGBM's own, grown again on every row of the refit slice (the latest dates too) for
+    the stopped count times the root of the rows gained; without the refit, the stopped trees of the fit slice."""
+    rows = world.datasets["churn"]
+    train = rows[rows["split"] == "train"].drop(columns="split")
+    categories = categories_of(train, churn_model.categorical_)
+    X, y = matrix(train, churn_model.features_, categories), train["label"].to_numpy(dtype=float)
+    s = training_slices(train, "churn", churn_model.config_)
+    assert train.loc[s.refit, "as_of"].max() == train["as_of"].max() > train.loc[s.fit, "as_of"].max()
+    stopped = churn_model.stopped_trees_
+    assert churn_model.trees_ == round(stopped * np.sqrt(s.refit.sum() / s.fit.sum())) > stopped
+    params = {**churn_model.config_.lgbm_params(int(s.refit.sum()), int(y[s.refit].sum())), "scale_pos_weight": 1.0}
+    by_hand = lgb.train(params, lgb.Dataset(X[s.refit], y[s.refit], categorical_feature=churn_model.categorical_),
+                        num_boost_round=churn_model.trees_)  # fmt: skip
+    X_valid = churn_model.prepare(valid_rows)
+    assert np.allclose(by_hand.predict(X_valid, raw_score=True), churn_model.raw(X_valid))
+    assert churn_model.rows_["refit"] == int(s.refit.sum())
+    plain = fit_on_slices(train, "churn", TrainConfig.for_target("churn", refit=False))
+    assert plain.trees_ == plain.stopped_trees_ == stopped and "refit" not in plain.rows_
+    assert not np.allclose(plain.raw(X_valid), churn_model.raw(X_valid))
 
 
 def test_probabilities_have_a_column_per_class(churn_model: PropensityModel, valid_rows: pd.DataFrame) -> None:

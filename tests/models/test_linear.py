@@ -53,9 +53,9 @@ def test_the_design_columns_belong_to_the_features_they_come_from(model: Logisti
 
 
 def test_contributions_equal_shap_linear_explainer_and_add_up_to_raw(model: LogisticModel, table: pd.DataFrame) -> None:
-    fit = training_slices(table, "churn", CFG).fit
+    fit = training_slices(table, "churn", CFG).refit  # CFG refits: the model grew on the refit rows
     X = model.prepare(table)
-    background = model.design(X[fit])  # the fit rows: the means the base value is taken over
+    background = model.design(X[fit])  # the rows it grew on: the means the base value is taken over
     explainer = shap.LinearExplainer((model.lr_.coef_[0], model.lr_.intercept_[0]),
                                      shap.maskers.Independent(background, max_samples=len(background)))  # fmt: skip
     per_column = np.asarray(explainer.shap_values(model.design(X)))
