@@ -96,15 +96,17 @@ def features_build(
     cli_spark.check_engine(engine)
     s = get_settings()
     rules = (_given(horizon, s.horizon_days), _given(grace, s.grace_days), _given(margin, s.margin))
+    file = features or s.features_file
     if engine == "spark":
         opts = cli_spark.SparkOptions(spark_master, spark_conf, lake, raw)
-        cli_spark.features(every, _day(start, "start"), _day(end, "end"), opts, rules)
+        with failing_as("features build failed", ValueError):
+            spec = read_features_file(file) if file else None
+        cli_spark.features(every, _day(start, "start"), _day(end, "end"), opts, rules, spec)
         return
     path = warehouse or s.warehouse
     if not path.exists():
         console.print(f"[red]no warehouse at {path}[/red]: run `churn ingest SOURCE` (or `churn demo`) first")
         raise typer.Exit(1)
-    file = features or s.features_file
     with connect(path) as con, failing_as("features build failed", ValueError, duckdb.OutOfMemoryException):
         fcfg = resolve_features(con, read_features_file(file) if file else None)
         lcfg = resolve_labels(con, *rules)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from features.config_file import FeaturesFile
 from features.labels import LabelConfig, derived_labels
 from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.settings import get_settings
@@ -83,9 +84,11 @@ def features(
     last: date | None,
     o: SparkOptions,
     rules: tuple[int | None, int | None, float | None] = (None, None, None),
+    spec: FeaturesFile | None = None,
 ) -> None:
     """Snapshots and labels with Spark; ``rules``: the horizon, grace and margin given (None: derived from the
-    data's span, ``features.labels.derived_labels``)."""
+    data's span, ``features.labels.derived_labels``); ``spec``: the features file (None: the defaults, every event
+    type above the coverage floor), resolved against the lake's event types as the DuckDB build does."""
     from pipelines.snapshots import dates_within, snapshot_dates
 
     run, lake = open_engine(o)
@@ -95,7 +98,7 @@ def features(
         if first or last:
             dates = snapshot_dates(first or dates[0].date(), last or dates[-1].date(), every)
         lcfg: LabelConfig = derived_labels(begin, end, *rules)
-        report = spark.build(run, dates, lake, lcfg=lcfg, data_end=end)
+        report = spark.build(run, dates, lake, fcfg=run.resolve_features(spec), lcfg=lcfg, data_end=end)
     console.print(
         f"Built {report.features} features for {report.snapshots:,} snapshots on {len(report.dates)} dates with "
         f"Spark in {report.seconds:.1f} s into {lake}/snapshots and {lake}/labels ({lcfg.horizon_days}-day "

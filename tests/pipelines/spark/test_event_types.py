@@ -8,9 +8,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from features.catalog import families, features
+from features.config_file import FeaturesFile
+from pipelines.cli.app import app
 from pipelines.snapshots import build_fast, read_snapshots, snapshot_dates
+from pipelines.snapshots.inputs import resolve_features
 from pipelines.spark import engine
 from pipelines.warehouse import export_raw
 from tests.factories import T0, valid_tables
@@ -41,3 +45,26 @@ def test_spark_counts_event_types_as_duckdb_does(spark_session: Any, tmp_path: P
     typed = [f.name for f in features(TYPED) if f.name not in {g.name for g in features()}]
     assert len(typed) == 4 * 7 + 1 and set(typed) <= set(duck.columns)
     assert (duck[typed].nunique() > 1).sum() >= 20
+
+
+def test_a_features_file_resolves_on_spark_as_on_duckdb(spark_session: Any, tmp_path: Path) -> None:
+    """``churn features build --engine spark --features FILE`` resolves the file against the lake's event types as
+    the DuckDB build does against the warehouse's: the same counted types, the rest, the ratios."""
+    spec = FeaturesFile(top=2, ratios=())
+    with duckdb.connect() as con:
+        load_raw(con, valid_tables())
+        duck = resolve_features(con, spec)
+        export_raw(con, tmp_path / "raw")
+    run = engine.SparkEngine(spark_session, str(tmp_path / "raw"))
+    assert run.resolve_features(spec) == duck
+    assert len([t for t in duck.event_types if not t.rest]) == 2  # top 2, and the rest as one
+
+
+def test_a_bad_features_file_stops_the_spark_build_before_spark_starts(tmp_path: Path) -> None:
+    bad = tmp_path / "features.toml"
+    bad.write_text("[event_types]\ntop = 5\ntopp = 3\n")
+    got = CliRunner().invoke(app, ["features", "build", "--engine", "spark", "--features", str(bad),
+                                   "--lake", str(tmp_path / "lake")])  # fmt: skip
+    assert got.exit_code != 0
+    assert "features build failed" in got.output and "unknown key" in got.output
+    assert not (tmp_path / "lake").exists()
