@@ -8,20 +8,27 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.registered import TARGETS, alias_version
+from serving.guard import Guard
 from serving.pages import SignIn, pages
 from serving.routes import router
 from serving.settings import ServingSettings, get_serving_settings
 from serving.state import Holder, load_bundle
 
 logger = logging.getLogger("churn.serving")
+# The framework's own error texts, said in words that name the fix.
+WORDS = {
+    (400, "There was an error parsing the body"): "the body could not be read as JSON: send UTF-8 JSON, nested at "
+    "most a few hundred levels",
+}
 
 
 class Metrics:
@@ -114,11 +121,19 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     async def sign_in(request: Request, e: SignIn) -> RedirectResponse:
         return RedirectResponse("/login", status_code=303)
 
+    app.add_middleware(Guard, keys=app.state.keys, max_body=settings.max_body_bytes)
     app.add_middleware(Measure, metrics=metrics)
 
+    # Starlette's HTTPException, FastAPI's parent: the router's own 404 and 405 are answered in our shape too.
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
-        body = {"error": e.detail} if isinstance(e.detail, str) else {"error": "invalid request", "detail": e.detail}
+        detail = WORDS.get((e.status_code, e.detail), e.detail) if isinstance(e.detail, str) else e.detail
+        path = request.url.path[:200]
+        if (e.status_code, e.detail) == (404, "Not Found"):
+            detail = f"no route at {path}: the API's routes are listed at /docs"
+        elif (e.status_code, e.detail) == (405, "Method Not Allowed"):
+            detail = f"{request.method} is not allowed at {path}: the API's routes and methods are listed at /docs"
+        body = {"error": detail} if isinstance(detail, str) else {"error": "invalid request", "detail": detail}
         return JSONResponse(body, status_code=e.status_code, headers=e.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -12,7 +12,21 @@ header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 RANK = {"read": 0, "admin": 1}
 
 
-def _scope(keys: dict[str, str], given: str) -> str | None:
+MISSING = "missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+UNKNOWN = "unknown API key"
+
+
+def key_of(authorization: str | None, api_key: str | None) -> str | None:
+    """The key a request sends: a bearer token, else the X-API-Key header."""
+    if authorization:
+        kind, _, token = authorization.partition(" ")
+        if kind.lower() == "bearer" and token.strip():
+            return token.strip()
+    return api_key or None
+
+
+def scope_of(keys: dict[str, str], given: str) -> str | None:
+    """The scope of key ``given`` among ``keys`` (key -> scope), or None when unknown."""
     found = None
     for key, scope in keys.items():  # every key compared, whatever matches, so timing says nothing
         if hmac.compare_digest(key.encode(), given.encode()):
@@ -29,11 +43,10 @@ def require(scope: str):  # type: ignore[no-untyped-def]
     ) -> str:
         given = token.credentials if token else key
         if not given:
-            raise HTTPException(401, "missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        has = _scope(request.app.state.keys, given)
+            raise HTTPException(401, MISSING, headers={"WWW-Authenticate": "Bearer"})
+        has = scope_of(request.app.state.keys, given)
         if has is None:
-            raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, UNKNOWN, headers={"WWW-Authenticate": "Bearer"})
         if RANK[has] < RANK[scope]:
             raise HTTPException(403, f"this API key has the '{has}' scope; this route needs '{scope}'")
         return has

@@ -2,20 +2,22 @@
 
 import json
 import math
+from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from features.registry import Feature
 from models.ranking import Filters, Order, RankedList, rank
 from serving.auth import Admin, Reader
-from serving.schemas import AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
+from serving.schemas import MAX_ID, AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
 from serving.state import Bundle
 
 # 422 documented as our Problem body: FastAPI would document its own validation error, which the app never sends.
 router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}})
 EXTRA = {"account_id", "as_of", "arr"}
+AccountId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="the account's id")]
 
 
 def model_features(b: Bundle) -> dict[str, Feature]:
@@ -50,7 +52,7 @@ def latest(request: Request, account_id: str) -> tuple[Bundle, bytes]:
 
 
 @router.get("/accounts/{account_id}/score", response_model=Score, responses={404: {"model": Problem}})
-async def score_one(account_id: str, request: Request, _: Reader) -> Response:
+async def score_one(account_id: AccountId, request: Request, _: Reader) -> Response:
     """The latest score of one account, with its reasons, health components and play."""
     payload = latest(request, account_id)[1]
     return Response(payload, media_type="application/json")
@@ -69,6 +71,21 @@ async def score_many(body: IdsIn, request: Request, _: Reader) -> Response:
                     media_type="application/json")  # fmt: skip
 
 
+def _is_date(v: object) -> bool:
+    """Whether ``v`` is an ISO 8601 date or date and time (what ``as_of`` must be)."""
+    if not isinstance(v, str):
+        return False
+    try:
+        datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _negative(v: object) -> bool:
+    return isinstance(v, float | int) and v < 0
+
+
 def _check(rows: list[dict[str, float | str | None]], known: dict[str, Feature]) -> list[str]:
     """422 naming every bad field; the features absent from every row (scored as unknown)."""
     problems = []
@@ -83,6 +100,21 @@ def _check(rows: list[dict[str, float | str | None]], known: dict[str, Feature])
                 problems.append({"field": f"rows.{i}.{k}", "problem": "must be a finite number (or null)"})
             elif k == "account_id" and v is not None and not isinstance(v, str):
                 problems.append({"field": f"rows.{i}.{k}", "problem": "must be a string"})
+            elif k == "account_id" and isinstance(v, str) and not 0 < len(v) <= MAX_ID:
+                problems.append({"field": f"rows.{i}.{k}", "problem": f"must be 1 to {MAX_ID} characters"})
+            elif k == "as_of" and v is not None and not _is_date(v):
+                problems.append(
+                    {
+                        "field": f"rows.{i}.{k}",
+                        "problem": "must be an ISO 8601 date or time, e.g. 2025-06-01 or 2025-06-01T00:00:00Z",
+                    }
+                )
+            elif k == "arr" and isinstance(v, str):
+                problems.append({"field": f"rows.{i}.{k}", "problem": "must be a number (annual revenue)"})
+            elif (k == "arr" or (f is not None and f.unit.startswith("currency"))) and _negative(v):
+                problems.append({"field": f"rows.{i}.{k}", "problem": "an amount of money: must be 0 or more"})
+            elif f is not None and f.categorical and v is not None and not isinstance(v, str):
+                problems.append({"field": f"rows.{i}.{k}", "problem": "a category: must be a string"})
     if problems:
         raise HTTPException(422, problems)
     present = set().union(*rows)
@@ -153,7 +185,7 @@ async def upsell(request: Request, _: Reader, segment: Segment = None, touch_mod
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut, responses={404: {"model": Problem}})
-async def account(account_id: str, request: Request, _: Reader) -> Response:
+async def account(account_id: AccountId, request: Request, _: Reader) -> Response:
     """One account's latest score and its score history (one point per scored as_of)."""
     b, payload = latest(request, account_id)
     history = json.dumps(b.scores.history.get(account_id, [])).encode()

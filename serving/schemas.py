@@ -1,8 +1,8 @@
 """Request and response bodies, split by direction."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 NOTICE = (
     "whether the customer had given notice to cancel at as_of (the snapshot's cancellation_pending); null when "
@@ -40,9 +40,13 @@ class Score(BaseModel):
     model_versions: dict[str, str]
 
 
+MAX_ID = 256  # characters of an account id: longer ones are refused, never echoed back
+AccountIds = list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]]
+
+
 class IdsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    account_ids: list[str] = Field(min_length=1, description="account ids (at most CHURN_MAX_IDS)")
+    account_ids: AccountIds = Field(min_length=1, description="account ids (at most CHURN_MAX_IDS)")
 
 
 class ScoresOut(BaseModel):
@@ -50,9 +54,13 @@ class ScoresOut(BaseModel):
     not_found: list[str]
 
 
+# A live row's value: a number (JSON's true and false are not numbers), a string, or null (unknown).
+Value = Annotated[float, Strict()] | Annotated[str, Strict()] | None
+
+
 class RowsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rows: list[dict[str, float | str | None]] = Field(
+    rows: list[dict[str, Value]] = Field(
         min_length=1, description="feature rows: {feature name: value}; account_id and arr are also read"
     )
 

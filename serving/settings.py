@@ -32,6 +32,7 @@ class ServingSettings(BaseSettings):
     reload_interval: float = Field(60.0, description="Seconds between checks of the registry alias; 0: never.")
     max_ids: int = Field(1000, description="Most account ids in one request.")
     max_rows: int = Field(100, description="Most raw feature rows in one live-scoring request.")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest request body; larger ones get 413 unread.")
     threads: int = Field(1, description="LightGBM threads per request (more oversubscribes the server's pool).")
     session_secret: str = Field("dev-only-session-secret", description="Signs the CSM pages' session cookie.")
     csm_users: dict[str, dict[str, str]] = Field(
