@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
+from features.registry import Feature
 from models.calibration import Isotonic, Platt, choose
 from models.config import TrainConfig
 from models.frame import as_array, categories_of, columns_of, describe, feature_names, is_categorical, matrix
@@ -52,6 +53,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         categories: Mapping[str, Sequence[str]],
         families: Mapping[str, str] | None = None,
         refit_set: tuple[Matrix, Labels] | None = None,
+        registry: Mapping[str, Feature] | None = None,
     ) -> Self:
         """Grow the trees on ``(X, y)``, stop the boosting on ``eval_set`` and fit the calibrator on
         ``calibration_set``; with ``refit_set``, grow the trees again on it (as many as stopping found, scaled by
@@ -59,9 +61,10 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         ``models.frame.matrix``: its columns are the features, in the order new rows will be read. ``categories``
         are the values of each categorical feature in the order of the codes the matrices hold
         (``models.frame.categories_of``); ``prepare`` codes new rows with them.
-        ``families`` puts a feature table's own columns into families (``models.frame.describe``)."""
+        ``families`` puts a feature table's own columns into families, ``registry`` gives the definitions the
+        snapshots were built with (``models.frame.describe``)."""
         cfg = self.config_ = TrainConfig.for_target(self.target) if self.config is None else self.config
-        c = columns_of(X, categories, families)
+        c = columns_of(X, categories, families, registry)
         self.features_, self.categorical_, self.categories_, self.feature_info_ = (
             c.features,
             c.categorical,
@@ -200,6 +203,7 @@ def fit_on_slices(
     *,
     label: str = "label",
     families: Mapping[str, str] | None = None,
+    registry: Mapping[str, Feature] | None = None,
 ) -> PropensityModel:
     """A ``PropensityModel`` fitted on a training set (account_id, as_of, the features (``models.frame.
     feature_names``) and ``label``) as ``churn train`` fits it: trees on the fit slice, early stopping on the
@@ -219,6 +223,7 @@ def fit_on_slices(
     model = PropensityModel(target=target, config=config).fit(
         X[s.fit], y[s.fit], eval_set=(X[s.stop], y[s.stop]), calibration_set=(X[s.calibrate], y[s.calibrate]),
         categories=categories, families=families, refit_set=(X[s.refit], y[s.refit]) if cfg.refit else None,
+        registry=registry,
     )  # fmt: skip
     # The summary reports every slice, the tune slice too, which fit never sees; the refit one only when used.
     model.rows_ = {k: v for k, v in s.counts().items() if k != "refit" or cfg.refit}

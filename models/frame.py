@@ -158,11 +158,13 @@ class Columns:
 
 
 def columns_of(
-    X: object, categories: Mapping[str, Sequence[str]], families: Mapping[str, str] | None = None
-) -> Columns:
+    X: object, categories: Mapping[str, Sequence[str]], families: Mapping[str, str] | None = None,
+    registry: Mapping[str, Feature] | None = None,
+) -> Columns:  # fmt: skip
     """The ``Columns`` of a matrix ``X`` from ``matrix`` (a frame whose columns name the features), given the
     categories of its categorical features; raises when ``X`` is not such a frame or ``categories`` names a column it
-    does not have. ``families`` puts a feature table's own columns into families (``describe``)."""
+    does not have. ``families`` puts a feature table's own columns into families, ``registry`` gives the definitions
+    the snapshots were built with (``describe``)."""
     if not isinstance(X, pd.DataFrame):
         raise ValueError("X must be a frame whose columns name the features: build it with models.frame.matrix")
     features = [str(c) for c in X.columns]
@@ -171,4 +173,4 @@ def columns_of(
         raise ValueError(f"categories names columns that X does not have: {unknown}")
     categorical = [c for c in features if c in categories]
     return Columns(features, categorical, {c: list(categories[c]) for c in categorical},
-                   describe(features, categorical, families))  # fmt: skip
+                   describe(features, categorical, families, registry))  # fmt: skip

@@ -27,6 +27,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
+from features.registry import Feature
 from models.calibration import Isotonic, choose
 from models.config import TrainConfig
 from models.frame import as_array, categories_of, columns_of, feature_names, is_categorical, matrix
@@ -66,11 +67,12 @@ class LogisticModel(ClassifierMixin, BaseEstimator):
         calibration_set: tuple[Matrix, np.ndarray | pd.Series],
         categories: Mapping[str, Sequence[str]],
         families: Mapping[str, str] | None = None,
+        registry: Mapping[str, Feature] | None = None,
     ) -> Self:
         """Fit on ``(X, y)`` and the calibrator on ``calibration_set``; ``X`` a frame from ``models.frame.matrix``
         whose columns name the features, ``categories`` the values of each categorical in the order of its codes."""
         cfg = self.config_ = TrainConfig.for_target(self.target) if self.config is None else self.config
-        c = columns_of(X, categories, families)
+        c = columns_of(X, categories, families, registry)
         self.features_, self.categorical_, self.categories_, self.feature_info_ = (
             c.features,
             c.categorical,
@@ -206,6 +208,7 @@ def fit_logistic_on_slices(
     C: float = 0.1,
     label: str = "label",
     families: Mapping[str, str] | None = None,
+    registry: Mapping[str, Feature] | None = None,
 ) -> LogisticModel:
     """A ``LogisticModel`` fitted on a training set as ``models.estimator.fit_on_slices`` fits the trees: on the
     fit slice, or with ``config.refit`` on the refit slice (every account but the calibration ones, at every date),
@@ -221,6 +224,6 @@ def fit_logistic_on_slices(
     grow = s.refit if cfg.refit else s.fit
     model = LogisticModel(target=target, C=C, config=config).fit(
         X[grow], y[grow], calibration_set=(X[s.calibrate], y[s.calibrate]), categories=categories,
-        families=families,
+        families=families, registry=registry,
     )  # fmt: skip
     return model

@@ -26,6 +26,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.labels import LABELS
+from features.registry import Feature
 from features.split import bucket
 from models.config import TrainConfig
 from models.estimator import PropensityModel, fit_on_slices
@@ -242,32 +243,34 @@ def select(
 
 def fit_selected(
     rows: pd.DataFrame, target: str, config: TrainConfig, selection: Selection, *,
-    families: Mapping[str, str] | None = None, label: str = "label",
+    families: Mapping[str, str] | None = None, label: str = "label", registry: Mapping[str, Feature] | None = None,
 ) -> Model:  # fmt: skip
     """The selection's chosen candidate fitted on the whole training part ``rows`` as ``churn train`` fits:
     LightGBM on the fit slice, stopped and calibrated on their slices (``fit_on_slices``, rows per leaf from the
     fit slice's positives), or the logistic regression on the fit slice, calibrated on its slice."""
     c = selection.chosen
     if c.family == "logistic":
-        return fit_logistic_on_slices(rows, target, config, C=c.settings["C"], label=label, families=families)
+        return fit_logistic_on_slices(rows, target, config, C=c.settings["C"], label=label, families=families,
+                                      registry=registry)  # fmt: skip
     fit = training_slices(rows, target, config).fit
     cfg = tree_config(config, c, int(fit.sum()), int(rows[label].to_numpy()[fit].sum()))
-    return fit_on_slices(rows, target, cfg, label=label, families=families)
+    return fit_on_slices(rows, target, cfg, label=label, families=families, registry=registry)
 
 
 def fit_model(
     rows: pd.DataFrame, target: str, config: TrainConfig, *, families: Mapping[str, str] | None = None,
-    tuned: bool = False, label: str = "label",
+    tuned: bool = False, label: str = "label", registry: Mapping[str, Feature] | None = None,
 ) -> tuple[Model, Selection | None]:  # fmt: skip
     """How ``churn train`` fits a training part: ``config.family`` "lightgbm" trains ``config``'s settings as they
     are (no selection); otherwise ``select`` chooses on the folds and ``fit_selected`` fits the choice. ``tuned``:
-    ``config`` holds settings found by ``churn train --tune``, which compete as the only LightGBM candidate."""
+    ``config`` holds settings found by ``churn train --tune``, which compete as the only LightGBM candidate;
+    ``registry``: the definitions the snapshots were built with, which the model's explanations read."""
     if config.family == "lightgbm":
-        return fit_on_slices(rows, target, config, label=label, families=families), None
+        return fit_on_slices(rows, target, config, label=label, families=families, registry=registry), None
     fixed = None
     if tuned:
         s = {"num_leaves": config.num_leaves, "min_child_samples": config.min_child_samples,
              "reg_lambda": config.reg_lambda}  # fmt: skip
         fixed = [Candidate("lightgbm", "lightgbm as tuned", s)]
     selection = select(rows, target, config, lightgbm=fixed, label=label)
-    return fit_selected(rows, target, config, selection, families=families, label=label), selection
+    return fit_selected(rows, target, config, selection, families=families, label=label, registry=registry), selection

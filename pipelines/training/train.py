@@ -30,7 +30,6 @@ from models.config import TrainConfig
 from models.evaluation import Evaluation, evaluate_validation
 from models.explain import explain
 from models.family import Model
-from models.frame import describe
 from models.metrics import calibration_bins, evaluate
 from models.pyfunc import ProbabilityModel, save
 from models.selection import Selection, fit_model
@@ -124,9 +123,7 @@ def fit_and_select(
         raise ValueError("the training set needs both 'train' and 'valid' rows; rebuild it (churn dataset build)")
     fit_rows = train.drop(columns="split")
     cfg = settled(cfg, fit_rows["as_of"], labels.reads_days(target))
-    model, selection = fit_model(fit_rows, target, cfg, families=families, tuned=tuned)
-    if registry is not None:
-        model.feature_info_ = describe(model.features_, model.categorical_, families, registry)
+    model, selection = fit_model(fit_rows, target, cfg, families=families, tuned=tuned, registry=registry)
     scores = {"model": model.predict_proba(model.prepare(valid))[:, 1]}
     assert cfg.inner_dates is not None  # settled
     scorecard = ScorecardBaseline(target=target, inner_dates=cfg.inner_dates).fit(fit_rows)
