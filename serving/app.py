@@ -5,6 +5,7 @@ alias. Run it with ``churn serve`` (uvicorn)."""
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -12,11 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.registered import TARGETS, alias_version
+from serving.auth import key_of, scope_of
 from serving.guard import Guard
 from serving.pages import SignIn, pages
 from serving.routes import router
@@ -152,14 +155,26 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["probes"])
-    async def readyz() -> JSONResponse:
-        """Models and scores are loaded; the last reload error, if any."""
+    async def readyz(request: Request) -> JSONResponse:
+        """Whether the server is ready (models and scores loaded), and why not in plain words. The details (versions,
+        scores' date, the last reload error, which may name files) only to an admin key."""
         b = holder.bundle
-        body = {"ready": b is not None and bool(b.scores.payloads), "versions": b.versions if b else None,
-                "scores_as_of": b.scores.as_of if b else None, "last_reload_error": holder.error}  # fmt: skip
-        if b is not None and not b.scores.payloads:
-            body["hint"] = "no scores yet: run `churn score`"
-        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+        ready = b is not None and bool(b.scores.payloads)
+        if ready:
+            reason = "models and scores are loaded"
+        elif b is not None:
+            reason = "no scores yet: run `churn score`"
+        elif holder.error:
+            reason = "the models could not be loaded; the server log (or /readyz with an admin key) says why"
+        else:
+            reason = "the models are loading"
+        body: dict[str, object] = {"ready": ready, "reason": reason}
+        h = {k.lower(): v for k, v in request.headers.items()}
+        given = key_of(h.get("authorization"), h.get("x-api-key"))
+        if given and scope_of(app.state.keys, given) == "admin":
+            body |= {"versions": b.versions if b else None, "scores_as_of": b.scores.as_of if b else None,
+                     "last_reload_error": holder.error}  # fmt: skip
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["probes"])
     async def prometheus() -> Response:
@@ -170,5 +185,15 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
 
 def factory() -> FastAPI:
-    """For ``uvicorn --factory serving.app:factory`` (settings from the environment)."""
-    return create_app()
+    """For ``uvicorn --factory serving.app:factory`` (settings from the environment). Settings that cannot serve
+    (production without keys, a weak secret) stop the process with one line naming the setting and the fix, and
+    exit code 2: no traceback, and no part of the values given (a secret or a key may be among them)."""
+    try:
+        settings = get_serving_settings()
+    except ValidationError as e:
+        first = e.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(x) for x in first["loc"])
+        setting = f"CHURN_{where.upper()}: " if where else ""
+        print(f"churn serve refused: {setting}{first['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        sys.exit(2)
+    return create_app(settings)

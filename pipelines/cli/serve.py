@@ -50,6 +50,9 @@ def print_score(r: ScoreReport) -> None:
     )
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
@@ -60,7 +63,12 @@ def serve_cmd(
 
     s = get_settings()
     os.environ.setdefault("CHURN_TRACKING_URI", s.mlflow_uri())
-    console.print(f"Serving on http://{host}:{port} (docs: http://{host}:{port}/docs)")
+    if host not in LOOPBACK and os.environ.get("CHURN_ENV", "development") != "production":
+        typer.echo(f"churn serve refused: --host {host} is not a loopback address, and development mode (demo keys, "
+                   "demo sign-in) serves only 127.0.0.1 or localhost. Set CHURN_ENV=production with CHURN_API_KEYS, "
+                   "CHURN_SESSION_SECRET and CHURN_CSM_USERS to serve other hosts.", err=True)  # fmt: skip
+        raise typer.Exit(2)
+    console.print(f"Starting the server on http://{host}:{port} (docs at /docs); uvicorn says when it is up")
     # The app is imported by uvicorn from its path: the CLI (pipelines) does not import serving.
     uvicorn.run("serving.app:factory", factory=True, host=host, port=port, workers=workers, log_level="info")
 
