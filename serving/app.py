@@ -23,6 +23,7 @@ from serving.auth import key_of, scope_of
 from serving.guard import Guard
 from serving.pages import SignIn, pages
 from serving.routes import router
+from serving.security import SecurityHeaders
 from serving.settings import ServingSettings, get_serving_settings
 from serving.state import Holder, load_bundle
 
@@ -125,6 +126,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         return RedirectResponse("/login", status_code=303)
 
     app.add_middleware(Guard, keys=app.state.keys, max_body=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(Measure, metrics=metrics)
 
     # Starlette's HTTPException, FastAPI's parent: the router's own 404 and 405 are answered in our shape too.
