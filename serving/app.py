@@ -24,10 +24,12 @@ from serving.guard import Guard
 from serving.pages import SignIn, pages
 from serving.routes import router
 from serving.security import SecurityHeaders
+from serving.sessions import Revoked
 from serving.settings import ServingSettings, get_serving_settings
 from serving.state import Holder, load_bundle
 
 logger = logging.getLogger("churn.serving")
+SESSION_SECONDS = 12 * 3600  # a CSM page session's longest life
 # The framework's own error texts, said in words that name the fix.
 WORDS = {
     (400, "There was an error parsing the body"): "the body could not be read as JSON: send UTF-8 JSON, nested at "
@@ -118,8 +120,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(pages)
     app.state.users = settings.users()
+    app.state.revoked = Revoked(settings.state_dir / "sessions.sqlite", max_age=SESSION_SECONDS)
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret, same_site="lax",
-                       https_only=settings.env == "production", max_age=12 * 3600)  # fmt: skip
+                       https_only=settings.env == "production", max_age=SESSION_SECONDS)  # fmt: skip
 
     @app.exception_handler(SignIn)
     async def sign_in(request: Request, e: SignIn) -> RedirectResponse:

@@ -17,6 +17,7 @@ from pwdlib.exceptions import PwdlibError
 from models.ranking import Filters, Order, RankedList, rank
 from serving import charts
 from serving.routes import bundle, ranking_page
+from serving.sessions import PRINT, SID, check_form, csrf_token, fingerprint, start
 from serving.state import Bundle
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -52,9 +53,19 @@ class SignIn(Exception):
 
 
 def user(request: Request) -> dict[str, Any]:
+    """The signed-in CSM; ``SignIn`` (to /login) when nobody is, or the session was ended by logout or by a change
+    of the user's password (``serving.sessions``)."""
     name = request.session.get("user")
     users = request.app.state.users
     if not name or name not in users:
+        raise SignIn
+    sid = request.session.get(SID)
+    if (
+        not sid
+        or sid in request.app.state.revoked
+        or request.session.get(PRINT) != fingerprint(users[name].get("password", ""))
+    ):
+        request.session.clear()
         raise SignIn
     owner = users[name].get("owner")
     if not owner:  # the demo user: the owner with the most accounts, so that "my accounts" shows something
@@ -64,7 +75,8 @@ def user(request: Request) -> dict[str, Any]:
 
 
 def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"user": request.session.get("user"), **context})
+    return templates.TemplateResponse(request, name, {"user": request.session.get("user"),
+                                                      "csrf": csrf_token(request), **context})  # fmt: skip
 
 
 @pages.get("/login")
@@ -73,16 +85,24 @@ def login_form(request: Request, error: str | None = None) -> HTMLResponse:
 
 
 @pages.post("/login")
-def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
+def login(request: Request, username: Annotated[str, Form(max_length=200)],
+          password: Annotated[str, Form(max_length=1000)], csrf: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    check_form(request, csrf)
     stored = request.app.state.users.get(username, {}).get("password")
     if not check_password(stored, password):
         return _page(request, "login.html", error="Wrong user name or password.", demo=False)
-    request.session["user"] = username
+    assert stored is not None  # check_password refuses a user without a hash
+    start(request, username, stored)
     return RedirectResponse("/accounts", status_code=303)
 
 
 @pages.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session: its id is revoked for every server process, so a copy of the cookie signs in no more."""
+    check_form(request, csrf)
+    sid = request.session.get(SID)
+    if isinstance(sid, str):
+        request.app.state.revoked.add(sid)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

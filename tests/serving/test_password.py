@@ -11,6 +11,7 @@ from pipelines.cli.app import app
 from serving.app import create_app
 from serving.pages import NO_USER, PASSWORDS, check_password
 from serving.settings import ServingSettings
+from tests.serving.signin import sign_in
 
 WRONG = ["correct horse ", "Correct horse", "", "demo"]
 
@@ -68,7 +69,7 @@ def test_the_sign_in_lets_in_the_right_password_and_refuses_unknown_users_alike(
                                tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", reload_interval=0)  # fmt: skip
     c = TestClient(create_app(settings))  # not entered: signing in needs no models
     for name, password in (("ana", "wrong"), ("nobody", "s3cret-pass"), ("broken", "not-a-hash"), ("demo", "demo")):
-        r = c.post("/login", data={"username": name, "password": password}, follow_redirects=False)
+        r = sign_in(c, name, password, follow_redirects=False)
         assert r.status_code == 200 and "Wrong user name or password." in r.text, name
-    r = c.post("/login", data={"username": "ana", "password": "s3cret-pass"}, follow_redirects=False)
+    r = sign_in(c, "ana", "s3cret-pass", follow_redirects=False)
     assert (r.status_code, r.headers["location"]) == (303, "/accounts")

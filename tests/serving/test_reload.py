@@ -130,7 +130,7 @@ def test_reload_under_load_loses_no_request_and_serves_the_new_version(
         assert body(c.get("/v1/models", headers=READ))["versions"] == {"churn": second_churn.version, "upsell": "1"}
         assert metric(c, "churn_model_version", {"model": "churn"}) == float(second_churn.version)
         assert metric(c, "churn_reloads_total", {"outcome": "ok"}) == 4  # start-up and three reloads
-        assert body(c.get("/readyz"))["last_reload_error"] is None
+        assert body(c.get("/readyz", headers=ADMIN))["last_reload_error"] is None
 
 
 def no_model_file(client: MlflowClient, served: Served) -> str:
@@ -167,7 +167,7 @@ def test_a_version_that_fails_to_load_is_refused_and_the_old_one_keeps_serving(
         assert "reload refused" in error and "'churn': '1'" in error
         assert check_answers(load, expected) == {"1"}
         assert body(c.get("/v1/models", headers=READ))["versions"] == {"churn": "1", "upsell": "1"}
-        ready = c.get("/readyz")
+        ready = c.get("/readyz", headers=ADMIN)
         assert ready.status_code == 200 and body(ready)["ready"] is True
         assert body(ready)["last_reload_error"] and body(ready)["last_reload_error"] in error
         if broken is no_model_file:
@@ -176,7 +176,7 @@ def test_a_version_that_fails_to_load_is_refused_and_the_old_one_keeps_serving(
 
         registry.set_registered_model_alias("churn", CANARY, "1")
         assert c.post("/v1/admin/reload", headers=ADMIN).status_code == 200
-        assert body(c.get("/readyz"))["last_reload_error"] is None
+        assert body(c.get("/readyz", headers=ADMIN))["last_reload_error"] is None
 
 
 def test_the_periodic_alias_check_picks_up_a_new_version(

@@ -13,7 +13,17 @@ from mlflow.tracking import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from features.catalog import available
-from tests.serving.conftest import FEATURE_NAMES, GENERATED, GENERATED_TYPES, READ, Served, body, feature_rows
+from tests.serving.conftest import (
+    ADMIN,
+    FEATURE_NAMES,
+    GENERATED,
+    GENERATED_TYPES,
+    READ,
+    Served,
+    body,
+    feature_rows,
+)
+from tests.serving.signin import sign_in
 
 SCORE_FIELDS = ("account_id", "name", "segment", "touch_model", "csm_owner", "notice_given", "p_churn", "p_upsell",
                 "health", "tier", "arr", "revenue_at_risk", "play")  # fmt: skip
@@ -258,7 +268,7 @@ def test_the_model_page_shows_each_metric_with_its_interval(client: TestClient, 
     run = MlflowClient(served.tracking_uri, served.tracking_uri)
     m = run.get_run(run.get_model_version("churn", "1").run_id).data.metrics
     assert m["roc_auc_low"] < m["roc_auc"] < m["roc_auc_high"]
-    client.post("/login", data={"username": "demo", "password": "demo"})
+    sign_in(client, "demo", "demo")
     page = client.get("/model").text
     dash = "\N{EN DASH}"
     assert f'{m["roc_auc"]:.3f}<br><span class="muted">{m["roc_auc_low"]:.3f}{dash}{m["roc_auc_high"]:.3f}' in page
@@ -267,7 +277,7 @@ def test_the_model_page_shows_each_metric_with_its_interval(client: TestClient, 
 
 def test_probes_report_readiness_and_versions(client: TestClient, served: Served) -> None:
     assert body(client.get("/healthz")) == {"status": "ok"}
-    r = client.get("/readyz")
+    r = client.get("/readyz", headers=ADMIN)
     assert r.status_code == 200
     ready = body(r)
     assert ready["ready"] is True and ready["versions"] == {"churn": "1", "upsell": "1"}

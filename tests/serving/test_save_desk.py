@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from tests.serving.conftest import READ, Served, body, settings_for
+from tests.serving.signin import sign_in
 
 LATEST, EARLIER = datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC)
 # (account_id, as_of, name, segment, notice_given, p_churn, arr)
@@ -200,7 +201,7 @@ def rows_of(html: str) -> list[str]:
 
 
 def test_pages_show_the_save_desk_apart(handmade: TestClient) -> None:
-    handmade.post("/login", data={"username": "demo", "password": "demo"})
+    sign_in(handmade, "demo", "demo")
     accounts = handmade.get("/accounts")
     assert accounts.status_code == 200
     assert rows_of(accounts.text) == expected("at-risk", "probability", STORED)

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from serving.settings import get_serving_settings
-from tests.serving.conftest import KEYS, READ, Served, body
+from tests.serving.conftest import ADMIN, KEYS, READ, Served, body
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_uvicorn_serves_the_app_over_http(server: str, warehouse_scores: pd.Data
     latest = latest[~latest["notice_given"]]  # the at-risk ranking: accounts that had not given notice
     top: list[dict[str, Any]] = sorted(latest.to_dict(orient="records"), key=lambda r: (-r["p_churn"], r["account_id"]))
     with httpx.Client(base_url=server, timeout=30) as http:
-        ready = http.get("/readyz")
+        ready = http.get("/readyz", headers=ADMIN)
         assert ready.status_code == 200 and body(ready)["versions"] == {"churn": "1", "upsell": "1"}
         ranked = http.get("/v1/rankings/at-risk", params={"limit": 5}, headers=READ)
         assert [i["account_id"] for i in body(ranked)["items"]] == [r["account_id"] for r in top[:5]]
