@@ -34,8 +34,11 @@ class ServingSettings(BaseSettings):
     max_rows: int = Field(100, description="Most raw feature rows in one live-scoring request.")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest request body; larger ones get 413 unread.")
     threads: int = Field(1, description="LightGBM threads per request (more oversubscribes the server's pool).")
-    state_dir: Path = Field(Path("data"), description="Folder of the server's own small state (the sign-in "
-                            "sessions ended by logout, sessions.sqlite), shared by its processes.")
+    state_dir: Path = Field(
+        Path("data"),
+        description="Folder of the server's own small state (the sign-in "
+        "sessions ended by logout, sessions.sqlite), shared by its processes.",
+    )
     session_secret: str = Field("dev-only-session-secret", description="Signs the CSM pages' session cookie.")
     csm_users: dict[str, dict[str, str]] = Field(
         default_factory=dict,
