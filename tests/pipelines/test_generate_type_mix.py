@@ -176,7 +176,7 @@ DEFAULT_WORLD = {
     "contacts": "27d2e0126b3ee3ac",
     "email_events": "ae6ef35e12065e40",
     "ground_truth/health": "9f44dc83458e0c50",
-    "ground_truth/oracle": "e8e2dadf8f7f12dd",
+    "ground_truth/oracle": "89bd93753e9c690a",
     "invoices": "0755320a2dae91b7",
     "nps_responses": "0d8916220f0e0f34",
     "subscriptions": "b3079daed48acb48",
@@ -185,14 +185,14 @@ DEFAULT_WORLD = {
 }
 
 
-@pytest.mark.xfail(reason="2026-12-04: the oracle's hash differs from the recorded one with no change under "
-                   "pipelines/generate since the run that recorded it; under investigation (see the stop note)",
-                   strict=False)  # fmt: skip
 def test_the_default_world_is_unchanged(tmp_path: Path) -> None:
     generate(tmp_path, accounts=1200, months=6, seed=5, oracle=Oracle(paths=10), workers=1)
     got = {}
     for path in sorted(tmp_path.rglob("*.parquet")):
         df = pd.read_parquet(path)
+        # Floats are hashed at 12 decimals: numpy picks its exp/log kernels by CPU (AVX-512 or not), which moves the
+        # oracle's probabilities in the last bit (measured: at most 5.6e-17); the world itself is bit for bit.
+        df = df.apply(lambda col: col.round(12) if col.dtype.kind == "f" else col)
         digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()).hexdigest()
         got[str(path.relative_to(tmp_path).with_suffix(""))] = digest[:16]
     assert got == DEFAULT_WORLD
