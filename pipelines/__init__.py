@@ -3,8 +3,8 @@
 Rooms: ``ingest/`` (sources checked against the data contract into the warehouse), ``snapshots/`` (the DuckDB
 feature and label build), ``spark/`` (the same definitions on Apache Spark), ``training/`` (training sets, training,
 tuning, the champion rules, notebook helpers), ``generate/`` (the demo's generated customers with ground truth),
-``cli/`` (every ``churn`` command); ``score.py`` (batch scoring), ``warehouse.py`` (opening the DuckDB file),
-``settings.py`` (where things live).
+``cli/`` (every ``churn`` command); ``score.py`` (batch scoring), ``publish.py`` (publishing scores as versions
+for the server), ``warehouse.py`` (opening the DuckDB file), ``settings.py`` (where things live).
 
 May import ``features`` and ``models``; never ``serving`` (``churn serve`` names the app by its import path).
 """

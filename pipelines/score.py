@@ -1,6 +1,7 @@
-"""``churn score``: score the latest snapshot of every active account with the champion models and store the
-scores (warehouse table ``scores.accounts``, or a PostgreSQL table). One row per account and as_of: re-scoring an
-as_of replaces its rows, other dates stay, so health can be followed over time."""
+"""``churn score``: score the latest snapshot of every active account with the champion models, store the scores
+(warehouse table ``scores.accounts``, or a PostgreSQL table) and publish them for the server (``pipelines.publish``).
+One row per account and as_of: re-scoring an as_of replaces its rows, other dates stay, so health can be followed
+over time."""
 
 import json
 import time
@@ -12,8 +13,10 @@ import duckdb
 import pandas as pd
 import sqlalchemy as sa
 
+from models.published import is_postgres, shown
 from models.registered import load_pair
 from models.scoring import Scorer
+from pipelines.publish import KEEP, Published, postgres_scores, publish_table
 from pipelines.warehouse import arrow_table
 
 ACCOUNT_COLUMNS = ("name", "segment", "touch_model", "csm_owner", "industry", "region")
@@ -33,6 +36,7 @@ class ScoreReport:
     versions: dict[str, str]
     seconds: float
     target: str
+    published: Published | None = None  # the version published for the server, if one was
 
 
 def champion_scorer(tracking_uri: str, alias: str = "champion") -> Scorer:
@@ -130,18 +134,31 @@ def write_postgres(url: str, scores: pd.DataFrame, table: str = "churn_scores", 
 
 
 def score(
-    con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[datetime] | None = None, to: str | None = None
-) -> ScoreReport:
+    con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[datetime] | None = None, to: str | None = None,
+    keep: int = KEEP,
+) -> ScoreReport:  # fmt: skip
+    """Score ``dates`` (default: the latest snapshot date) and store the scores: with ``to`` a postgresql:// URL in
+    its table ``churn_scores``, else in the warehouse's ``scores.accounts``. With ``to`` (that URL, or a folder), the
+    whole table is then published there as a new version for the server, keeping the newest ``keep`` versions."""
     t0 = time.perf_counter()
     dates = list(dates or latest_dates(con))
     scores = score_dates(con, scorer, dates)
-    if to:
+    published = None
+    if to and is_postgres(to):
         write_postgres(to, scores)
+        con.register("_postgres_scores", postgres_scores(to))
+        try:
+            published = publish_table(con, "_postgres_scores", to, keep)
+        finally:
+            con.unregister("_postgres_scores")
     else:
         write_warehouse(con, scores)
+        if to:
+            published = publish_table(con, "scores.accounts", to, keep)
     latest = scores[scores["as_of"] == scores["as_of"].max()]
     return ScoreReport(
         as_of=dates, accounts=len(latest), tiers=latest["tier"].value_counts().to_dict(),
         revenue_at_risk=float(latest["revenue_at_risk"].sum(min_count=1)), versions=dict(scorer.versions),
-        seconds=time.perf_counter() - t0, target=to or "warehouse table scores.accounts",
+        seconds=time.perf_counter() - t0, published=published,
+        target=f"table churn_scores at {shown(to)}" if to and is_postgres(to) else "warehouse table scores.accounts",
     )  # fmt: skip

@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     warehouse: Path = Field(
         Path("data/warehouse.duckdb"), description="The embedded DuckDB warehouse file (raw tables, features)."
     )
+    scores: str = Field(
+        "data/scores",
+        description="Where `churn score` publishes each run's scores for the server (CHURN_SCORES, which `churn "
+        "serve` reads too): a folder of versions, or a postgresql:// URL.",
+    )
+    scores_keep: int = Field(5, ge=2, description="Published score versions kept; older ones are removed.")
     features_file: Path | None = Field(
         None,
         description="The features file (TOML: login event, milestones, event types counted one by one, ratios; "

@@ -1,6 +1,6 @@
 """The FastAPI app, built by ``create_app(settings)``: models and scores loaded in the lifespan, kept in a holder
 that a reload swaps atomically, JSON errors everywhere, Prometheus metrics, and a periodic check of the registry
-alias. Run it with ``churn serve`` (uvicorn)."""
+alias and of the published scores (``serving.reloading``). Run it with ``churn serve`` (uvicorn)."""
 
 import asyncio
 import contextlib
@@ -11,22 +11,24 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.registered import TARGETS, alias_version
 from serving.auth import key_of, scope_of
 from serving.guard import Guard
+from serving.openapi import exact_document
 from serving.pages import SignIn, pages
+from serving.reloading import Reloader
 from serving.routes import router
+from serving.schemas import Health, Readiness
 from serving.security import SecurityHeaders
 from serving.sessions import Revoked
-from serving.settings import ServingSettings, get_serving_settings
-from serving.state import Holder, load_bundle
+from serving.settings import ServingSettings, get_serving_settings, refusal
+from serving.state import Holder
+from serving.throttle import Throttle
 
 logger = logging.getLogger("churn.serving")
 SESSION_SECONDS = 12 * 3600  # a CSM page session's longest life
@@ -45,6 +47,8 @@ class Metrics:
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))  # fmt: skip
         self.version = Gauge("churn_model_version", "Loaded model version", ["model"], registry=self.registry)
         self.reloads = Counter("churn_reloads", "Model reloads", ["outcome"], registry=self.registry)
+        self.score_loads = Counter("churn_score_loads", "Loads of a published scores version", ["outcome"],
+                                   registry=self.registry)  # fmt: skip
 
 
 class Measure:
@@ -80,35 +84,13 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     holder = Holder()
     metrics = Metrics()
 
-    def reload() -> bool:
-        """Load a new bundle; swap it in only if it loads and passes a smoke prediction."""
-        with holder.lock:
-            try:
-                fresh = load_bundle(settings.tracking_uri, settings.alias, settings.warehouse)
-            except Exception as e:  # any failure must leave the old bundle serving
-                holder.error = f"{type(e).__name__}: {e}"
-                metrics.reloads.labels("refused").inc()
-                logger.error("model reload refused, the previous models keep serving: %s", holder.error)
-                return False
-            holder.swap(fresh)
-            for t, v in fresh.versions.items():
-                metrics.version.labels(t).set(float(v))
-            metrics.reloads.labels("ok").inc()
-            logger.info("serving models %s, scores as of %s", fresh.versions, fresh.scores.as_of)
-            return True
-
-    async def watch() -> None:
-        while True:
-            await asyncio.sleep(settings.reload_interval)
-            b = holder.bundle
-            now = {t: await asyncio.to_thread(alias_version, t, settings.alias, settings.tracking_uri) for t in TARGETS}
-            if b is None or any(v is not None and v != b.versions.get(t) for t, v in now.items()):
-                await asyncio.to_thread(reload)
+    reloader = Reloader(settings, holder, metrics)
+    reload = reloader.reload
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(reload)
-        task = asyncio.create_task(watch()) if settings.reload_interval > 0 else None
+        task = asyncio.create_task(reloader.watch()) if settings.reload_interval > 0 else None
         yield
         if task:
             task.cancel()
@@ -119,8 +101,11 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.settings, app.state.holder, app.state.reload, app.state.keys = settings, holder, reload, settings.keys()
     app.include_router(router)
     app.include_router(pages)
+    exact_document(app)
     app.state.users = settings.users()
     app.state.revoked = Revoked(settings.state_dir / "sessions.sqlite", max_age=SESSION_SECONDS)
+    app.state.throttle = Throttle(settings.state_dir / "sessions.sqlite", settings.login_limit_user,
+                                  settings.login_limit_client, settings.login_window)  # fmt: skip
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret, same_site="lax",
                        https_only=settings.env == "production", max_age=SESSION_SECONDS)  # fmt: skip
 
@@ -155,11 +140,12 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         return JSONResponse({"error": "internal error; the server log has the details"}, status_code=500)
 
     @app.get("/healthz", tags=["probes"])
-    async def healthz() -> dict[str, str]:
+    async def healthz() -> Health:
         """The process is alive."""
-        return {"status": "ok"}
+        return Health(status="ok")
 
-    @app.get("/readyz", tags=["probes"])
+    @app.get("/readyz", tags=["probes"], responses={200: {"model": Readiness, "description": "Ready"},
+                                                    503: {"model": Readiness, "description": "Not ready"}})  # fmt: skip
     async def readyz(request: Request) -> JSONResponse:
         """Whether the server is ready (models and scores loaded), and why not in plain words. The details (versions,
         scores' date, the last reload error, which may name files) only to an admin key."""
@@ -181,7 +167,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
                      "last_reload_error": holder.error}  # fmt: skip
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["probes"])
+    @app.get("/metrics", tags=["probes"], response_class=PlainTextResponse)
     async def prometheus() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -193,12 +179,8 @@ def factory() -> FastAPI:
     """For ``uvicorn --factory serving.app:factory`` (settings from the environment). Settings that cannot serve
     (production without keys, a weak secret) stop the process with one line naming the setting and the fix, and
     exit code 2: no traceback, and no part of the values given (a secret or a key may be among them)."""
-    try:
-        settings = get_serving_settings()
-    except ValidationError as e:
-        first = e.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(x) for x in first["loc"])
-        setting = f"CHURN_{where.upper()}: " if where else ""
-        print(f"churn serve refused: {setting}{first['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+    refused = refusal()
+    if refused:
+        print(f"churn serve refused: {refused}", file=sys.stderr)
         sys.exit(2)
-    return create_app(settings)
+    return create_app(get_serving_settings())

@@ -36,12 +36,14 @@ def scope_of(keys: dict[str, str], given: str) -> str | None:
 
 def require(scope: str):  # type: ignore[no-untyped-def]
     # async although it never awaits: FastAPI runs a plain def dependency in the thread pool, a hop per request.
+    # The two security dependencies document the schemes in OpenAPI; the key is read by ``key_of``, as the guard
+    # (serving.guard) reads it before the body, so both checks agree on what a request sends.
     async def check(
         request: Request,
-        token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        key: Annotated[str | None, Depends(header)],
+        _token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        _key: Annotated[str | None, Depends(header)],
     ) -> str:
-        given = token.credentials if token else key
+        given = key_of(request.headers.get("authorization"), request.headers.get("x-api-key"))
         if not given:
             raise HTTPException(401, MISSING, headers={"WWW-Authenticate": "Bearer"})
         has = scope_of(request.app.state.keys, given)

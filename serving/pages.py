@@ -19,6 +19,7 @@ from serving import charts
 from serving.routes import bundle, ranking_page
 from serving.sessions import PRINT, SID, check_form, csrf_token, fingerprint, start
 from serving.state import Bundle
+from serving.throttle import Refused
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 pages = APIRouter(include_in_schema=False)
@@ -87,11 +88,18 @@ def login_form(request: Request, error: str | None = None) -> HTMLResponse:
 @pages.post("/login")
 def login(request: Request, username: Annotated[str, Form(max_length=200)],
           password: Annotated[str, Form(max_length=1000)], csrf: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    """Sign in: refused with 429 (and Retry-After) once the user name or the client address has too many recent
+    failures (``serving.throttle``), before any password is verified; known and unknown names cost the same."""
     check_form(request, csrf)
+    taken = request.app.state.throttle.take(username, request.client.host if request.client else "")
+    if isinstance(taken, Refused):
+        raise HTTPException(429, f"too many failed sign-ins {taken.by}: try again in {taken.retry_after} s",
+                            headers={"Retry-After": str(taken.retry_after)})  # fmt: skip
     stored = request.app.state.users.get(username, {}).get("password")
     if not check_password(stored, password):
         return _page(request, "login.html", error="Wrong user name or password.", demo=False)
     assert stored is not None  # check_password refuses a user without a hash
+    request.app.state.throttle.give_back(taken)
     start(request, username, stored)
     return RedirectResponse("/accounts", status_code=303)
 

@@ -2,21 +2,28 @@
 
 import json
 import math
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from features.registry import Feature
 from models.ranking import Filters, Order, RankedList, rank
+from serving import schemas
 from serving.auth import Admin, Reader
 from serving.schemas import MAX_ID, AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
 from serving.state import Bundle
 
-# 422 documented as our Problem body: FastAPI would document its own validation error, which the app never sends.
-router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}})
-EXTRA = {"account_id", "as_of", "arr"}
+# The errors each route can answer, in the Problem shape: 401 (no or an unknown key) and 503 (nothing loaded) on
+# every route, the rest where they can happen. FastAPI documents 422 itself where a route reads parameters or a
+# body; serving.openapi gives it the Problem shape too.
+router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 503: {"model": Problem}})
+Documented = dict[int | str, dict[str, Any]]
+BODY: Documented = {
+    400: {"model": Problem, "description": "Not JSON (or not UTF-8, or nested too deep)"},
+    413: {"model": Problem, "description": "Body over CHURN_MAX_BODY_BYTES, or too many ids or rows"},
+}
+NOT_FOUND: Documented = {404: {"model": Problem, "description": "No score for this account"}}
 AccountId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="the account's id")]
 
 
@@ -30,7 +37,9 @@ def model_features(b: Bundle) -> dict[str, Feature]:
 def bundle(request: Request) -> Bundle:
     b = request.app.state.holder.bundle
     if b is None:
-        raise HTTPException(503, f"models are not loaded: {request.app.state.holder.error or 'starting'}")
+        # Not the load error itself: it may name files or a tracking URI; /readyz gives it to an admin key.
+        why = "they could not be loaded (see /readyz)" if request.app.state.holder.error else "starting"
+        raise HTTPException(503, f"models are not loaded: {why}")
     return b
 
 
@@ -38,7 +47,9 @@ def scored(request: Request) -> Bundle:
     """The current bundle, or 503 when nothing has been scored yet."""
     b = bundle(request)
     if not b.scores.payloads:
-        raise HTTPException(503, "no scores yet: run `churn score` (the server picks them up on reload)")
+        raise HTTPException(
+            503, "no scores yet: run `churn score` (the server picks them up within its reload interval)"
+        )
     return b
 
 
@@ -51,14 +62,14 @@ def latest(request: Request, account_id: str) -> tuple[Bundle, bytes]:
     return b, payload
 
 
-@router.get("/accounts/{account_id}/score", response_model=Score, responses={404: {"model": Problem}})
+@router.get("/accounts/{account_id}/score", response_model=Score, responses=NOT_FOUND)
 async def score_one(account_id: AccountId, request: Request, _: Reader) -> Response:
     """The latest score of one account, with its reasons, health components and play."""
     payload = latest(request, account_id)[1]
     return Response(payload, media_type="application/json")
 
 
-@router.post("/scores", response_model=ScoresOut, responses={413: {"model": Problem}})
+@router.post("/scores", response_model=ScoresOut, responses=BODY)
 async def score_many(body: IdsIn, request: Request, _: Reader) -> Response:
     """Latest scores of many accounts by id; unknown ids are listed in not_found."""
     b = scored(request)
@@ -71,57 +82,63 @@ async def score_many(body: IdsIn, request: Request, _: Reader) -> Response:
                     media_type="application/json")  # fmt: skip
 
 
-def _is_date(v: object) -> bool:
-    """Whether ``v`` is an ISO 8601 date or date and time (what ``as_of`` must be)."""
-    if not isinstance(v, str):
-        return False
+PROBLEMS: dict[schemas.Kind, str] = {
+    "id": f"an account id: a string of 1 to {MAX_ID} characters (or null)",
+    "date": "a date: RFC 3339, e.g. 2025-06-01 or 2025-06-01T00:00:00Z (or null)",
+    "money": "an amount of money: a number, 0 or more (or null)",
+    "number": "a number (or null)",
+    "category": "a category: a string (or null)",
+}
+
+
+def _number(v: object) -> float | None:
+    """``v`` as a float when it is a JSON number that a float holds (not true or false, not past 1.8e308)."""
+    if isinstance(v, bool) or not isinstance(v, float | int):
+        return None
     try:
-        datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
+        x = float(v)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
 
 
-def _negative(v: object) -> bool:
-    return isinstance(v, float | int) and v < 0
+def _fits(kind: schemas.Kind, v: object) -> bool:
+    """Whether the JSON value ``v`` is a value of ``kind`` (null, unknown, always is)."""
+    if v is None:
+        return True
+    match kind:
+        case "id":
+            return isinstance(v, str) and 0 < len(v) <= MAX_ID
+        case "date":
+            return schemas.is_date(v)
+        case "category":
+            return isinstance(v, str)
+        case "number":
+            return _number(v) is not None
+        case "money":
+            x = _number(v)
+            return x is not None and x >= 0
 
 
-def _check(rows: list[dict[str, float | str | None]], known: dict[str, Feature]) -> list[str]:
-    """422 naming every bad field; the features absent from every row (scored as unknown)."""
-    problems = []
+def _check(rows: list[dict[str, Any]], known: dict[str, Feature]) -> list[str]:
+    """422 naming every bad field (row index and key) and what it must be; else the features absent from every row
+    (scored as unknown). The same ``kinds`` make the row's schema in the OpenAPI document."""
+    allowed = schemas.kinds(known)
+    problems: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         for k, v in row.items():
-            f = known.get(k)
-            if f is None and k not in EXTRA:
-                problems.append({"field": f"rows.{i}.{k}", "problem": "unknown feature (see GET /v1/models)"})
-            elif f is not None and not f.categorical and isinstance(v, str):
-                problems.append({"field": f"rows.{i}.{k}", "problem": f"must be a number ({f.unit}), got a string"})
-            elif isinstance(v, float) and not math.isfinite(v):
-                problems.append({"field": f"rows.{i}.{k}", "problem": "must be a finite number (or null)"})
-            elif k == "account_id" and v is not None and not isinstance(v, str):
-                problems.append({"field": f"rows.{i}.{k}", "problem": "must be a string"})
-            elif k == "account_id" and isinstance(v, str) and not 0 < len(v) <= MAX_ID:
-                problems.append({"field": f"rows.{i}.{k}", "problem": f"must be 1 to {MAX_ID} characters"})
-            elif k == "as_of" and v is not None and not _is_date(v):
-                problems.append(
-                    {
-                        "field": f"rows.{i}.{k}",
-                        "problem": "must be an ISO 8601 date or time, e.g. 2025-06-01 or 2025-06-01T00:00:00Z",
-                    }
-                )
-            elif k == "arr" and isinstance(v, str):
-                problems.append({"field": f"rows.{i}.{k}", "problem": "must be a number (annual revenue)"})
-            elif (k == "arr" or (f is not None and f.unit.startswith("currency"))) and _negative(v):
-                problems.append({"field": f"rows.{i}.{k}", "problem": "an amount of money: must be 0 or more"})
-            elif f is not None and f.categorical and v is not None and not isinstance(v, str):
-                problems.append({"field": f"rows.{i}.{k}", "problem": "a category: must be a string"})
+            kind = allowed.get(k)
+            if kind is None:
+                problems.append({"field": f"rows.{i}.{k[:100]}", "problem": "unknown feature (see GET /v1/models)"})
+            elif not _fits(kind, v):
+                problems.append({"field": f"rows.{i}.{k}", "problem": f"must be {PROBLEMS[kind]}"})
     if problems:
         raise HTTPException(422, problems)
     present = set().union(*rows)
     return [n for n in known if n not in present]
 
 
-@router.post("/scores/live", response_model=LiveOut, responses={413: {"model": Problem}, 422: {"model": Problem}})
+@router.post("/scores/live", response_model=LiveOut, responses=BODY)
 def score_live(body: RowsIn, request: Request, _: Reader) -> Response:
     """Score raw feature rows sent in the body, with explanations computed now."""
     b = bundle(request)
@@ -184,7 +201,7 @@ async def upsell(request: Request, _: Reader, segment: Segment = None, touch_mod
     return ranking_page(bundle(request), "upsell", "probability", filters, limit, offset)
 
 
-@router.get("/accounts/{account_id}", response_model=AccountOut, responses={404: {"model": Problem}})
+@router.get("/accounts/{account_id}", response_model=AccountOut, responses=NOT_FOUND)
 async def account(account_id: AccountId, request: Request, _: Reader) -> Response:
     """One account's latest score and its score history (one point per scored as_of)."""
     b, payload = latest(request, account_id)
@@ -199,13 +216,13 @@ async def models(request: Request, _: Reader) -> ModelInfo:
     return ModelInfo(
         versions=b.versions, alias=request.app.state.settings.alias,
         metrics={t: m.metrics for t, m in b.models.items()}, loaded_at=b.loaded_at,
-        scores_as_of=b.scores.as_of, scored_at=b.scores.scored_at,
+        scores_as_of=b.scores.as_of, scored_at=b.scores.scored_at, scores_version=b.scores.version,
         features=[{"name": f.name, "family": f.family, "description": f.description, "unit": f.unit}
                   for f in model_features(b).values()],
     )  # fmt: skip
 
 
-@router.post("/admin/reload", responses={503: {"model": Problem}})
+@router.post("/admin/reload", responses={403: {"model": Problem, "description": "A read key: reloading needs admin"}})
 async def reload(request: Request, _: Admin) -> dict[str, object]:
     """Load the models at the alias and the latest scores again; on failure the old ones keep serving."""
     ok = await run_in_threadpool(request.app.state.reload)

@@ -1,8 +1,14 @@
-"""Request and response bodies, split by direction."""
+"""Request and response bodies, split by direction; and what a live-scoring row may hold (``Kind``), from which both
+the check of ``serving.routes`` and the row's schema in the OpenAPI document (``serving.openapi``) are made."""
 
+import re
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from features.registry import Feature
 
 NOTICE = (
     "whether the customer had given notice to cancel at as_of (the snapshot's cancellation_pending); null when "
@@ -54,15 +60,87 @@ class ScoresOut(BaseModel):
     not_found: list[str]
 
 
-# A live row's value: a number (JSON's true and false are not numbers), a string, or null (unknown).
-Value = Annotated[float, Strict()] | Annotated[str, Strict()] | None
-
-
 class RowsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rows: list[dict[str, Value]] = Field(
-        min_length=1, description="feature rows: {feature name: value}; account_id and arr are also read"
+    # Values of any JSON type here: serving.routes checks each against its key's kind, so that the error names the
+    # row and the field and says what the value must be (pydantic's union errors name its member types instead).
+    rows: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="feature rows: {feature name: value}, the features of the loaded models (listed in this "
+        "document once they are loaded, and by GET /v1/models); account_id, as_of and arr are also read; at most "
+        "CHURN_MAX_ROWS rows",
     )
+
+
+# What each key of a live row may hold. account_id, as_of and arr are read besides the models' features.
+Kind = Literal["id", "date", "money", "number", "category"]
+EXTRA: dict[str, Kind] = {"account_id": "id", "as_of": "date", "arr": "money"}
+# RFC 3339: a full date, or a date and time with its offset (JSON Schema's formats "date" and "date-time"). Written
+# out because Python's fromisoformat also takes 20250601, week dates or no offset, which the document does not
+# allow; fromisoformat then checks the calendar (no 2025-02-30).
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}([Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?")
+
+
+def is_money(f: Feature) -> bool:
+    """Whether the feature's definition says it is an amount of money (its unit is a currency)."""
+    return f.unit.startswith("currency") or (f.says is not None and f.says.kind == "money")
+
+
+def kinds(features: Mapping[str, Feature]) -> dict[str, Kind]:
+    """Feature name (or account_id, as_of, arr) -> what its value may be, by the feature's definition."""
+    out: dict[str, Kind] = {
+        n: "category" if f.categorical else "money" if is_money(f) else "number" for n, f in features.items()
+    }
+    return out | EXTRA
+
+
+def is_date(v: object) -> bool:
+    """Whether ``v`` is an RFC 3339 date (2025-06-01) or date and time (2025-06-01T00:00:00Z)."""
+    if not isinstance(v, str) or not RFC3339.fullmatch(v):
+        return False
+    try:
+        datetime.fromisoformat(v.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _nullable(*options: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [*options, {"type": "null"}]}
+
+
+def value_schema(kind: Kind) -> dict[str, Any]:
+    """The JSON Schema of a value of ``kind`` (null: unknown, always allowed)."""
+    match kind:
+        case "id":
+            return _nullable({"type": "string", "minLength": 1, "maxLength": MAX_ID})
+        case "date":
+            return _nullable({"type": "string", "format": "date"}, {"type": "string", "format": "date-time"})
+        case "money":
+            return _nullable({"type": "number", "minimum": 0})
+        case "number":
+            return _nullable({"type": "number"})
+        case "category":
+            return _nullable({"type": "string"})
+
+
+def row_schema(features: Mapping[str, Feature] | None) -> dict[str, Any]:
+    """The JSON Schema of one live row: exactly the keys ``kinds`` allows, each with its value's schema; without
+    models (``None``), only account_id, as_of and arr are known and any other key holds a number, a string or null."""
+    known = kinds(features or {})
+    props = {k: value_schema(kind) | _described(k, (features or {}).get(k)) for k, kind in known.items()}
+    rest: dict[str, Any] | bool = False
+    if features is None:
+        rest = _nullable({"type": "number"}, {"type": "string"})
+    return {"title": "LiveRow", "type": "object", "properties": props, "additionalProperties": rest}
+
+
+def _described(key: str, f: Feature | None) -> dict[str, str]:
+    words = {"account_id": "the account's id (echoed back)", "as_of": "the snapshot date (echoed back)",
+             "arr": "annual recurring revenue, for revenue at risk"}  # fmt: skip
+    if key in words:
+        return {"description": words[key]}
+    return {"description": f"{f.description} ({f.unit})"} if f is not None else {}
 
 
 class LiveOut(BaseModel):
@@ -122,9 +200,22 @@ class ModelInfo(BaseModel):
     loaded_at: str
     scores_as_of: str | None
     scored_at: str | None
+    scores_version: str | None = Field(None, description="the published scores version served (`churn score`)")
     features: list[dict[str, Any]]
 
 
 class Problem(BaseModel):
     error: str
     detail: Any = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    reason: str = Field(description="why (not) ready, in plain words")
+    versions: dict[str, str] | None = Field(None, description="admin key only: the loaded model versions")
+    scores_as_of: str | None = Field(None, description="admin key only: the date of the scores served")
+    last_reload_error: str | None = Field(None, description="admin key only: why the last reload failed")

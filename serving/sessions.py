@@ -16,12 +16,12 @@ header or need a script on the page, and these pages post plain HTML forms witho
 import hashlib
 import hmac
 import secrets
-import sqlite3
-import threading
 import time
 from pathlib import Path
 
 from fastapi import HTTPException, Request
+
+from serving.shared_file import SharedFile
 
 CSRF, SID, PRINT = "csrf", "sid", "pw"
 FORGED = "this form came from another page or site, or is out of date: reload the page and send it again"
@@ -57,29 +57,19 @@ def start(request: Request, user: str, stored_hash: str) -> None:
                             CSRF: secrets.token_urlsafe(32)})  # fmt: skip
 
 
-class Revoked:
-    """Session ids ended by logout, in a SQLite file shared by the server's processes (WAL: readers never wait)."""
+class Revoked(SharedFile):
+    """Session ids ended by logout, in a SQLite file shared by the server's processes (``serving.shared_file``)."""
 
     def __init__(self, path: Path, max_age: float) -> None:
-        self.path, self.max_age = path, max_age
-        self.local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._con() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS revoked (sid TEXT PRIMARY KEY, until REAL NOT NULL)")
-
-    def _con(self) -> sqlite3.Connection:
-        con = getattr(self.local, "con", None)
-        if con is None:
-            con = self.local.con = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-        return con
+        super().__init__(path, "CREATE TABLE IF NOT EXISTS revoked (sid TEXT PRIMARY KEY, until REAL NOT NULL)")
+        self.max_age = max_age
 
     def add(self, sid: str) -> None:
         now = time.time()
-        con = self._con()
+        con = self.con()
         con.execute("INSERT OR REPLACE INTO revoked VALUES (?, ?)", (sid, now + self.max_age))
         con.execute("DELETE FROM revoked WHERE until < ?", (now,))
 
     def __contains__(self, sid: object) -> bool:
-        got = self._con().execute("SELECT 1 FROM revoked WHERE sid = ?", (sid,)).fetchone()
+        got = self.con().execute("SELECT 1 FROM revoked WHERE sid = ?", (sid,)).fetchone()
         return got is not None

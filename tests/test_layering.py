@@ -17,7 +17,8 @@ ALLOWED = {
     "serving": {"features", "models"},
     "pipelines.settings": set(),
     "pipelines.warehouse": {"features", "pipelines.settings"},
-    "pipelines.score": {"features", "models", "pipelines.settings", "pipelines.warehouse"},
+    "pipelines.publish": {"models", "pipelines.warehouse"},
+    "pipelines.score": {"features", "models", "pipelines.settings", "pipelines.warehouse", "pipelines.publish"},
     "pipelines.generate": {"features"},
     "pipelines.ingest": {"features", "pipelines.settings", "pipelines.warehouse"},
     "pipelines.snapshots": {"features", "pipelines.settings"},
@@ -35,7 +36,7 @@ ALLOWED = {
     "pipelines.cli": {
         "features",
         "models",
-        *(f"pipelines.{m}" for m in ("settings", "warehouse", "score")),
+        *(f"pipelines.{m}" for m in ("settings", "warehouse", "score", "publish")),
         *(r for r in ROOMS if r != "pipelines.cli"),
     },
 }

@@ -88,9 +88,12 @@ def _train(ctx: DemoContext) -> None:
 
 
 def _score(ctx: DemoContext) -> None:
+    s = get_settings()
     with connect(ctx.warehouse) as con:
-        # Six months of scores, so that the pages and the API can show each account's health trend.
-        ctx.results["score"] = score(con, champion_scorer(get_settings().mlflow_uri()), latest_dates(con, 6))
+        # Six months of scores, so that the pages and the API can show each account's health trend; published to
+        # CHURN_SCORES for `churn serve`.
+        scorer = champion_scorer(s.mlflow_uri())
+        ctx.results["score"] = score(con, scorer, latest_dates(con, 6), s.scores, s.scores_keep)
 
 
 def _datasets(ctx: DemoContext) -> None:

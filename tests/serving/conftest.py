@@ -1,6 +1,7 @@
 """One served world per test process: a small generated warehouse, both targets trained and registered in a
 SQLite MLflow store under a temporary folder (alias ``champion`` on version 1), the latest three snapshot dates
-scored into ``scores.accounts``, and the app running its lifespan in a ``TestClient``.
+scored into ``scores.accounts`` and published as a version in the folder ``scores/`` beside the warehouse, and the
+app running its lifespan in a ``TestClient``.
 
 The world is built by ``build_served``, cached per process, so that the fixtures of ``tests/serving`` and of
 ``tests/pipelines/test_score.py`` share it when they run in the same worker.
@@ -56,6 +57,7 @@ FEATURE_NAMES = [f.name for f in available(GENERATED, GENERATED_TYPES).features]
 class Served:
     root: Path
     warehouse: Path
+    scores: Path  # the folder of published score versions
     tracking_uri: str
     artifacts: Path
     datasets: dict[str, pd.DataFrame]  # target -> training set with a split column
@@ -89,16 +91,17 @@ def build_served(factory: pytest.TempPathFactory) -> Served:
         fitted[t] = model
     with connect(warehouse) as con:
         dates = latest_dates(con, SCORED_DATES)
-        score(con, champion_scorer(uri), dates)
-    _cache["served"] = Served(root, warehouse, uri, root / "mlruns", datasets, fitted, dates)
+        score(con, champion_scorer(uri), dates, to=str(root / "scores"))
+    _cache["served"] = Served(root, warehouse, root / "scores", uri, root / "mlruns", datasets, fitted, dates)
     return _cache["served"]
 
 
 def settings_for(served: Served, **overrides: Any) -> ServingSettings:
     """Every field given, so that no CHURN_* variable of the environment leaks into a test."""
     values: dict[str, Any] = {
-        "env": "development", "warehouse": served.warehouse, "tracking_uri": served.tracking_uri,
+        "env": "development", "scores": str(served.scores), "tracking_uri": served.tracking_uri,
         "alias": CHAMPION, "api_keys": KEYS, "reload_interval": 0, "max_ids": 1000, "max_rows": 100, "threads": 1,
+        "state_dir": served.root,
     }  # fmt: skip
     return ServingSettings(**{**values, **overrides})
 

@@ -1,6 +1,7 @@
 """The save desk and the ranking of accounts at risk before notice, on hand-made score rows: which accounts each
 list returns and in which order (worked out here from the rows), notice_given in the score JSON, the OpenAPI
-document, and scores tables written before notice_given existed (with and without the stored snapshots)."""
+document, and scores tables written before notice_given existed (with and without the stored snapshots), each
+published as ``churn score`` publishes it."""
 
 import json
 import re
@@ -13,6 +14,7 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
+from pipelines.publish import publish_table
 from serving.app import create_app
 from tests.serving.conftest import READ, Served, body, settings_for
 from tests.serving.signin import sign_in
@@ -66,6 +68,16 @@ def write_scores(path: Path, with_notice: bool, snapshots: dict[tuple[str, datet
                             [(a, t, v) for (a, t), v in snapshots.items()])  # fmt: skip
 
 
+def published(path: Path) -> str:
+    """Publish the scores table of the warehouse at ``path`` (as ``churn score`` does after writing it) to a folder
+    beside it, for the server; the folder."""
+    store = path.parent / f"{path.stem}-scores"
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        publish_table(con, "scores.accounts", str(store))
+    return str(store)
+
+
 def expected(list_name: str, by: str, notice: dict[str, bool | None], segment: str | None = None) -> list[str]:
     """The account ids of a list, worked out from ROWS: the latest as_of, the list's accounts, highest first."""
     latest = [r for r in ROWS if r[1] == LATEST and (segment is None or r[3] == segment)]
@@ -81,7 +93,7 @@ STORED = {r[0]: r[4] for r in ROWS if r[1] == LATEST}
 def handmade(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path = tmp_path_factory.mktemp("handmade") / "warehouse.duckdb"
     write_scores(path, with_notice=True)
-    with TestClient(create_app(settings_for(served, warehouse=path))) as c:
+    with TestClient(create_app(settings_for(served, scores=published(path)))) as c:
         yield c
 
 
@@ -178,7 +190,7 @@ def test_an_older_table_takes_notice_from_the_stored_snapshots(served: Served, t
     path = tmp_path / "older.duckdb"
     snaps = {(r[0], r[1]): float(r[4]) for r in ROWS if r[4] is not None}
     write_scores(path, with_notice=False, snapshots=snaps)
-    with TestClient(create_app(settings_for(served, warehouse=path))) as c:
+    with TestClient(create_app(settings_for(served, scores=published(path)))) as c:
         assert lists(c) == {"at-risk": expected("at-risk", "probability", STORED),
                             "save-desk": expected("save-desk", "revenue", STORED)}  # fmt: skip
         assert body(c.get("/v1/accounts/A03/score", headers=READ))["notice_given"] is True
@@ -190,7 +202,7 @@ def test_an_older_table_without_snapshots_is_unknown_and_ranked_at_risk(served: 
     path = tmp_path / "older.duckdb"
     write_scores(path, with_notice=False)
     unknown = dict.fromkeys(STORED)
-    with TestClient(create_app(settings_for(served, warehouse=path))) as c:
+    with TestClient(create_app(settings_for(served, scores=published(path)))) as c:
         assert lists(c) == {"at-risk": expected("at-risk", "probability", unknown), "save-desk": []}
         assert len(lists(c)["at-risk"]) == 8
         assert body(c.get("/v1/accounts/A03/score", headers=READ))["notice_given"] is None

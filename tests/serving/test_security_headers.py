@@ -18,9 +18,10 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def bare() -> Iterator[TestClient]:
+def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = ServingSettings(env="development", api_keys=KEYS, reload_interval=0,
-                               tracking_uri="sqlite:////nonexistent/place/mlflow.db")  # fmt: skip
+                               tracking_uri="sqlite:////nonexistent/place/mlflow.db",
+                               state_dir=tmp_path_factory.mktemp("state"))  # fmt: skip
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -24,7 +24,7 @@ def server(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The base URL of a running server, stopped afterwards."""
     for k in [k for k in os.environ if k.startswith("CHURN_")]:
         monkeypatch.delenv(k)  # nothing leaks in from the environment
-    for k, v in {"CHURN_WAREHOUSE": str(served.warehouse), "CHURN_TRACKING_URI": served.tracking_uri,
+    for k, v in {"CHURN_SCORES": str(served.scores), "CHURN_TRACKING_URI": served.tracking_uri,
                  "CHURN_API_KEYS": json.dumps(KEYS), "CHURN_RELOAD_INTERVAL": "0"}.items():  # fmt: skip
         monkeypatch.setenv(k, v)
     get_serving_settings.cache_clear()  # the factory reads the settings once per process; these are new

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from serving.settings import ServingSettings
+from serving.settings import ServingSettings, get_serving_settings, refusal
 from tests.ports import free_port
 from tests.serving.conftest import ADMIN, ADMIN_KEY, KEYS, READ, body
 
@@ -45,11 +45,60 @@ def test_a_refused_production_start_is_one_line_without_the_secret() -> None:
     assert refused == ["churn serve refused: CHURN_SESSION_SECRET must be set in production (32 characters or more)"]
 
 
+WEAK = "$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$2g1DCLGrqQ8HZkFrprJ3iAuA1r6F0bk6VixnJ9ACB8k"
+SECRET_OK = "a-session-secret-long-enough-for-production-0d3b"
+
+
+REFUSED = [
+    ({"CHURN_API_KEYS": f'{{"{KEY}": "write"}}'}, "CHURN_API_KEYS: Input should be 'read' or 'admin'"),
+    (
+        {"CHURN_API_KEYS": f"{KEY} not JSON"},
+        "CHURN_API_KEYS is not valid JSON: see the README's settings table for its form",
+    ),
+    (
+        {"CHURN_API_KEYS": f'{{"{KEY}": "read"}}', "CHURN_CSM_USERS": f'{{"ana": {{"password": "{WEAK}"}}}}'},
+        "CHURN_CSM_USERS: the password hash of user 'ana' is not Argon2id with at least m=19456 KiB and t=2, the "
+        "floor of production: make a new one with `churn password`",
+    ),
+]
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The process environment without CHURN_ settings, and the cached settings forgotten before and after."""
+    for name in [k for k in os.environ if k.startswith("CHURN_")]:
+        monkeypatch.delenv(name)
+    get_serving_settings.cache_clear()
+    yield monkeypatch
+    get_serving_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("env", "line"), REFUSED)
+def test_refused_settings_are_one_line_without_a_key_or_a_hash(environment: pytest.MonkeyPatch,
+                                                                env: dict[str, str], line: str) -> None:  # fmt: skip
+    for name, value in {"CHURN_ENV": "production", "CHURN_SESSION_SECRET": SECRET_OK, **env}.items():
+        environment.setenv(name, value)
+    assert refusal() == line  # the key (here a dict key, which pydantic puts in the error's location) not named
+
+
+def test_a_refused_start_with_two_workers_stops_before_any_server_starts() -> None:
+    """A worker that exits is started again by uvicorn: the settings are checked before any worker starts."""
+    port = str(free_port())
+    got = _run([CHURN, "serve", "--port", port, "--workers", "2"], CHURN_ENV="production",
+               CHURN_SESSION_SECRET=SECRET_OK, **REFUSED[-1][0])  # fmt: skip
+    assert got.returncode == 2, got.stderr[-2000:]
+    out = got.stdout + got.stderr
+    assert "Traceback" not in out and KEY not in out and SECRET_OK not in out and WEAK.split("$")[-1] not in out
+    assert [x for x in got.stderr.splitlines() if x.strip()] == [f"churn serve refused: {REFUSED[-1][1]}"]
+    assert port not in out  # no "Starting the server on ...:port", no "Uvicorn running on ...:port"
+
+
 @pytest.fixture(scope="module")
-def unloadable() -> Iterator[TestClient]:
+def unloadable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """An app whose models cannot load (no registry at that path)."""
     settings = ServingSettings(env="development", api_keys=KEYS, reload_interval=0,
-                               tracking_uri="sqlite:////nonexistent/place/mlflow.db")  # fmt: skip
+                               tracking_uri="sqlite:////nonexistent/place/mlflow.db",
+                               state_dir=tmp_path_factory.mktemp("state"))  # fmt: skip
     with TestClient(create_app(settings)) as c:
         yield c
 

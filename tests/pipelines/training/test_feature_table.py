@@ -105,14 +105,14 @@ def test_a_feature_table_trains_registers_scores_serves_and_explains(
         assert report.out_of_time == out_of_time
         assert report.evaluation.everyone.metrics["model"]["roc_auc"] > 0.6  # the label is learnable from them
         dates = latest_dates(con)
-        score(con, champion_scorer(uri), dates)
+        score(con, champion_scorer(uri), dates, to=str(tmp_path / "scores"))  # published for the server
         stored = con.sql("SELECT * FROM scores.accounts").to_arrow_table().to_pandas()
     models, scorer = load_pair(uri, "champion")
     assert set(models) == {"churn"} and scorer.upsell is None  # a churn label only: no upsell model
     model = scorer.churn
     assert model.features_ == r.features and model.feature_info_["logins_30d"].family == "engagement"
     assert stored["p_upsell"].isna().all() and len(stored) == len(set(stored["account_id"]))
-    settings = ServingSettings(env="development", warehouse=warehouse, tracking_uri=uri, alias="champion",
+    settings = ServingSettings(env="development", scores=str(tmp_path / "scores"), tracking_uri=uri, alias="champion",
                                api_keys={KEY: "read"}, reload_interval=0, max_ids=100, max_rows=100,
                                threads=1)  # fmt: skip
     first = read_table(str(csv)).iloc[0]
