@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.auth import key_of, scope_of
+from serving.batching import Batcher
 from serving.guard import Guard
 from serving.openapi import exact_document
 from serving.pages import SignIn, pages
@@ -49,6 +50,8 @@ class Metrics:
         self.reloads = Counter("churn_reloads", "Model reloads", ["outcome"], registry=self.registry)
         self.score_loads = Counter("churn_score_loads", "Loads of a published scores version", ["outcome"],
                                    registry=self.registry)  # fmt: skip
+        self.batches = Histogram("churn_live_batch_requests", "Live scoring requests scored together in one batch",
+                                 registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64))  # fmt: skip
 
 
 class Measure:
@@ -103,6 +106,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.include_router(pages)
     exact_document(app)
     app.state.users = settings.users()
+    app.state.batcher = Batcher(settings.max_rows, settings.threads, metrics.batches)
     app.state.revoked = Revoked(settings.state_dir / "sessions.sqlite", max_age=SESSION_SECONDS)
     app.state.throttle = Throttle(settings.state_dir / "sessions.sqlite", settings.login_limit_user,
                                   settings.login_limit_client, settings.login_window)  # fmt: skip
@@ -160,8 +164,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         else:
             reason = "the models are loading"
         body: dict[str, object] = {"ready": ready, "reason": reason}
-        h = {k.lower(): v for k, v in request.headers.items()}
-        given = key_of(h.get("authorization"), h.get("x-api-key"))
+        given = key_of(request.headers.get("authorization"), request.headers.get("x-api-key"))
         if given and scope_of(app.state.keys, given) == "admin":
             body |= {"versions": b.versions if b else None, "scores_as_of": b.scores.as_of if b else None,
                      "last_reload_error": holder.error}  # fmt: skip

@@ -139,21 +139,24 @@ def _check(rows: list[dict[str, Any]], known: dict[str, Feature]) -> list[str]:
 
 
 @router.post("/scores/live", response_model=LiveOut, responses=BODY)
-def score_live(body: RowsIn, request: Request, _: Reader) -> Response:
+async def score_live(body: RowsIn, request: Request, _: Reader) -> Response:
     """Score raw feature rows sent in the body, with explanations computed now."""
     b = bundle(request)
     s = request.app.state.settings
     if len(body.rows) > s.max_rows:
         raise HTTPException(413, f"{len(body.rows)} rows in one request; the limit is {s.max_rows}")
     missing = _check(body.rows, model_features(b))
-    out = []
-    for r in b.scorer.score_dicts(body.rows, threads=s.threads):
-        r["model_versions"] = {"churn": r.pop("churn_version"), "upsell": r.pop("upsell_version")}
-        if r.get("as_of") is not None:
-            r["as_of"] = str(r["as_of"])
-        out.append(r)
-    # Built as plain dicts and encoded once: validating the response model again cost more than the trees.
-    return Response(json.dumps({"scores": out, "missing_features": missing}), media_type="application/json")
+
+    def shape(scores: list[dict[str, Any]]) -> bytes:
+        for r in scores:
+            r["model_versions"] = {"churn": r.pop("churn_version"), "upsell": r.pop("upsell_version")}
+            if r.get("as_of") is not None:
+                r["as_of"] = str(r["as_of"])
+        # Built as plain dicts and encoded once: validating the response model again cost more than the trees.
+        return json.dumps({"scores": scores, "missing_features": missing}).encode()
+
+    # Scored with the rows of the requests that arrive meanwhile (serving.batching), off the event loop.
+    return Response(await request.app.state.batcher.score(b.scorer, body.rows, shape), media_type="application/json")
 
 
 def ranking_page(b: Bundle, ranking: RankedList, by: Order, filters: Filters, limit: int, offset: int) -> Ranking:

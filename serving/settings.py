@@ -45,7 +45,7 @@ class ServingSettings(BaseSettings):
     max_ids: int = Field(1000, description="Most account ids in one request.")
     max_rows: int = Field(100, description="Most raw feature rows in one live-scoring request.")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest request body; larger ones get 413 unread.")
-    threads: int = Field(1, description="LightGBM threads per request (more oversubscribes the server's pool).")
+    threads: int = Field(1, description="LightGBM threads per live scoring batch (one batch at a time per process).")
     state_dir: Path = Field(
         Path("data"),
         description="Folder of the server's own small state (the sign-in "

@@ -106,6 +106,23 @@ def settings_for(served: Served, **overrides: Any) -> ServingSettings:
     return ServingSettings(**{**values, **overrides})
 
 
+def nothing_to_load(state_dir: Path, **overrides: Any) -> ServingSettings:
+    """Settings of an app with nothing to load (no registry at that path, no scores there): the guard, the headers,
+    the error shapes and /readyz need no models."""
+    values: dict[str, Any] = {
+        "env": "development", "api_keys": KEYS, "reload_interval": 0, "scores": "/nonexistent/scores",
+        "tracking_uri": "sqlite:////nonexistent/place/mlflow.db", "state_dir": state_dir,
+    }  # fmt: skip
+    return ServingSettings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def unloadable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """An app whose models cannot load, its lifespan run."""
+    with TestClient(create_app(nothing_to_load(tmp_path_factory.mktemp("state")))) as c:
+        yield c
+
+
 def read_table(path: Path, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     with duckdb.connect(str(path), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")

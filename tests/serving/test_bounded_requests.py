@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Message
 
 from serving.app import create_app
-from serving.settings import ServingSettings
-from tests.serving.conftest import ADMIN_KEY, READ, READ_KEY, body
+from tests.serving.conftest import READ, READ_KEY, body, nothing_to_load
 
 MiB = 1 << 20
 CHUNK = 16 * 1024
@@ -23,11 +22,9 @@ LONG_ID = "A" * 300
 
 
 @pytest.fixture(scope="module")
-def bare_app() -> FastAPI:
-    """The app with nothing to load (no registry, no scores) and the default body limit, 1 MiB: the guard and the
-    error shapes need no models."""
-    settings = ServingSettings(env="development", api_keys={READ_KEY: "read", ADMIN_KEY: "admin"}, reload_interval=0,
-                               scores="/nonexistent/scores", tracking_uri="sqlite:////nonexistent/m.db")  # fmt: skip
+def bare_app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    """The app with nothing to load and the default body limit, 1 MiB."""
+    settings = nothing_to_load(tmp_path_factory.mktemp("state"))
     assert settings.max_body_bytes == MiB
     return create_app(settings)
 

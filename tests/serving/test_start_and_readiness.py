@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.app import create_app
-from serving.settings import ServingSettings, get_serving_settings, refusal
+from serving.settings import get_serving_settings, refusal
 from tests.ports import free_port
-from tests.serving.conftest import ADMIN, ADMIN_KEY, KEYS, READ, body
+from tests.serving.conftest import ADMIN, ADMIN_KEY, READ, body
 
 ROOT = Path(__file__).resolve().parents[2]
 CHURN = str(Path(sys.executable).with_name("churn"))
@@ -91,16 +90,6 @@ def test_a_refused_start_with_two_workers_stops_before_any_server_starts() -> No
     assert "Traceback" not in out and KEY not in out and SECRET_OK not in out and WEAK.split("$")[-1] not in out
     assert [x for x in got.stderr.splitlines() if x.strip()] == [f"churn serve refused: {REFUSED[-1][1]}"]
     assert port not in out  # no "Starting the server on ...:port", no "Uvicorn running on ...:port"
-
-
-@pytest.fixture(scope="module")
-def unloadable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """An app whose models cannot load (no registry at that path)."""
-    settings = ServingSettings(env="development", api_keys=KEYS, reload_interval=0,
-                               tracking_uri="sqlite:////nonexistent/place/mlflow.db",
-                               state_dir=tmp_path_factory.mktemp("state"))  # fmt: skip
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def test_readyz_says_why_in_plain_words_and_details_only_to_an_admin(unloadable: TestClient) -> None:

@@ -112,9 +112,9 @@ def test_a_feature_table_trains_registers_scores_serves_and_explains(
     model = scorer.churn
     assert model.features_ == r.features and model.feature_info_["logins_30d"].family == "engagement"
     assert stored["p_upsell"].isna().all() and len(stored) == len(set(stored["account_id"]))
-    settings = ServingSettings(env="development", scores=str(tmp_path / "scores"), tracking_uri=uri, alias="champion",
-                               api_keys={KEY: "read"}, reload_interval=0, max_ids=100, max_rows=100,
-                               threads=1)  # fmt: skip
+    settings = ServingSettings(env="development", scores=str(tmp_path / "scores"), state_dir=tmp_path,
+                               tracking_uri=uri, alias="champion", api_keys={KEY: "read"}, reload_interval=0,
+                               max_ids=100, max_rows=100, threads=1)  # fmt: skip
     first = read_table(str(csv)).iloc[0]
     row = {c: None if pd.isna(v) else v.item() if hasattr(v, "item") else v
            for c, v in first.items() if c in model.features_}  # fmt: skip
