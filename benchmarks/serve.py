@@ -81,7 +81,6 @@ RELOADS = 3
 BEFORE_LIVE_RPS = 242.0  # live scoring at concurrency 32 with one worker, before (issue 21)
 FLOOR_LIVE_P99_MS, FLOOR_LIVE_X_BEFORE, FLOOR_LOOKUP_P99_MS, FLOOR_RELOAD_X = 100.0, 2.0, 50.0, 2.0
 FLOOR_LIVE_X_MLFLOW = 5.0
-ANYIO_THREADS = 40  # anyio's default limit, the pool Starlette runs our sync routes (live scoring) on
 
 
 @dataclass
@@ -371,9 +370,10 @@ def report(results: dict[tuple[str, int], list[wrk.Result]], all_cases: list[Cas
     med: dict[tuple[str, int], tuple[float, float, float]] = {}
     errors = 0
     workers = f"{args.workers} worker process{'es' * (args.workers != 1)}"
-    print(f"Each server: {workers}. Ours: requests by id on the event loop, live scoring on Starlette's thread pool "
-          f"(up to {ANYIO_THREADS} threads) with LightGBM on CHURN_THREADS threads per request (default 1); mlflow: "
-          "the churn model's probability only, no upsell, no explanations.\n")  # fmt: skip
+    print(f"Each server: {workers}. Ours: requests by id on the event loop; live scoring in batches (the requests "
+          "that arrive while one is scored, together: serving.batching), one batch at a time per process on a worker "
+          "thread, LightGBM on CHURN_THREADS threads (default 1); mlflow: the churn model's probability only, no "
+          "upsell, no explanations.\n")  # fmt: skip
     print(f"{'case':<42} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors/non-2xx':>15}")
     for case in all_cases:
         for conns in case.concurrency:

@@ -261,6 +261,10 @@ def _spec(
     )
 
 
+# Tables whose rows are states in force from their first time on: a snapshot at as_of sees those that began at or
+# before it. The other tables' rows are events, seen strictly before as_of.
+STATE_TABLES = ("accounts", "subscriptions", "contacts")
+
 # Only accounts and subscriptions are required: any other table may be missing or declared absent in the mapping,
 # and the feature families that read it are then off (features.catalog.available).
 # Ingest order matters: accounts first, since every other table's account_id must name an accepted account.

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("features", "models", "serving", "pipelines")
 ROOMS = ("pipelines.cli", "pipelines.ingest", "pipelines.generate", "pipelines.snapshots", "pipelines.spark",
-         "pipelines.training")  # fmt: skip
+         "pipelines.training", "pipelines.monitor")  # fmt: skip
 # What each room may import besides itself (and the standard library and third-party packages).
 ALLOWED = {
     "features": set(),
@@ -23,6 +23,14 @@ ALLOWED = {
     "pipelines.ingest": {"features", "pipelines.settings", "pipelines.warehouse"},
     "pipelines.snapshots": {"features", "pipelines.settings"},
     "pipelines.training": {"features", "models", "pipelines.settings", "pipelines.warehouse"},
+    "pipelines.monitor": {
+        "features",
+        "models",
+        "pipelines.settings",
+        "pipelines.warehouse",
+        "pipelines.training",
+        "pipelines.snapshots",
+    },
     # Spark reuses the stages' own logic (ingest's mapping and checks, the training sets' split, the scores'
     # stored form) rather than writing it again.
     "pipelines.spark": {
@@ -33,10 +41,15 @@ ALLOWED = {
         "pipelines.training",
         "pipelines.score",
     },
+    # The scheduler's command: every stage, in order.
+    "pipelines.retrain": {
+        "models",
+        *(f"pipelines.{m}" for m in ("warehouse", "score", "ingest", "snapshots", "training")),
+    },
     "pipelines.cli": {
         "features",
         "models",
-        *(f"pipelines.{m}" for m in ("settings", "warehouse", "score", "publish")),
+        *(f"pipelines.{m}" for m in ("settings", "warehouse", "score", "publish", "retrain")),
         *(r for r in ROOMS if r != "pipelines.cli"),
     },
 }

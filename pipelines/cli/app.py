@@ -26,8 +26,11 @@ from pipelines.cli.features import (
     print_off,
 )
 from pipelines.cli.models import models_app, print_train, train_cmd
+from pipelines.cli.monitor import monitor_cmd
+from pipelines.cli.retrain import retrain_cmd
 from pipelines.cli.serve import password_cmd, print_score, score_cmd, serve_cmd
 from pipelines.cli.spark import export_cmd
+from pipelines.generate.changes import KINDS, parse_change, resolve_changes
 from pipelines.generate.params import WORLDS
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.shapes import SHAPES, write_shape
@@ -52,9 +55,11 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")
 app.command("train")(train_cmd)
 app.command("score")(score_cmd)
+app.command("retrain")(retrain_cmd)
 app.command("serve")(serve_cmd)
 app.command("password")(password_cmd)
 app.command("export")(export_cmd)
+app.command("monitor")(monitor_cmd)
 
 
 @app.command("generate")
@@ -79,6 +84,14 @@ def generate_cmd(
         list[str] | None,
         typer.Option(help=f"Also write the data in a foreign shape into OUT/SHAPE (repeatable): {', '.join(SHAPES)}."),
     ] = None,
+    change: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"Inject a known change (repeatable), written into ground_truth/changes.parquet: KIND:YYYY-MM-DD "
+            f"then :key=value fields; KIND is one of {', '.join(KINDS)} (fields: release event_type, share; outage "
+            "event_type, days; price factor; segment segment), e.g. outage:2024-09-01:event_type=export:days=14."
+        ),
+    ] = None,
 ) -> None:
     """Generate a realistic B2B SaaS customer base with ground truth (latent health, oracle probabilities); with
     --shape, also as other systems export it (ingest each with its mapping in examples/) or as feature tables."""
@@ -96,13 +109,19 @@ def generate_cmd(
         first = date.fromisoformat(start)
     except ValueError as e:
         raise typer.BadParameter(f"--start must be a date like 2024-01-01, got {start!r}") from e
+    try:
+        changes = resolve_changes([parse_change(c) for c in change or []], first, months, WORLDS[world])
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     with progress_bars() as progress:
         report = generate(
             out, accounts=accounts, months=months, seed=seed, start=first, fmt=fmt,  # type: ignore[arg-type]
-            oracle=Oracle(paths=oracle_paths), params=WORLDS[world], workers=workers,
+            oracle=Oracle(paths=oracle_paths), params=WORLDS[world], workers=workers, changes=changes,
             on_progress=counted(progress, "generate", accounts),
         )  # fmt: skip
     _print_generate(report)
+    for ch in changes:
+        console.print(escape(f"Injected change {ch.spec()} (ground_truth/changes.parquet)"))
     for name in shapes:
         with failing_as(f"shape {name} failed", ValueError, FileNotFoundError):
             rows = write_shape(out, name)

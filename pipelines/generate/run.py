@@ -4,7 +4,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from pipelines.generate import activity, billing, people, touchpoints, truth
 from pipelines.generate.calendar import build_calendar
+from pipelines.generate.changes import Change, apply_changes, changes_table, resolve_changes
 from pipelines.generate.chunk import Chunk
 from pipelines.generate.params import Params
 from pipelines.generate.simulate import Oracle, simulate_chunk
@@ -34,9 +35,16 @@ class GenerateReport:
 
 
 def build_chunk(
-    index: int, n: int, months: int, seed: int, start: date, params: Params, oracle: Oracle
+    index: int,
+    n: int,
+    months: int,
+    seed: int,
+    start: date,
+    params: Params,
+    oracle: Oracle,
+    changes: tuple[Change, ...] = (),
 ) -> dict[str, pa.Table]:
-    """All tables of one chunk of accounts (runs in a worker process)."""
+    """All tables of one chunk of accounts (runs in a worker process), with ``changes`` (resolved) applied."""
     cal = build_calendar(start, months)
     hist = simulate_chunk(n, cal, params, oracle, seed, index)
     first = index * CHUNK_ACCOUNTS
@@ -58,7 +66,7 @@ def build_chunk(
     }
     if params.type_mix is not None:
         tables["type_mix"] = truth.type_mix(c)
-    return tables
+    return apply_changes(tables, changes, params, seed, index) if changes else tables
 
 
 def generate(
@@ -72,10 +80,13 @@ def generate(
     oracle: Oracle | None = None,
     params: Params | None = None,
     workers: int | None = None,
+    changes: Sequence[Change] = (),
     on_progress: Callable[[int], None] | None = None,
 ) -> GenerateReport:
     """Write ``accounts`` accounts' data over ``months`` months into ``out`` (the contract's tables) and
-    ``out/ground_truth`` (latent health and the oracle), plus ``out/manifest.json``.
+    ``out/ground_truth`` (latent health and the oracle), plus ``out/manifest.json``. ``changes`` are injected into
+    the tables and written into ``ground_truth/changes.parquet`` and the manifest (``pipelines.generate.changes``);
+    without them, neither is written.
 
     The output depends only on the arguments, not on ``workers``.
     """
@@ -83,22 +94,27 @@ def generate(
         raise ValueError(f"accounts must be at least 1, got {accounts}")
     build_calendar(start, months)  # validates start and months before any work
     oracle, params = oracle or Oracle(), params or Params()
+    resolved = resolve_changes(changes, start, months, params)
     workers = workers or min(2, os.cpu_count() or 1)
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     sizes = [min(CHUNK_ACCOUNTS, accounts - i) for i in range(0, accounts, CHUNK_ACCOUNTS)]
-    args = [(i, n, months, seed, start, params, oracle) for i, n in enumerate(sizes)]
+    args = [(i, n, months, seed, start, params, oracle, resolved) for i, n in enumerate(sizes)]
     with TableSink(out, fmt) as sink, TableSink(out / "ground_truth", "parquet") as gt:
         for (_, n, *_), tables in zip(args, _ordered(args, workers), strict=True):
             for name, table in tables.items():
                 (gt if name in TRUTH else sink).write(name, table)
             if on_progress:
                 on_progress(n)
+        if resolved:
+            gt.write("changes", changes_table(resolved))
     rows = {**sink.rows, **{f"ground_truth/{k}": v for k, v in gt.rows.items()}}
     manifest = {
         "seed": seed, "accounts": accounts, "months": months, "start": start.isoformat(), "format": fmt,
         "chunk_accounts": CHUNK_ACCOUNTS, "oracle": asdict(oracle), "params": asdict(params), "rows": rows,
     }  # fmt: skip
+    if resolved:
+        manifest["changes"] = [ch.record() for ch in resolved]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return GenerateReport(out, rows, time.perf_counter() - t0)
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import TABLES
 from pipelines.cli.app import app
+from pipelines.generate.observed import observed_at
 from pipelines.generate.run import generate
 from pipelines.generate.shapes import SHAPES, feature_tables, write_shape
 from pipelines.generate.simulate import Oracle
@@ -90,37 +90,13 @@ def _tables(world: Path) -> dict[str, pd.DataFrame]:
     return feature_tables.read_tables(world)
 
 
-def _cut(tables: dict[str, pd.DataFrame], t: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """The world as an export taken at ``t`` would show it. States (accounts, subscription rows, contacts) as at
-    ``t``: what began by ``t``, and no time after it (a contact promoted to champion after ``t`` is still a user).
-    Events (usage, tickets, invoices, NPS) strictly before ``t``, with no time from ``t`` on."""
-    first = {"accounts": "created_at", "subscriptions": "start_at", "contacts": "created_at", "usage_events": "ts",
-             "support_tickets": "created_at", "invoices": "issued_at", "nps_responses": "ts"}  # fmt: skip
-    out = {}
-    for name, frame in tables.items():
-        state = name in ("accounts", "subscriptions", "contacts")
-        col = first[name]
-        kept = frame[frame[col] <= t if state else frame[col] < t].copy()
-        if name == "contacts":
-            kept.loc[kept["role_since"] > t, "role"] = "user"
-        for c in TABLES[name].time_columns:
-            if c != col and c in kept:
-                kept[c] = kept[c].mask(kept[c] > t if state else kept[c] >= t)
-        if "status" in kept:  # a status is the state at the end of the data
-            kept["status"] = pd.NA
-        if name == "support_tickets":  # a rating comes with the resolution
-            kept["csat"] = kept["csat"].mask(kept["resolved_at"].isna())
-        out[name] = kept
-    return out
-
-
 def test_feature_tables_read_nothing_from_as_of_on(world: Path) -> None:
     tables = _tables(world)
     dates = feature_tables.labeled_dates(tables)
     assert len(dates) >= 4
     for t in (dates[0], dates[-1]):
         full = feature_tables.features_at(tables, t)
-        cut = feature_tables.features_at(_cut(tables, t), t)
+        cut = feature_tables.features_at(observed_at(tables, t), t)
         assert len(full) > 50 and full["logins_30d"].sum() > 0 and full["late_invoices_180d"].sum() > 0
         pd.testing.assert_frame_equal(full, cut, obj=f"features at {t.date()}")
 

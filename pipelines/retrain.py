@@ -1,0 +1,208 @@
+"""``churn retrain``: the one command a scheduler runs. Ingest the source again (a full reload: running it twice on the
+same export changes nothing), build only the snapshot dates that are new or whose inputs changed
+(``pipelines.snapshots.fingerprint``), label every date again (labels mature as data arrives), rebuild the training
+sets, train a challenger per target and let the champion rules decide (``pipelines.training.champion``), then score
+and publish, which a running server picks up by itself (and the new models, when the alias moved).
+
+Two runs never overlap: a run holds an exclusive lock on a file beside the warehouse for its whole length, and a
+second run is refused at once, naming the first (a scheduler's next tick tries again), rather than queueing.
+
+The feature definitions and the labels' time rules are the stored ones (``features.config``,
+``features.label_config``), so that new data does not change the columns or the label rules under the stored
+dates; ``full=True`` builds every date again with definitions resolved from the data (new event types counted).
+"""
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from models.config import TrainConfig
+from models.registered import ModelNotFound
+from pipelines.ingest import IngestReport, ingest
+from pipelines.score import ScoreReport, champion_scorer, latest_dates, score
+from pipelines.snapshots import default_dates, refresh
+from pipelines.snapshots.fingerprint import changed_dates, fingerprints, store_fingerprints, stored_fingerprints
+from pipelines.snapshots.labels import build_labels, resolve_labels, stored_label_config
+from pipelines.snapshots.summary import table_rows
+from pipelines.training.datasets import TARGETS, build_dataset, feature_config, split_config
+from pipelines.training.train import TrainReport, train
+from pipelines.warehouse import connect
+
+
+class Busy(RuntimeError):
+    """Another ``churn retrain`` holds the warehouse's lock."""
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    ingest: IngestReport
+    rows_added: dict[str, int]  # raw table -> rows now minus rows before (negative: the export dropped rows)
+    new_dates: list[datetime]  # snapshot dates built for the first time
+    changed_dates: list[datetime]  # stored dates built again: their inputs changed
+    kept_dates: int  # stored dates left as they were
+    labels_matured: int  # labels unknown before this run and known now (churn and upsell)
+    trained: dict[str, TrainReport]
+    scored: ScoreReport | None  # None: no champion yet (no first version passed the rules), nothing scored
+    seconds: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+
+def lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".retrain.lock")
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold ``path`` locked (flock, released by the system if the process dies) until the block ends; ``Busy`` at
+    once when another process holds it. The file keeps the holder's pid and start time, for the message."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            f.seek(0)
+            holder = f.read().strip() or "a process"
+            raise Busy(f"another churn retrain is running on this warehouse ({holder}, lock {path}); this run did "
+                       "nothing: let the scheduler try again later") from e  # fmt: skip
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _stored_dates(con: duckdb.DuckDBPyConnection) -> list[datetime]:
+    tables = {t for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'features'"
+    ).fetchall()}  # fmt: skip
+    if "snapshots" not in tables:
+        return []
+    return [d for (d,) in con.execute("SELECT DISTINCT as_of FROM features.snapshots ORDER BY 1").fetchall()]
+
+
+def _known_labels(con: duckdb.DuckDBPyConnection) -> int:
+    tables = {t for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'features'"
+    ).fetchall()}  # fmt: skip
+    if "labels" not in tables:
+        return 0
+    ((n,),) = con.execute("SELECT count(churn) + count(upsell) FROM features.labels").fetchall()
+    return int(n)
+
+
+def relabel(con: duckdb.DuckDBPyConnection) -> None:
+    """Label every stored snapshot date again with the stored time rules: a label unknown at the last build (its
+    horizon reached past the data's end) may be known now."""
+    cfg = stored_label_config(con)
+    dates = _stored_dates(con)
+    if cfg is None or not dates:
+        return
+    labels = build_labels(con, dates, cfg)
+    con.register("fresh_labels", labels)
+    con.begin()
+    try:
+        con.execute("DELETE FROM features.labels")
+        con.execute("INSERT INTO features.labels BY NAME SELECT * FROM fresh_labels")
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        con.unregister("fresh_labels")
+    con.commit()
+
+
+@dataclass(frozen=True)
+class Built:
+    new: list[datetime]  # snapshot dates built for the first time
+    changed: list[datetime]  # stored dates built again: their inputs changed
+    kept: int  # stored dates left as they were
+    seconds: dict[str, float]  # fingerprints, build, relabel
+
+
+def build_changed(con: duckdb.DuckDBPyConnection, full: bool = False) -> Built:
+    """Build the snapshot dates of the data that are new or whose inputs changed (every date when ``full`` or on a
+    first build), relabel every date, and store the dates' input fingerprints."""
+    t0 = time.perf_counter()
+    dates = default_dates(con)
+    stored = _stored_dates(con)
+    current = fingerprints(con, dates)
+    build = dates if full or not stored else changed_dates(current, stored_fingerprints(con), stored)
+    t1 = time.perf_counter()
+    if build:
+        lcfg = stored_label_config(con) if stored and not full else None
+        fcfg = feature_config(con) if stored and not full else None
+        refresh(con, build, fcfg=fcfg, lcfg=lcfg or resolve_labels(con))
+    t2 = time.perf_counter()
+    relabel(con)
+    store_fingerprints(con, current)
+    have = {d.timestamp() for d in stored}
+    return Built([d for d in build if d.timestamp() not in have], [d for d in build if d.timestamp() in have],
+                 len(dates) - len(build),
+                 {"fingerprints": t1 - t0, "build": t2 - t1, "relabel": time.perf_counter() - t2})  # fmt: skip
+
+
+def retrain(
+    source: str | Path,
+    warehouse: Path,
+    *,
+    tracking_uri: str,
+    artifacts: Path,
+    scores: str,
+    keep: int,
+    mapping: Path | None = None,
+    full: bool = False,
+    score_dates: int = 1,
+    configs: Mapping[str, TrainConfig] | None = None,
+) -> RetrainReport:
+    """Run every stage (see the module's docstring) under the warehouse's lock; ``Busy`` if another run holds it.
+    ``configs``: a target's training settings (default: ``TrainConfig.for_target``)."""
+    seconds: dict[str, float] = {}
+
+    def timed(stage: str, t0: float) -> None:
+        seconds[stage] = time.perf_counter() - t0
+
+    with exclusive(lock_path(warehouse)):
+        t0 = time.perf_counter()
+        before: dict[str, int] = {}
+        if warehouse.exists():
+            with connect(warehouse, read_only=True) as con:
+                before = table_rows(con)
+        ingested = ingest(source, warehouse, mapping=mapping)
+        timed("ingest", t0)
+        t0 = time.perf_counter()
+        with connect(warehouse) as con:
+            after = table_rows(con)
+            known = _known_labels(con)
+            built = build_changed(con, full)
+            matured = _known_labels(con) - known
+            timed("features", t0)
+            t0 = time.perf_counter()
+            for target in TARGETS:
+                build_dataset(con, target, cfg=split_config(con, target))
+            timed("datasets", t0)
+        t0 = time.perf_counter()
+        with connect(warehouse, read_only=True) as con:
+            trained = {t: train(con, t, (configs or {}).get(t), tracking_uri=tracking_uri, artifacts=artifacts)
+                       for t in TARGETS}  # fmt: skip
+        timed("train", t0)
+        t0 = time.perf_counter()
+        try:
+            scorer = champion_scorer(tracking_uri)
+        except ModelNotFound:
+            scorer = None  # the rules kept every first version out: nothing to score with
+        scored = None
+        if scorer is not None:
+            with connect(warehouse) as con:
+                scored = score(con, scorer, latest_dates(con, score_dates), scores, keep)
+        timed("score", t0)
+    added = {t: n - before.get(t, 0) for t, n in after.items()}
+    return RetrainReport(ingested, added, built.new, built.changed, built.kept, matured, trained, scored, seconds)

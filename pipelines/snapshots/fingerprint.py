@@ -1,0 +1,127 @@
+"""What each snapshot date's features could read, as a fingerprint: so that a rebuild (``churn retrain``) builds only
+the dates that are new or whose inputs changed.
+
+A date's inputs are, in every raw table of the contract, the rows visible at that date (their first time column,
+``features.contract.TableSpec.time_columns[0]``, before as_of, or at it for the states of
+``features.contract.STATE_TABLES``, or empty), with every later time blanked, as an export taken at as_of would show
+them. Their fingerprint per (as_of, table) is the row count and the
+sum of a hash of each row so masked: a row added, removed or changed before as_of changes it; a row from after as_of,
+or a later time filled in (a ticket resolved after as_of), does not.
+
+State fields that the features read only once a time has come (``KNOWN_FROM``) are hashed under the same rule: a
+ticket resolved and rated after as_of does not move the date. Other state fields without a time of their own (an
+invoice's ``status``) are hashed as they are now: a superset on purpose, so a status that changes later makes the
+dates before it build again, which costs time but never leaves a snapshot stale.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from features.contract import STATE_TABLES, TABLES
+
+# (table, column) -> the column as the features can read it at d.as_of (features.families: support's RATED, a rating
+# is known once its ticket is resolved; relationship's ROLE_KNOWN, a role counts from role_since on, a user before).
+KNOWN_FROM = {
+    ("support_tickets", "csat"): "CASE WHEN r.resolved_at < d.as_of THEN r.csat END",
+    ("contacts", "role"): "CASE WHEN r.role_since IS NULL OR r.role_since <= d.as_of THEN r.role ELSE 'user' END",
+}
+DAY_US = 86_400_000_000  # days numbered from the epoch (UTC): date_trunc on a time with a time zone cost 10x more
+STORED = "features.input_fingerprints"  # as_of, table_name, rows, digest (the last build's, per date and table)
+
+
+def _raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    have = {t for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+    ).fetchall()}  # fmt: skip
+    return [name for name in TABLES if name in have]
+
+
+def _table_sql(name: str) -> str:
+    """(as_of, table_name, rows, digest) of table ``name`` at each date of the temp table ``fingerprint_dates``."""
+    spec = TABLES[name]
+    first = spec.time_columns[0]
+    seen = "<=" if name in STATE_TABLES else "<"
+    masked = [KNOWN_FROM.get((name, c)) or (f"CASE WHEN r.{c} {seen} d.as_of THEN r.{c} END" if c in spec.time_columns
+              else f"r.{c}") for c in spec.columns]  # fmt: skip
+    if len(spec.time_columns) > 1 or any(t == name for t, _ in KNOWN_FROM):
+        return (f"SELECT d.as_of, '{name}' AS table_name, count(*) AS rows, "
+                f"CAST(coalesce(sum(hash({', '.join(masked)})), 0) AS VARCHAR) AS digest "
+                f"FROM fingerprint_dates d JOIN raw.{name} r ON r.{first} {seen} d.as_of OR r.{first} IS NULL "
+                "GROUP BY d.as_of")  # fmt: skip
+    # One time column, never masked for a row that is visible: each row's hash does not depend on the date, so the
+    # rows are summed once per day, and a date adds up the days wholly before it, plus the rows of the day it falls
+    # in that it sees. Every date joined to every event row cost 0.5 s of the demo's 0.7 s; this, under 0.1 s.
+    row = f"hash({', '.join(f'r.{c}' for c in spec.columns)})"
+    return f"""(WITH days AS (
+            SELECT epoch_us(r.{first}) // {DAY_US} AS day, max(r.{first}) AS hi, count(*) AS n, sum({row}) AS h
+            FROM raw.{name} r WHERE r.{first} IS NOT NULL GROUP BY 1),
+        whole AS (SELECT d.as_of, sum(b.n) AS n, sum(b.h) AS h FROM fingerprint_dates d
+            JOIN days b ON b.hi {seen} d.as_of GROUP BY d.as_of),
+        part AS (SELECT d.as_of, count(*) AS n, sum({row}) AS h FROM fingerprint_dates d
+            JOIN days b ON b.day = epoch_us(d.as_of) // {DAY_US} AND NOT (b.hi {seen} d.as_of)
+            JOIN raw.{name} r ON epoch_us(r.{first}) // {DAY_US} = b.day AND r.{first} {seen} d.as_of GROUP BY d.as_of),
+        undated AS (SELECT count(*) AS n, coalesce(sum({row}), 0) AS h FROM raw.{name} r WHERE r.{first} IS NULL)
+        SELECT d.as_of, '{name}' AS table_name, coalesce(w.n, 0) + coalesce(p.n, 0) + u.n AS rows,
+            CAST(coalesce(w.h, 0) + coalesce(p.h, 0) + u.h AS VARCHAR) AS digest
+        FROM fingerprint_dates d LEFT JOIN whole w USING (as_of) LEFT JOIN part p USING (as_of) CROSS JOIN undated u
+        WHERE coalesce(w.n, 0) + coalesce(p.n, 0) + u.n > 0)"""
+
+
+def fingerprints(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> pd.DataFrame:
+    """as_of, table_name, rows, digest for every date of ``dates`` and raw table of the contract the warehouse holds
+    (see the module's docstring); a table with no row visible at a date has rows 0 and digest "0"."""
+    con.execute("CREATE OR REPLACE TEMP TABLE fingerprint_dates AS SELECT unnest(CAST(? AS TIMESTAMPTZ[])) AS as_of",
+                [list(dates)])  # fmt: skip
+    tables = _raw_tables(con)
+    if not tables:
+        raise ValueError("the warehouse holds no raw table of the contract: ingest data first (churn ingest SOURCE)")
+    union = " UNION ALL ".join(_table_sql(t) for t in tables)
+    grid = (
+        "SELECT d.as_of, t.table_name FROM fingerprint_dates d CROSS JOIN (SELECT unnest(?::VARCHAR[]) AS table_name) t"
+    )
+    got = con.sql(
+        f"SELECT g.as_of, g.table_name, coalesce(f.rows, 0) AS rows, coalesce(f.digest, '0') AS digest "
+        f"FROM ({grid}) g LEFT JOIN ({union}) f USING (as_of, table_name) ORDER BY g.as_of, g.table_name",
+        params=[tables],
+    ).to_arrow_table().to_pandas()  # fmt: skip
+    con.execute("DROP TABLE fingerprint_dates")
+    return got
+
+
+def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """The fingerprints the last build stored; None when no build stored any (every date then builds)."""
+    schema, table = STORED.split(".")
+    found = con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                        [schema, table]).fetchall()  # fmt: skip
+    return con.sql(f"SELECT * FROM {STORED}").to_arrow_table().to_pandas() if found else None
+
+
+def store_fingerprints(con: duckdb.DuckDBPyConnection, current: pd.DataFrame) -> None:
+    """Record ``current`` (``fingerprints`` of the dates just built or kept) as the inputs of the stored snapshots."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS features")
+    con.register("current_fingerprints", current)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {STORED} AS SELECT * FROM current_fingerprints")
+    finally:
+        con.unregister("current_fingerprints")
+
+
+def changed_dates(current: pd.DataFrame, stored: pd.DataFrame | None, built: Sequence[datetime]) -> list[datetime]:
+    """The dates of ``current`` to build: those not among the stored snapshots' dates ``built``, and those whose
+    fingerprint differs from the stored one in any table (a table that appeared or went away included)."""
+    dates = sorted(set(pd.to_datetime(current["as_of"], utc=True)))
+    have = set(pd.to_datetime(pd.Series(list(built), dtype=object), utc=True))
+    if stored is None or stored.empty:
+        return [d.to_pydatetime() for d in dates]
+
+    def keyed(f: pd.DataFrame) -> dict[pd.Timestamp, set[tuple[str, int, str]]]:
+        out: dict[pd.Timestamp, set[tuple[str, int, str]]] = {}
+        for as_of, table, rows, digest in f[["as_of", "table_name", "rows", "digest"]].itertuples(index=False):
+            out.setdefault(pd.Timestamp(as_of).tz_convert("UTC"), set()).add((str(table), int(rows), str(digest)))
+        return out
+
+    now, before = keyed(current), keyed(stored)
+    return [d.to_pydatetime() for d in dates if d not in have or now.get(d) != before.get(d)]
