@@ -4,6 +4,7 @@ alias and of the published scores (``serving.reloading``). Run it with ``churn s
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 import time
@@ -93,6 +94,10 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(reload)
+        # What start-up loaded (the libraries, the models, the scores) lives as long as the process: kept out of
+        # the cyclic collector's full passes, which otherwise walk it all and stall every request in flight.
+        gc.collect()
+        gc.freeze()
         task = asyncio.create_task(reloader.watch()) if settings.reload_interval > 0 else None
         yield
         if task:

@@ -11,6 +11,7 @@ from rich.table import Table
 from models.registered import ModelNotFound
 from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.monitor.config import Level, load_config
+from pipelines.monitor.performance_check import PerformanceCheck
 from pipelines.monitor.run import MonitorReport, WebhookError, at_least, monitor, post_alerts
 from pipelines.settings import get_settings
 from pipelines.warehouse import connect
@@ -52,8 +53,8 @@ def monitor_cmd(
     with failing_as("monitor failed", ValueError, ModelNotFound, OSError):
         cfg = load_config(config)
         with connect(warehouse or s.warehouse) as con:
-            report = monitor(con, cfg, tracking_uri=s.mlflow_uri() if mlflow else None,
-                             artifacts=s.mlflow_artifacts)  # fmt: skip
+            report = monitor(con, cfg, tracking_uri=s.mlflow_uri() if mlflow else None, artifacts=s.mlflow_artifacts,
+                             extra_checks=[PerformanceCheck(s.mlflow_uri())])  # fmt: skip
     print_monitor(report)
     url = webhook or cfg.webhook.url
     if url:
