@@ -37,6 +37,13 @@ JSON_FIELDS = ("payload", "history")
 SCHEMA = pa.schema([*FRAME_SCHEMA, *(pa.field(n, pa.string()) for n in JSON_FIELDS)])
 
 POINTER = "CURRENT"
+# The latest monitoring document (``churn monitor``): a JSON file beside the versions, replaced whole, or the newest
+# row of a PostgreSQL table. Small; read by the server at every reload interval.
+MONITORING = "monitoring.json"
+MONITORING_TABLE = "churn_monitoring"
+MONITORING_DDL = (f"CREATE TABLE IF NOT EXISTS {MONITORING_TABLE} (published_at TIMESTAMPTZ NOT NULL, "
+                  "body TEXT NOT NULL)")  # fmt: skip
+LATEST_MONITORING_SQL = f"SELECT body FROM {MONITORING_TABLE} ORDER BY published_at DESC LIMIT 1"
 SUFFIX = ".parquet"
 VERSIONS_TABLE, ROWS_TABLE = "churn_score_versions", "churn_score_rows"
 VERSION = re.compile(r"v\d{8}T\d{12}Z-[0-9a-f]{8}")

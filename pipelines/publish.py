@@ -29,6 +29,9 @@ import pyarrow.parquet as pq
 from models.published import (
     FRAME_SCHEMA,
     LATEST_SQL,
+    MONITORING,
+    MONITORING_DDL,
+    MONITORING_TABLE,
     PG_DDL,
     POINTER,
     ROWS_TABLE,
@@ -213,6 +216,28 @@ def _publish_postgres(table: pa.Table, url: str, version: str, keep: int) -> lis
                         f"(SELECT 1 FROM {VERSIONS_TABLE} v WHERE v.version = r.version)")  # fmt: skip
         c.commit()
     return gone
+
+
+def publish_monitoring(document: dict[str, Any], store: str, keep: int = KEEP) -> str:
+    """Make ``document`` (``pipelines.monitor.document``) the monitoring the server shows: ``monitoring.json`` in the
+    folder ``store`` replaced in one step, or a new row of ``churn_monitoring`` (the newest ``keep`` kept). Where, as
+    it may be shown."""
+    body = json.dumps(document, default=str)
+    if is_postgres(store):
+        with adbc.connect(libpq_url(store)) as c:
+            with c.cursor() as cur:
+                cur.execute(MONITORING_DDL)
+                cur.execute(f"INSERT INTO {MONITORING_TABLE} VALUES ($1, $2)", (datetime.now(UTC), body))
+                cur.execute(f"DELETE FROM {MONITORING_TABLE} WHERE published_at NOT IN (SELECT published_at FROM "
+                            f"{MONITORING_TABLE} ORDER BY published_at DESC LIMIT {int(keep)})")  # fmt: skip
+            c.commit()
+        return shown(store)
+    folder = Path(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{MONITORING}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(body)
+    _replace(tmp, folder / MONITORING)
+    return str(folder / MONITORING)
 
 
 def postgres_scores(url: str, table: str = "churn_scores") -> pa.Table:

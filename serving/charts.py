@@ -2,6 +2,7 @@
 Every chart has a <title> and <desc> for screen readers, and the numbers are also printed in the page."""
 
 from html import escape
+from typing import Any
 
 FIT = 'style="max-width:100%;height:auto"'  # drawn size on wide screens, shrinks on narrow ones
 RED, AMBER, GREEN, GREY = "#b3261e", "#8a5a00", "#1e6b34", "#5f6368"  # AA contrast on white
@@ -79,3 +80,46 @@ def calibration(points: list[tuple[float, float]], size: int = 300) -> str:
             f'<text x="{size / 2}" y="{size - 6}" text-anchor="middle" font-size="12">predicted</text>'
             f'<text x="12" y="{size / 2}" font-size="12" transform="rotate(-90 12 {size / 2})" '
             f'text-anchor="middle">observed</text></svg>')  # fmt: skip
+
+
+def performance(estimated: list[dict[str, Any]], realised: list[dict[str, Any]], width: int = 640,
+                height: int = 220) -> str:  # fmt: skip
+    """ROC AUC per scoring date: estimated (hollow, with its 90% interval) and realised once labels matured (filled,
+    with its 95% interval), and the model's figure at training as a dashed line."""
+    dates = sorted({str(p["as_of"]) for p in estimated} | {str(p["as_of"]) for p in realised})
+    if not dates:
+        return "<p>No performance measured yet.</p>"
+    trained = [float(p["training_value"]) for p in realised if p.get("training_value") is not None]
+    values = [float(p[k]) for p in estimated for k in ("low", "high")] + [
+        float(p[k]) for p in realised for k in ("low", "high") if p.get(k) is not None] + trained  # fmt: skip
+    lo, hi = min(values) - 0.01, max(values) + 0.01
+    pad, n = 40, len(dates)
+
+    def xy(as_of: str, v: float) -> tuple[float, float]:
+        x = pad + (width - 2 * pad) * (dates.index(as_of) / max(n - 1, 1))
+        return x, height - pad - (height - 2 * pad) * (v - lo) / (hi - lo)
+
+    out = [f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" {FIT} aria-labelledby="pt pd">'
+           f'<title id="pt">ROC AUC over scoring dates</title><desc id="pd">Estimated (hollow) and realised (filled) '
+           f'ROC AUC at {n} dates, with their intervals; dashed: the figure at training.</desc>']  # fmt: skip
+    if trained:
+        _, y = xy(dates[0], trained[-1])
+        out.append(f'<line x1="{pad}" y1="{y:.1f}" x2="{width - pad}" y2="{y:.1f}" stroke="{GREY}" '
+                   'stroke-dasharray="5 4"/>')  # fmt: skip
+    for points, key, fill, shift in ((estimated, "estimate", "#fff", -4), (realised, "value", "#1a1a1a", 4)):
+        for p in points:
+            if p.get(key) is None or p.get("low") is None:
+                continue
+            x, y = xy(str(p["as_of"]), float(p[key]))
+            (_, y1), (_, y2) = xy(str(p["as_of"]), float(p["high"])), xy(str(p["as_of"]), float(p["low"]))
+            out.append(
+                f'<line x1="{x + shift:.1f}" y1="{y1:.1f}" x2="{x + shift:.1f}" y2="{y2:.1f}" stroke="#1a1a1a"/>'
+            )
+            out.append(f'<circle cx="{x + shift:.1f}" cy="{y:.1f}" r="4" fill="{fill}" stroke="#1a1a1a"/>')
+    for d in dates:
+        x, _ = xy(d, lo)
+        out.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle" font-size="11">{escape(d[:7])}</text>')
+    for v in (lo + 0.01, hi - 0.01):
+        _, y = xy(dates[0], v)
+        out.append(f'<text x="{pad - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{v:.2f}</text>')
+    return "".join(out) + "</svg>"

@@ -191,3 +191,16 @@ def model(request: Request) -> HTMLResponse:
     return _page(request, "model.html", models=b.models, shown=shown, loaded_at=b.loaded_at,
                  as_of=b.scores.as_of, scored_at=b.scores.scored_at,
                  calibration=charts.calibration(b.models["churn"].calibration))  # fmt: skip
+
+
+@pages.get("/monitoring")
+def monitoring(request: Request) -> HTMLResponse:
+    """What `churn monitor` last published: performance over time, drift by family, alerts."""
+    user(request)
+    doc = request.app.state.holder.monitoring
+    perf = doc["performance"] if doc else {"estimated": [], "realised": []}
+    latest = doc["dates"][-1] if doc and doc["dates"] else None
+    drift = [d for d in doc["drift"] if d["as_of"] == latest] if doc else []
+    return _page(request, "monitoring.html", doc=doc, estimated=perf["estimated"], realised=perf["realised"],
+                 chart=charts.performance(perf["estimated"], perf["realised"]), latest=latest,
+                 drift=sorted(drift, key=lambda d: -d["psi_mean"]))  # fmt: skip

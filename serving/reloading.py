@@ -74,9 +74,19 @@ class Reloader:
                         len(fresh.payloads), fresh.as_of, time.perf_counter() - t0)  # fmt: skip
             return True
 
+    def monitoring(self) -> None:
+        """Read the latest monitoring document (small: read whole every interval). A store that cannot be read, or a
+        broken document, leaves the previous one shown and says why in the log (monitoring does not make the server
+        unready)."""
+        try:
+            self.holder.monitoring = self.store.monitoring()
+        except Exception as e:  # any failure must leave the previous document shown
+            logger.error("monitoring not read from %s, the previous one is shown: %s", shown(str(self.store)), e)
+
     def reload(self) -> bool:
-        """Models and scores, both tried; True when both are loaded."""
+        """Models and scores, both tried (and the monitoring document); True when both are loaded."""
         ok_models = self.models()
+        self.monitoring()
         return self.scores() and ok_models
 
     def alias_moved(self) -> bool:
@@ -89,6 +99,7 @@ class Reloader:
         while True:
             await asyncio.sleep(self.settings.reload_interval)
             await asyncio.to_thread(self.scores)
+            await asyncio.to_thread(self.monitoring)
             try:
                 moved = await asyncio.to_thread(self.alias_moved)
             except Exception as e:  # the registry may be down for a while: keep watching

@@ -11,7 +11,19 @@ from features.registry import Feature
 from models.ranking import Filters, Order, RankedList, rank
 from serving import schemas
 from serving.auth import Admin, Reader
-from serving.schemas import MAX_ID, AccountOut, IdsIn, LiveOut, ModelInfo, Problem, Ranking, RowsIn, Score, ScoresOut
+from serving.schemas import (
+    MAX_ID,
+    AccountOut,
+    IdsIn,
+    LiveOut,
+    ModelInfo,
+    Monitoring,
+    Problem,
+    Ranking,
+    RowsIn,
+    Score,
+    ScoresOut,
+)
 from serving.state import Bundle
 
 # The errors each route can answer, in the Problem shape: 401 (no or an unknown key) and 503 (nothing loaded) on
@@ -210,6 +222,20 @@ async def account(account_id: AccountId, request: Request, _: Reader) -> Respons
     b, payload = latest(request, account_id)
     history = json.dumps(b.scores.history.get(account_id, [])).encode()
     return Response(b'{"score":' + payload + b',"history":' + history + b"}", media_type="application/json")
+
+
+@router.get(
+    "/monitoring",
+    response_model=Monitoring,
+    responses={404: {"model": Problem, "description": "Nothing published yet by `churn monitor`"}},
+)
+async def monitoring(request: Request, _: Reader) -> Response:
+    """Performance (realised and estimated), drift by family and alerts, as `churn monitor` last published them."""
+    document = request.app.state.holder.monitoring
+    if document is None:
+        raise HTTPException(404, "no monitoring published yet: run `churn monitor` (the server picks it up within "
+                                 "its reload interval)")  # fmt: skip
+    return Response(json.dumps(document), media_type="application/json")
 
 
 @router.get("/models", response_model=ModelInfo)

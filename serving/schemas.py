@@ -204,6 +204,23 @@ class ModelInfo(BaseModel):
     features: list[dict[str, Any]]
 
 
+class Monitoring(BaseModel):
+    """What `churn monitor` last published (``pipelines.monitor.document``)."""
+
+    published_at: str
+    dates: list[str] = Field(description="the scoring dates checked")
+    reference: str = Field(description="what drift was measured against")
+    performance: dict[str, list[dict[str, Any]]] = Field(
+        description="realised: per matured date, ROC AUC with its 95% interval and the figure at training; "
+        "estimated: per date, the estimated ROC AUC with its 90% interval (before labels mature)"
+    )
+    drift: list[dict[str, Any]] = Field(description="per date and feature family: the largest and the mean PSI")
+    alerts: list[dict[str, Any]] = Field(description="as_of, kind, level (warn or alert), subject, value, threshold, "
+                                         "message; latest dates first")  # fmt: skip
+    counts: dict[str, int]
+    notes: list[str]
+
+
 class Problem(BaseModel):
     error: str
     detail: Any = None

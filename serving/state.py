@@ -114,6 +114,7 @@ class Holder:
         self.bundle: Bundle | None = None
         self.scores = Scores.empty()  # the latest loaded, also before any models are
         self.errors: dict[str, str] = {}  # "models" or "scores" -> why its last load failed
+        self.monitoring: dict[str, Any] | None = None  # the latest document `churn monitor` published
         self.lock = threading.Lock()  # held while swapping, so a models swap and a scores swap never lose one
 
     @property

@@ -6,8 +6,9 @@ whole version as Arrow, off the event loop, and pyarrow and the ADBC PostgreSQL 
 so requests keep being answered while a version loads.
 """
 
+import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
@@ -31,6 +32,10 @@ class ScoreStore(Protocol):
 
     def load(self, version: str) -> pa.Table:
         """The rows of ``version`` (``models.published.SCHEMA``); ``VersionGone`` if it was pruned meanwhile."""
+        ...
+
+    def monitoring(self) -> dict[str, Any] | None:
+        """The latest monitoring document ``churn monitor`` published; None when none was."""
         ...
 
 
@@ -58,6 +63,12 @@ class FolderStore:
         except FileNotFoundError as e:
             raise VersionGone(version) from e
         return _checked(table, f"{self.folder / version}{published.SUFFIX}")
+
+    def monitoring(self) -> dict[str, Any] | None:
+        try:
+            return _document((self.folder / published.MONITORING).read_text(), str(self.folder / published.MONITORING))
+        except FileNotFoundError:
+            return None
 
 
 class PostgresStore:
@@ -95,6 +106,27 @@ class PostgresStore:
                              f"row in {published.VERSIONS_TABLE} says {expected}: publish again with "
                              "`churn score`")  # fmt: skip
         return _checked(table.drop_columns(["expected"]), f"{published.ROWS_TABLE} version {version}")
+
+    def monitoring(self) -> dict[str, Any] | None:
+        with adbc.connect(self.url) as c, c.cursor() as cur:
+            try:
+                cur.execute(published.LATEST_MONITORING_SQL)
+            except adbc_driver_manager.ProgrammingError as e:
+                if getattr(e, "sqlstate", None) == UNDEFINED_TABLE:
+                    return None  # churn monitor has not published here yet
+                raise
+            row = cur.fetchone()
+        return None if row is None else _document(str(row[0]), published.MONITORING_TABLE)
+
+
+def _document(text: str, where: str) -> dict[str, Any]:
+    try:
+        got = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where} is not JSON ({e}): run `churn monitor` again to publish it") from e
+    if not isinstance(got, dict):
+        raise ValueError(f"{where} is not a monitoring document: run `churn monitor` again to publish it")
+    return got
 
 
 def _checked(table: pa.Table, where: str) -> pa.Table:

@@ -4,15 +4,19 @@ schema, printed as a short table, sent to a webhook, and turned into an exit sta
 from pathlib import Path
 from typing import Annotated, Literal
 
+import adbc_driver_manager
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from models.registered import ModelNotFound
 from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.monitor.config import Level, load_config
+from pipelines.monitor.document import monitoring_document
 from pipelines.monitor.performance_check import PerformanceCheck
 from pipelines.monitor.run import MonitorReport, WebhookError, at_least, monitor, post_alerts
+from pipelines.publish import publish_monitoring
 from pipelines.settings import get_settings
 from pipelines.warehouse import connect
 
@@ -40,9 +44,10 @@ def monitor_cmd(
         bool, typer.Option(help="Log a summary run in the MLflow experiment 'monitoring' (CHURN_TRACKING_URI).")
     ] = True,
 ) -> None:
-    """Drift of every feature, family and of p_churn against the champion's training rows, and the health of the
-    raw tables (stale tables, days with no events, an event type that stopped), for every scored date; stored in
-    monitor.drift, monitor.health and monitor.alerts (a date computed again is replaced).
+    """Realised and estimated performance of the churn scores, drift of every feature, family and of p_churn against
+    the champion's training rows, and the health of the raw tables (stale tables, days with no events, an event type
+    that stopped), for every scored date; stored in the warehouse's monitor schema (a date computed again is
+    replaced) and published beside the scores (CHURN_SCORES) for the server's /v1/monitoring and Monitoring page.
 
     Exit status: 0, or 1 when --fail-on is met by the latest scored date's alerts (or when the monitor cannot
     run). A webhook that fails is reported in one line; the alerts are stored all the same and the exit status
@@ -55,7 +60,14 @@ def monitor_cmd(
         with connect(warehouse or s.warehouse) as con:
             report = monitor(con, cfg, tracking_uri=s.mlflow_uri() if mlflow else None, artifacts=s.mlflow_artifacts,
                              extra_checks=[PerformanceCheck(s.mlflow_uri())])  # fmt: skip
+            document = monitoring_document(con, report)
     print_monitor(report)
+    # Beside the scores the server reads (it never opens the warehouse): GET /v1/monitoring and the Monitoring page.
+    with failing_as(
+        "publishing the monitoring failed", ValueError, OSError, SQLAlchemyError, adbc_driver_manager.Error
+    ):
+        where = publish_monitoring(document, s.scores, s.scores_keep)
+    console.print(escape(f"Published the monitoring for the server to {where}"))
     url = webhook or cfg.webhook.url
     if url:
         sent = at_least(report.alerts, cfg.webhook.level)

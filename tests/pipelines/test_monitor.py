@@ -37,6 +37,7 @@ from pipelines.monitor.health import empty_days, stale_alert, type_drops
 from pipelines.monitor.run import DRIFT_COLUMNS, EXPERIMENT, MonitorReport, monitor
 from pipelines.score import DDL as SCORES_DDL
 from pipelines.score import champion_scorer, latest_dates, score
+from pipelines.settings import get_settings
 from pipelines.snapshots import default_dates, refresh
 from pipelines.training.datasets import build_dataset, feature_definitions
 from pipelines.training.train import fit_and_evaluate, log_and_register
@@ -261,6 +262,17 @@ def plant_drift(path: Path) -> None:
         con.execute("UPDATE features.snapshots SET logins_30d = logins_30d + 8 WHERE as_of = ?", [STEADY_DATES[-1]])
 
 
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI's settings under ``tmp_path``: the published monitoring goes to tmp_path/scores, not the checkout."""
+    monkeypatch.setenv("CHURN_SCORES", str(tmp_path / "scores"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("CHURN_TRACKING_URI", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 def run_cli(path: Path, *args: str) -> Any:
     return CliRunner().invoke(app, ["monitor", "--warehouse", str(path), "--no-mlflow", *args])
 
@@ -283,6 +295,12 @@ def test_fail_on_alert_exits_1_on_planted_drift_and_0_without(steady_copy: Path)
     # The feature, and its family (engagement), whose only feature it is here.
     assert set(alerts.loc[alerts["level"] == "alert", "subject"]) == {"logins_30d", "engagement"}
     assert run_cli(steady_copy, "--fail-on", "never").exit_code == 0
+    # Published for the server (it never opens the warehouse): the same alerts, as GET /v1/monitoring serves them.
+    published = json.loads((steady_copy.parent / "scores" / "monitoring.json").read_text())
+    assert {(a["subject"], a["level"]) for a in published["alerts"]} == {
+        (r.subject, r.level) for r in alerts.itertuples(index=False)}  # fmt: skip
+    assert published["counts"] == {"alert": int((alerts["level"] == "alert").sum()),
+                                   "warn": int((alerts["level"] == "warn").sum())}  # fmt: skip
 
 
 class Receiver:
