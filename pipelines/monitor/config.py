@@ -19,25 +19,45 @@ class _Section(BaseModel):
 
 
 class DriftConfig(_Section):
-    psi_warn: float = Field(0.1, gt=0, description="a feature's PSI at or above this: a warning")
-    psi_alert: float = Field(0.25, gt=0, description="a feature's PSI at or above this: an alert")
-    family_psi_warn: float = Field(0.1, gt=0, description="a family's mean PSI at or above this: a warning")
-    family_psi_alert: float = Field(0.2, gt=0, description="a family's mean PSI at or above this: an alert")
-    missing_rate_change: float = Field(0.1, gt=0, le=1, description="a change of a feature's missing rate by this "
-                                       "much (0.1 = 10 points) either way: an alert")  # fmt: skip
-    score_psi_warn: float = Field(0.1, gt=0, description="PSI of p_churn against the training rows': a warning")
-    score_psi: float = Field(0.25, gt=0, description="PSI of p_churn against the training rows': an alert")
-    bins: int = Field(10, ge=2, le=100, description="quantile bins of a numeric feature, from the reference")
+    """Drift is judged against the data's own history: each date's change since the snapshot date before it is
+    compared with the same date-to-date changes over the ``history`` dates before (see
+    ``pipelines/monitor/history.py``). The PSI against the champion's training rows is measured and stored in
+    monitor.drift, as information: a growing customer base drifts from any fixed reference by itself."""
+
+    history: int = Field(12, ge=2, le=60, description="consecutive-date changes (pairs of snapshot dates) before a "
+                         "date that form its history")  # fmt: skip
+    min_history: int = Field(12, ge=2, le=60, description="a date with fewer earlier changes than this is not "
+                             "judged (12 monthly changes: a year, so yearly calendar effects are in it)")  # fmt: skip
+    factor: float = Field(3.0, gt=1, description="a change this many times the largest of its history (or its "
+                          "largest deviation from the history's median): an alert, if above the floor")  # fmt: skip
+    min_psi: float = Field(0.1, gt=0, description="floor: a feature's PSI against the date before under this "
+                           "never alerts")  # fmt: skip
+    family_min_psi: float = Field(0.05, gt=0, description="floor of a family's mean PSI against the date before")
+    score_min_psi: float = Field(0.1, gt=0, description="floor of p_churn's PSI against the date before")
+    min_missing_change: float = Field(0.05, gt=0, le=1, description="floor of a change of a feature's missing rate "
+                                      "since the date before (0.05 = 5 points)")  # fmt: skip
+    min_changed_share: float = Field(0.1, gt=0, le=1, description="floor of the change of the share of accounts "
+                                     "whose value of a feature changed since the date before")  # fmt: skip
+    min_quarantined: int = Field(10, ge=1, description="floor of the rows of a table quarantined at ingest that "
+                                 "arrived since the date before")  # fmt: skip
+    bins: int = Field(10, ge=2, le=100, description="quantile bins of a numeric feature, from the earlier sample")
     ignore: tuple[str, ...] = Field((), description="features left out of the alerts (still measured)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "DriftConfig":
-        for warn, alert in (("psi_warn", "psi_alert"), ("family_psi_warn", "family_psi_alert"),
-                            ("score_psi_warn", "score_psi")):  # fmt: skip
-            if getattr(self, warn) > getattr(self, alert):
-                raise ValueError(f"[drift] {warn} ({getattr(self, warn)}) is above {alert} ({getattr(self, alert)}): "
-                                 f"set {warn} at or below {alert}")  # fmt: skip
+        if self.min_history > self.history:
+            raise ValueError(f"[drift] min_history ({self.min_history}) is above history ({self.history}): set "
+                             "min_history at or below history")  # fmt: skip
         return self
+
+
+RETIRED: dict[str, str] = {
+    key: "drift is now judged against the data's own history, not by fixed thresholds against the training rows: "
+    "use factor and min_psi, family_min_psi, score_min_psi or min_missing_change (examples/monitoring.toml)"
+    for key in ("psi_warn", "psi_alert", "family_psi_warn", "family_psi_alert", "missing_rate_change",
+                "score_psi_warn", "score_psi")
+}  # fmt: skip
+"""Keys of [drift] that earlier versions read, and what replaces them."""
 
 
 class HealthConfig(_Section):
@@ -104,6 +124,8 @@ def parse_config(data: dict[str, Any], where: str = "the monitoring configuratio
         fields = SECTIONS[section].model_fields
         for key in value:
             if key not in fields:
+                if section == "drift" and key in RETIRED:
+                    raise ValueError(f"{where}: the key {key!r} in [drift] is retired: {RETIRED[key]}")
                 owner = _owner(key)
                 hint = (f"; {key} belongs under [{owner}]" if owner and owner != section
                         else _did_you_mean(key, fields, f"keys of [{section}]"))  # fmt: skip
@@ -127,8 +149,9 @@ def _did_you_mean(word: str, known: Any, what: str) -> str:
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert row: the as_of it is about, its kind (feature_drift, family_drift, missing_rate, score_shift,
-    stale_table, empty_day, event_type_drop; performance checks add their own), its level (warn or alert), the
+    """One alert row: the as_of it is about, its kind (feature_drift, family_drift, missing_rate, changed_share,
+    new_category, score_shift, quarantined, stale_table, empty_day, event_type_drop; performance checks add their
+    own), its level (warn or alert), the
     subject (a feature, a family, a table, an event type, or p_churn), the measured value, the threshold it met and
     a message in plain words."""
 

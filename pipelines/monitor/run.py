@@ -31,6 +31,7 @@ import pandas as pd
 from models.drift import drift_table, family_drift, psi
 from pipelines.monitor.config import LEVELS, Alert, DriftConfig, Level, MonitorConfig
 from pipelines.monitor.health import HEALTH_COLUMNS, table_health
+from pipelines.monitor.history import STEP_COLUMNS, history_checks
 from pipelines.training.datasets import column_families, feature_definitions
 from pipelines.warehouse import arrow_table
 
@@ -159,89 +160,35 @@ def _trained_dates(tracking_uri: str, run_id: str) -> tuple[pd.Timestamp | None,
 def drift_at(
     as_of: datetime, ref: Reference, current: pd.DataFrame, p_churn: np.ndarray, families: dict[str, str],
     categorical: set[str], cfg: DriftConfig,
-) -> tuple[pd.DataFrame, list[Alert]]:  # fmt: skip
-    """The monitor.drift rows and the drift alerts of one scoring date."""
+) -> pd.DataFrame:  # fmt: skip
+    """The monitor.drift rows of one scoring date against the training rows: information, not alerts (a growing
+    customer base drifts from any fixed reference by itself; the alerts judge each date against the data's own
+    history, ``pipelines/monitor/history.py``)."""
     per_feature = drift_table(ref.rows, current, families, categorical, bins=cfg.bins)
     per_family = family_drift(per_feature)
     rows = [per_feature.assign(kind="feature", subject=per_feature["feature"]).drop(columns="feature"),
             per_family.rename(columns={"family": "subject", "psi_max": "psi"})
             .assign(kind="family", family=per_family["family"])]  # fmt: skip
-    alerts: list[Alert] = []
-    for r in _records(per_feature):
-        name, fam, value = str(r["feature"]), str(r["family"]), float(r["psi"])
-        if name in cfg.ignore:
-            continue
-        level = _level(value, cfg.psi_warn, cfg.psi_alert)
-        if level:
-            moved = _moved(ref.rows[name], current[name], name in categorical)
-            alerts.append(Alert(as_of, "feature_drift", level, name, round(value, 4),
-                                cfg.psi_alert if level == "alert" else cfg.psi_warn,
-                                f"{name} ({fam}) has drifted from the training rows: PSI {value:.2f} "
-                                f"({_threshold_words(level, cfg.psi_warn, cfg.psi_alert)}); {moved}"))  # fmt: skip
-        change = float(r["missing_change"])
-        if abs(change) >= cfg.missing_rate_change:
-            alerts.append(Alert(as_of, "missing_rate", "alert", name, round(change, 4), cfg.missing_rate_change,
-                                f"{name} ({fam}) is missing in {r['missing_current']:.0%} of the rows, against "
-                                f"{r['missing_reference']:.0%} in the training rows (a change of {abs(change):.0%}, "
-                                f"at most {cfg.missing_rate_change:.0%} allowed): check the table it is built "
-                                "from"))  # fmt: skip
-    for r in _records(per_family):
-        mean = float(r["psi_mean"])
-        level = _level(mean, cfg.family_psi_warn, cfg.family_psi_alert)
-        if level:
-            words = _threshold_words(level, cfg.family_psi_warn, cfg.family_psi_alert)
-            alerts.append(Alert(as_of, "family_drift", level, str(r["family"]), round(mean, 4),
-                                cfg.family_psi_alert if level == "alert" else cfg.family_psi_warn,
-                                f"the {r['family']} family has drifted as a whole: mean PSI {mean:.2f} over its "
-                                f"{r['features']} features ({words}); most: {r['worst']} at "
-                                f"{r['psi_max']:.2f}"))  # fmt: skip
     if ref.p_churn is not None and len(p_churn):
         value = psi(ref.p_churn, p_churn, bins=cfg.bins)
         rows.append(pd.DataFrame([{"kind": "score", "subject": "p_churn", "psi": value,
                                    "n_reference": len(ref.p_churn), "n_current": len(p_churn)}]))  # fmt: skip
-        level = _level(value, cfg.score_psi_warn, cfg.score_psi)
-        if level:
-            alerts.append(Alert(as_of, "score_shift", level, "p_churn", round(value, 4),
-                                cfg.score_psi if level == "alert" else cfg.score_psi_warn,
-                                f"the churn scores have shifted from those at the training dates: PSI {value:.2f} "
-                                f"({_threshold_words(level, cfg.score_psi_warn, cfg.score_psi)}); mean p_churn "
-                                f"{np.mean(p_churn):.1%} now, {np.mean(ref.p_churn):.1%} then"))  # fmt: skip
     out = pd.concat([r for r in rows if len(r)], ignore_index=True).assign(as_of=as_of, reference=ref.source)
-    return out.reindex(columns=list(DRIFT_COLUMNS)), alerts
+    return out.reindex(columns=list(DRIFT_COLUMNS))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
 
 
-def _level(value: float, warn: float, alert: float) -> Level | None:
-    if not np.isfinite(value):
-        return None
-    return "alert" if value >= alert else "warn" if value >= warn else None
-
-
-def _threshold_words(level: Level, warn: float, alert: float) -> str:
-    return f"alert at {alert}" if level == "alert" else f"warning at {warn}, alert at {alert}"
-
-
-def _moved(ref: pd.Series, cur: pd.Series, categorical: bool) -> str:
-    """How a feature's values moved, in words: the mean of a number, the most common category's share."""
-    if categorical:
-        top = ref.value_counts(normalize=True)
-        if top.empty:
-            return "no value in the training rows"
-        name = str(top.index[0])
-        now = float((cur.astype(object) == top.index[0]).mean()) if len(cur) else float("nan")
-        return f"{name!r} was {top.iloc[0]:.0%} of the training rows and is {now:.0%} now"
-    r, c = pd.to_numeric(ref, errors="coerce"), pd.to_numeric(cur, errors="coerce")
-    return f"mean {r.mean():,.3g} in the training rows, {c.mean():,.3g} now"
-
-
 DRIFT_COLUMNS = ("as_of", "kind", "subject", "family", "categorical", "psi", "psi_mean", "js", "missing_reference",
-                 "missing_current", "missing_change", "n_reference", "n_current", "reference")  # fmt: skip
-"""``monitor.drift``: per as_of, a row per feature (kind 'feature': psi, js, missing rates), per family (kind
-'family': psi is the max over its features, psi_mean their mean) and for p_churn (kind 'score'), with the
-reference in words."""
+                 "missing_current", "missing_change", "n_reference", "n_current", "reference",
+                 *STEP_COLUMNS)  # fmt: skip
+"""``monitor.drift``: per as_of, a row per feature (kind 'feature': psi, js, missing rates against the training
+rows), per family (kind 'family': psi is the max over its features, psi_mean their mean) and for p_churn (kind
+'score'), with the reference in words; and the change since the snapshot date before with the limit its history
+allows (``history.STEP_COLUMNS``: step_psi, step_limit; missing_step, missing_limit; changed_share,
+changed_limit; NaN where not measured or not judged)."""
 ALERT_COLUMNS = ("as_of", "kind", "level", "subject", "value", "threshold", "message")
 
 
@@ -278,15 +225,16 @@ def monitor(
             notes.append(f"no snapshot rows at {as_of:%Y-%m-%d}: its drift is not measured")
             continue
         p = _rows(con, "SELECT p_churn FROM scores.accounts WHERE as_of = ?", [as_of])["p_churn"].to_numpy(float)
-        d, a = drift_at(as_of, ref, current, p, families, categorical, cfg.drift)
-        drift_parts.append(d)
-        alerts += a
+        drift_parts.append(drift_at(as_of, ref, current, p, families, categorical, cfg.drift))
         h, a = table_health(con, as_of, cfg.health)
         health_parts.append(h)
         alerts += a
+    steps, found, short = history_checks(con, dates, families, categorical, cfg.drift)
+    alerts, notes = found + alerts, notes + short
     for check in extra_checks:
         alerts += check(con, list(dates), cfg)
     drift = pd.concat(drift_parts, ignore_index=True) if drift_parts else pd.DataFrame(columns=list(DRIFT_COLUMNS))
+    drift = _with_steps(drift, steps)
     health = pd.concat(health_parts, ignore_index=True) if health_parts else pd.DataFrame(columns=list(HEALTH_COLUMNS))
     store(con, dates, drift, health, alerts)
     report = MonitorReport(list(dates), ref.source, drift, health, alerts, 0.0, notes=notes)
@@ -296,11 +244,19 @@ def monitor(
     return report
 
 
+def _with_steps(drift: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    """The training-reference rows with the history columns of the same (as_of, kind, subject) beside them."""
+    keys = ["as_of", "kind", "subject"]
+    merged = drift.drop(columns=list(STEP_COLUMNS)).merge(steps[[*keys, *STEP_COLUMNS]], on=keys, how="left")
+    return merged.reindex(columns=list(DRIFT_COLUMNS))
+
+
 DDL = {
     "drift": "CREATE TABLE IF NOT EXISTS monitor.drift (as_of TIMESTAMPTZ NOT NULL, kind VARCHAR NOT NULL, "
              "subject VARCHAR NOT NULL, family VARCHAR, categorical BOOLEAN, psi DOUBLE, psi_mean DOUBLE, js DOUBLE, "
              "missing_reference DOUBLE, missing_current DOUBLE, missing_change DOUBLE, n_reference BIGINT, "
-             "n_current BIGINT, reference VARCHAR)",
+             "n_current BIGINT, reference VARCHAR, step_psi DOUBLE, step_limit DOUBLE, missing_step DOUBLE, "
+             "missing_limit DOUBLE, changed_share DOUBLE, changed_limit DOUBLE)",
     "health": "CREATE TABLE IF NOT EXISTS monitor.health (as_of TIMESTAMPTZ NOT NULL, table_name VARCHAR NOT NULL, "
               "event_type VARCHAR, metric VARCHAR NOT NULL, period_start TIMESTAMPTZ, value DOUBLE, "
               "latest_at TIMESTAMPTZ)",
@@ -323,6 +279,8 @@ def store(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], drift: pd.D
     con.execute("CREATE SCHEMA IF NOT EXISTS monitor")
     for ddl in DDL.values():
         con.execute(ddl)
+    for c in STEP_COLUMNS:  # a monitor.drift written before these columns existed
+        con.execute(f"ALTER TABLE monitor.drift ADD COLUMN IF NOT EXISTS {c} DOUBLE")
     frames = {
         "drift": drift.reindex(columns=list(DRIFT_COLUMNS)).astype({"categorical": "boolean"}),
         "health": health.reindex(columns=list(HEALTH_COLUMNS)),

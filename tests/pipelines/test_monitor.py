@@ -5,7 +5,8 @@ Two warehouses, each built once per module:
 - a generated world run through the project's own pipelines (generate, ingest, snapshots, the churn training
   set, a small LightGBM registered as champion, scores at the latest three dates): faults are planted in copies
   of it, and each must be flagged where planted and nowhere else. The generated world drifts by itself (it grows
-  from its first day), so these tests compare the planted feature, table or event type with itself unplanted.
+  from its first day); drift is judged against its own history, which such growth does not alert (the injected
+  changes of the generator are in tests/pipelines/test_monitor_changes.py).
 - a steady world written here (every snapshot date drawn from the same distributions, events arriving every
   day): no alert without a fault, so the CLI's exit status and webhook can be checked both ways.
 """
@@ -62,15 +63,17 @@ def test_the_example_file_documents_every_key_at_its_default() -> None:
 
 def test_an_unknown_key_is_refused_naming_it_and_the_closest_known_one(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
-    path.write_text("[drift]\npsi_alrt = 0.3\n")
-    with pytest.raises(ValueError, match=r"unknown key 'psi_alrt' in \[drift\]; did you mean 'psi_alert'\?"):
+    path.write_text("[drift]\nmin_psy = 0.3\n")
+    with pytest.raises(ValueError, match=r"unknown key 'min_psy' in \[drift\]; did you mean 'min_psi'\?"):
         load_config(path)
+    with pytest.raises(ValueError, match=r"the key 'psi_alert' in \[drift\] is retired: drift is now judged against"):
+        parse_config({"drift": {"psi_alert": 0.3}})
     with pytest.raises(ValueError, match=r"stale_days belongs under \[health\]"):
         parse_config({"drift": {"stale_days": 3}})
     with pytest.raises(ValueError, match=r"unknown section \[helth\]; did you mean 'health'\?"):
         parse_config({"helth": {}})
-    with pytest.raises(ValueError, match=r"psi_warn \(0.5\) is above psi_alert"):
-        parse_config({"drift": {"psi_warn": 0.5}})
+    with pytest.raises(ValueError, match=r"min_history \(13\) is above history \(12\)"):
+        parse_config({"drift": {"min_history": 13}})
     with pytest.raises(ValueError, match=r"health\.type_drop_fraction"):
         parse_config({"health": {"type_drop_fraction": 2}})
 
@@ -180,11 +183,25 @@ def test_a_feature_shifted_at_one_date_is_flagged_there_and_an_unshifted_one_now
     after = monitor(copy)
     hit = flagged(after, "feature_drift", "billing_months")
     assert list(hit) == [latest] and hit[latest].level == "alert", hit
-    assert "billing_months (payments) has drifted" in hit[latest].message
+    assert "billing_months (payments) moved abruptly since" in hit[latest].message
     assert flagged(before, "feature_drift", "billing_months") == {}
     assert flagged(after, "feature_drift", "segment") == {}  # unshifted
     psi = after.drift.set_index(["as_of", "subject"])["psi"]
     assert psi[(latest, "billing_months")] > 1 and psi[(latest, "segment")] < 0.05
+
+
+def test_a_category_no_earlier_date_had_is_flagged_and_gradual_growth_is_not(world: World, copy: Any) -> None:
+    latest = world.dates[-1]
+    before = monitor(copy)
+    # The generated world grows from its first day; judged against its own history, nothing alerts on drift.
+    drift_kinds = {"feature_drift", "family_drift", "missing_rate", "changed_share", "new_category", "score_shift"}
+    assert [a for a in before.alerts if a.kind in drift_kinds] == []
+    copy.execute("UPDATE features.snapshots SET segment = 'startup' WHERE as_of = ? AND account_id IN (SELECT "
+                 "account_id FROM features.snapshots WHERE as_of = ? ORDER BY account_id LIMIT 12)",
+                 [latest, latest])  # fmt: skip
+    hit = flagged(monitor(copy), "new_category", "segment")
+    assert list(hit) == [latest] and hit[latest].value == 12, hit
+    assert "segment (firmographics) has values no earlier snapshot date had: 'startup' (12 rows)" in hit[latest].message
 
 
 def test_a_table_whose_last_three_weeks_are_deleted_is_flagged_as_stale(world: World, copy: Any) -> None:
@@ -208,15 +225,16 @@ def test_an_event_type_deleted_for_14_days_is_flagged_at_the_first_date_after(wo
 
 # -- the steady world and the CLI ---------------------------------------------------------------------------------
 
-STEADY_DATES = [datetime(2025, m, 1, tzinfo=UTC) for m in range(1, 7)]
+# 15 monthly dates: the last three have the 12 earlier date-to-date changes that drift is judged against.
+STEADY_DATES = [datetime(2024 + (m - 1) // 12, (m - 1) % 12 + 1, 1, tzinfo=UTC) for m in range(4, 19)]
 TRAINING = STEADY_DATES[:3]
 
 
 def steady_warehouse(path: Path, seed: int = 11) -> Path:
     """Accounts created one a day, 150 usage events a day of three types, and snapshots and scores of 600 accounts
-    at six monthly dates, every date drawn from the same distributions; the first three are the training rows."""
+    at 15 monthly dates, every date drawn from the same distributions; the first three are the training rows."""
     rng = np.random.default_rng(seed)
-    start = datetime(2024, 6, 1, tzinfo=UTC)
+    start = datetime(2023, 6, 1, tzinfo=UTC)
     days = (STEADY_DATES[-1] - start).days
     accounts = pd.DataFrame({"account_id": [f"A{i:04d}" for i in range(days)],
                              "created_at": [start + timedelta(days=i) for i in range(days)]})  # fmt: skip
