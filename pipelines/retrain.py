@@ -33,7 +33,7 @@ from pipelines.snapshots.labels import build_labels, resolve_labels, stored_labe
 from pipelines.snapshots.summary import table_rows
 from pipelines.training.datasets import TARGETS, build_dataset, feature_config, split_config
 from pipelines.training.train import TrainReport, train
-from pipelines.warehouse import connect
+from pipelines.warehouse import connect, replace_rows
 
 
 class Busy(RuntimeError):
@@ -107,17 +107,7 @@ def relabel(con: duckdb.DuckDBPyConnection) -> None:
     if cfg is None or not dates:
         return
     labels = build_labels(con, dates, cfg)
-    con.register("fresh_labels", labels)
-    con.begin()
-    try:
-        con.execute("DELETE FROM features.labels")
-        con.execute("INSERT INTO features.labels BY NAME SELECT * FROM fresh_labels")
-    except BaseException:
-        con.rollback()
-        raise
-    finally:
-        con.unregister("fresh_labels")
-    con.commit()
+    replace_rows(con, "features.labels", labels, "true")
 
 
 @dataclass(frozen=True)

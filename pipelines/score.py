@@ -17,7 +17,7 @@ from models.published import is_postgres, shown
 from models.registered import load_pair
 from models.scoring import Scorer
 from pipelines.publish import KEEP, Published, postgres_scores, publish_table
-from pipelines.warehouse import arrow_table
+from pipelines.warehouse import arrow_table, replace_rows
 
 ACCOUNT_COLUMNS = ("name", "segment", "touch_model", "csm_owner", "industry", "region")
 JSON_COLUMNS = ("components", "reasons", "upsell_reasons")
@@ -102,17 +102,7 @@ def write_warehouse(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> Non
     con.execute("CREATE SCHEMA IF NOT EXISTS scores")
     con.execute(DDL.format(table="scores.accounts"))
     con.execute(MIGRATE.format(table="scores.accounts"))
-    con.register("_scores", arrow_table(scores))
-    con.begin()
-    try:
-        con.execute("DELETE FROM scores.accounts WHERE as_of IN (SELECT DISTINCT as_of FROM _scores)")
-        con.execute("INSERT INTO scores.accounts BY NAME SELECT * FROM _scores")
-    except BaseException:
-        con.rollback()
-        raise
-    finally:
-        con.unregister("_scores")
-    con.commit()
+    replace_rows(con, "scores.accounts", arrow_table(scores), "as_of IN (SELECT DISTINCT as_of FROM _new)")
 
 
 def write_postgres(url: str, scores: pd.DataFrame, table: str = "churn_scores", schema: str | None = None) -> None:

@@ -55,3 +55,20 @@ def export_raw(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
         con.execute(f"COPY raw.{table} TO '{folder / (table + '.parquet')}' (FORMAT parquet, COMPRESSION zstd)")
         ((rows[table],),) = con.execute(f"SELECT count(*) FROM raw.{table}").fetchall()
     return rows
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pd.DataFrame, where: str) -> None:
+    """In one transaction, delete the rows of ``table`` that ``where`` selects (SQL that may read the new rows as
+    ``_new``, e.g. "as_of IN (SELECT as_of FROM _new)") and insert ``rows`` by column name: a reader sees the old
+    rows or the new ones, never neither."""
+    con.register("_new", rows)
+    con.begin()
+    try:
+        con.execute(f"DELETE FROM {table} WHERE {where}")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _new")
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        con.unregister("_new")
+    con.commit()

@@ -25,6 +25,7 @@ from pipelines.monitor.config import Alert, MonitorConfig
 from pipelines.monitor.performance import OVERALL, PerformanceReport, has_raw, performance, training_figures
 from pipelines.settings import get_settings
 from pipelines.snapshots.labels import stored_label_config
+from pipelines.warehouse import replace_rows
 
 logger = logging.getLogger(__name__)
 FRAMES = ("realised", "estimated", "track_record", "reliability")
@@ -44,13 +45,9 @@ def store_performance(con: duckdb.DuckDBPyConnection, report: PerformanceReport)
         con.register("_performance_rows", frame)
         try:
             con.execute(f"CREATE TABLE IF NOT EXISTS monitor.{name} AS SELECT * FROM _performance_rows WHERE false")
-            dates = [pd.Timestamp(d).to_pydatetime() for d in frame["as_of"].unique()]
-            if dates:
-                con.execute(f"DELETE FROM monitor.{name} WHERE as_of IN (SELECT unnest(CAST(? AS TIMESTAMPTZ[])))",
-                            [dates])  # fmt: skip
-            con.execute(f"INSERT INTO monitor.{name} BY NAME SELECT * FROM _performance_rows")
         finally:
             con.unregister("_performance_rows")
+        replace_rows(con, f"monitor.{name}", frame, "as_of IN (SELECT DISTINCT as_of FROM _new)")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

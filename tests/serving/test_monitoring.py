@@ -4,7 +4,6 @@ Problem shape."""
 
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,10 @@ from models.published import MONITORING, MONITORING_TABLE
 from pipelines.publish import publish_monitoring
 from serving.app import create_app
 from serving.store import FolderStore, PostgresStore
+from tests.postgres import scratch_database
 from tests.serving.conftest import READ, Served, body, settings_for
 from tests.serving.signin import sign_in
 from tests.serving.test_published_scores import wait_for
-
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 def document(estimate: float, message: str) -> dict[str, Any]:
@@ -83,14 +81,9 @@ def test_a_published_document_is_served_and_shown_and_a_broken_one_keeps_the_las
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    name = f"churn_monitoring_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """The URL of a scratch database, dropped afterwards."""
+    with scratch_database("churn_monitoring") as url:
+        yield url
 
 
 @pytest.mark.postgres

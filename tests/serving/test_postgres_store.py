@@ -7,7 +7,6 @@ than it has: none is ever served)."""
 import contextlib
 import json
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,25 +20,19 @@ from models.published import ROWS_TABLE, SCHEMA, VERSIONS_TABLE
 from pipelines.publish import publish
 from serving.app import create_app
 from tests.ports import free_port
+from tests.postgres import scratch_database
 from tests.serving.conftest import ADMIN, KEYS, READ, Served, body, settings_for
 from tests.serving.processes import cli, serving
 from tests.serving.test_published_scores import served_version, versions_seen, wait_for, warehouse_table
 
 pytestmark = pytest.mark.postgres
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """The URL of a scratch database, dropped afterwards."""
-    name = f"churn_store_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("churn_store") as url:
+        yield url
 
 
 @pytest.fixture
