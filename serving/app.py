@@ -53,6 +53,12 @@ class Metrics:
                                    registry=self.registry)  # fmt: skip
         self.batches = Histogram("churn_live_batch_requests", "Live scoring requests scored together in one batch",
                                  registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64))  # fmt: skip
+        # From the monitoring document `churn monitor` published (serving.reloading), for alerting rules.
+        self.monitoring_alerts = Gauge("churn_monitoring_alerts", "Alerts of the last churn monitor run", ["level"],
+                                       registry=self.registry)  # fmt: skip
+        self.monitoring_roc_auc = Gauge("churn_monitoring_roc_auc", "Churn ROC AUC at the latest date measured: "
+                                        "estimated before labels mature, realised after", ["kind"],
+                                        registry=self.registry)  # fmt: skip
 
 
 class Measure:

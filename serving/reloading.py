@@ -27,6 +27,8 @@ class Meters(Protocol):
     version: Gauge  # model -> loaded version
     reloads: Counter  # model loads by outcome
     score_loads: Counter  # scores version loads by outcome
+    monitoring_alerts: Gauge  # level -> alerts of the last churn monitor run
+    monitoring_roc_auc: Gauge  # estimated or realised -> ROC AUC at the latest date measured
 
 
 class Reloader:
@@ -79,9 +81,19 @@ class Reloader:
         broken document, leaves the previous one shown and says why in the log (monitoring does not make the server
         unready)."""
         try:
-            self.holder.monitoring = self.store.monitoring()
+            doc = self.store.monitoring()
         except Exception as e:  # any failure must leave the previous document shown
             logger.error("monitoring not read from %s, the previous one is shown: %s", shown(str(self.store)), e)
+            return
+        self.holder.monitoring = doc
+        if doc is None:
+            return
+        for level, n in doc.get("counts", {}).items():
+            self.metrics.monitoring_alerts.labels(level).set(n)
+        for kind, key in (("estimated", "estimate"), ("realised", "value")):
+            points = doc.get("performance", {}).get(kind) or []
+            if points and points[-1].get(key) is not None:
+                self.metrics.monitoring_roc_auc.labels(kind).set(float(points[-1][key]))
 
     def reload(self) -> bool:
         """Models and scores, both tried (and the monitoring document); True when both are loaded."""

@@ -65,6 +65,14 @@ def test_a_published_document_is_served_and_shown_and_a_broken_one_keeps_the_las
         publish_monitoring(first, str(store))
         wait_for(lambda: c.get("/v1/monitoring", headers=READ).status_code == 200, "the document picked up")
         assert body(c.get("/v1/monitoring", headers=READ)) == first
+        metrics = c.get("/metrics").text  # for alerting rules: the counts, and the latest ROC AUC of each kind
+        for line in (
+            'churn_monitoring_alerts{level="alert"} 1.0',
+            'churn_monitoring_alerts{level="warn"} 0.0',
+            'churn_monitoring_roc_auc{kind="estimated"} 0.801',
+            'churn_monitoring_roc_auc{kind="realised"} 0.812',
+        ):
+            assert line in metrics, line
         sign_in(c, "demo", "demo")
         page = c.get("/monitoring").text
         assert "0.801" in page and "labels not matured" in page and "logins_30d has drifted" in page
