@@ -33,7 +33,7 @@ from pipelines.snapshots.labels import build_labels, resolve_labels, stored_labe
 from pipelines.snapshots.summary import table_rows
 from pipelines.training.datasets import TARGETS, build_dataset, feature_config, split_config
 from pipelines.training.train import TrainReport, train
-from pipelines.warehouse import connect, replace_rows
+from pipelines.warehouse import connect, has_table, replace_rows
 
 
 class Busy(RuntimeError):
@@ -81,19 +81,13 @@ def exclusive(path: Path) -> Iterator[None]:
 
 
 def _stored_dates(con: duckdb.DuckDBPyConnection) -> list[datetime]:
-    tables = {t for (t,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'features'"
-    ).fetchall()}  # fmt: skip
-    if "snapshots" not in tables:
+    if not has_table(con, "features", "snapshots"):
         return []
     return [d for (d,) in con.execute("SELECT DISTINCT as_of FROM features.snapshots ORDER BY 1").fetchall()]
 
 
 def _known_labels(con: duckdb.DuckDBPyConnection) -> int:
-    tables = {t for (t,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'features'"
-    ).fetchall()}  # fmt: skip
-    if "labels" not in tables:
+    if not has_table(con, "features", "labels"):
         return 0
     ((n,),) = con.execute("SELECT count(churn) + count(upsell) FROM features.labels").fetchall()
     return int(n)

@@ -72,3 +72,10 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pd
     finally:
         con.unregister("_new")
     con.commit()
+
+
+def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether the warehouse holds ``schema.table`` (asked first: on a missing table DuckDB would look for a Python
+    variable of that name)."""
+    return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                            [schema, table]).fetchall())  # fmt: skip

@@ -18,14 +18,13 @@ import pandas as pd
 from pipelines.monitor.config import Alert
 from pipelines.monitor.performance import OVERALL
 from pipelines.monitor.run import MonitorReport
+from pipelines.warehouse import has_table
 
 MAX_ALERTS = 200
 
 
 def _rows(con: duckdb.DuckDBPyConnection, table: str, sql: str) -> list[dict[str, Any]]:
-    found = con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = 'monitor' AND table_name = ?",
-                        [table]).fetchall()  # fmt: skip
-    if not found:
+    if not has_table(con, "monitor", table):
         return []
     frame = con.sql(sql).to_arrow_table().to_pandas()
     frame["as_of"] = [pd.Timestamp(t).isoformat() for t in frame["as_of"]]

@@ -35,6 +35,7 @@ import pandas as pd
 from models.drift import drift_table, psi
 from pipelines.monitor.config import Alert, DriftConfig
 from pipelines.monitor.health import ARRIVAL
+from pipelines.warehouse import has_table
 
 STEP_COLUMNS = ("step_psi", "step_limit", "missing_step", "missing_limit", "changed_share", "changed_limit")
 """The columns this module adds to monitor.drift (NaN where not measured or not judged)."""
@@ -136,9 +137,7 @@ def quarantined(con: duckdb.DuckDBPyConnection, all_dates: Sequence[datetime]) -
     """Per pair index k, per table: the rows of raw.quarantine whose arrival time (``health.ARRIVAL``) lies in
     [all_dates[k-1], all_dates[k]), and their most common reason. Rows whose arrival time cannot be read are left
     out (the ingest report counts them)."""
-    found = con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = 'raw' AND "
-                        "table_name = 'quarantine'").fetchall()  # fmt: skip
-    if not found or len(all_dates) < 2:
+    if not has_table(con, "raw", "quarantine") or len(all_dates) < 2:
         return {}
     arrival = " ".join(f"WHEN '{t}' THEN json_extract_string(row_json, '$.{c}')" for t, c in ARRIVAL.items())
     rows = con.execute(f"""

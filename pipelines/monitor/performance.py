@@ -36,6 +36,7 @@ from models.metrics import LEVEL, RESAMPLES, calibration_bins
 from pipelines.settings import get_settings
 from pipelines.snapshots.dates import data_bounds
 from pipelines.snapshots.labels import build_labels, resolve_labels, stored_label_config
+from pipelines.warehouse import has_table
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +142,7 @@ def performance(
 
 def stored_scores(con: duckdb.DuckDBPyConnection, target: str) -> pd.DataFrame:
     """``scores.accounts``' rows scored for ``target``: account_id, as_of, segment, p, arr, model_version."""
-    have = con.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = 'scores' AND table_name = 'accounts'"
-    ).fetchall()
-    if not have:
+    if not has_table(con, "scores", "accounts"):
         raise ValueError("the warehouse has no scores (scores.accounts): run `churn score` first")
     prob = "p_churn" if target == "churn" else "p_upsell"
     rows = con.sql(
@@ -186,8 +184,7 @@ def matured_labels(
 
 
 def has_raw(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = 'raw' "
-                            "AND table_name = 'subscriptions'").fetchall())  # fmt: skip
+    return has_table(con, "raw", "subscriptions")
 
 
 def scopes(joined: pd.DataFrame) -> Iterator[tuple[tuple[Any, str], pd.DataFrame]]:

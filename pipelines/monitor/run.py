@@ -33,7 +33,7 @@ from pipelines.monitor.config import LEVELS, Alert, DriftConfig, Level, MonitorC
 from pipelines.monitor.health import HEALTH_COLUMNS, table_health
 from pipelines.monitor.history import STEP_COLUMNS, history_checks
 from pipelines.training.datasets import column_families, feature_definitions
-from pipelines.warehouse import arrow_table
+from pipelines.warehouse import arrow_table, has_table
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class MonitorReport:
 
 def scored_dates(con: duckdb.DuckDBPyConnection) -> list[datetime]:
     """The as_of dates of ``scores.accounts``, oldest first."""
-    if not _exists(con, "scores", "accounts"):
+    if not has_table(con, "scores", "accounts"):
         raise ValueError("the warehouse has no scores.accounts: run `churn score` first")
     dates = [r[0] for r in con.execute("SELECT DISTINCT as_of FROM scores.accounts ORDER BY 1").fetchall()]
     if not dates:
@@ -104,7 +104,7 @@ def reference(con: duckdb.DuckDBPyConnection, tracking_uri: str | None = None, a
     """The rows the churn model at ``alias`` was trained on, and its probabilities on them (see the module's
     docstring for the rules)."""
     dataset = _rows(con, "SELECT * FROM features.dataset_churn WHERE split = 'train' ORDER BY as_of, account_id") \
-        if _exists(con, "features", "dataset_churn") else None  # fmt: skip
+        if has_table(con, "features", "dataset_churn") else None  # fmt: skip
     source = "the train part of features.dataset_churn"
     model = None
     if tracking_uri is not None:
@@ -398,11 +398,6 @@ def at_least(alerts: Sequence[Alert], level: Level) -> list[Alert]:
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pd.DataFrame:
     # Through Arrow: duckdb's .df() warns on time-zone-aware columns under pandas 3.1.
     return con.sql(sql, params=params).to_arrow_table().to_pandas()
-
-
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                            [schema, table]).fetchall())  # fmt: skip
 
 
 def dumps(alerts: Sequence[Alert]) -> str:
