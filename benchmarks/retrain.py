@@ -8,7 +8,8 @@ the later export ingested (ingest is not feature time):
 
 - incremental: the warehouse had the earlier export built (``pipelines.retrain.build_changed``, as the first
   retrain left it); now ``build_changed`` again: input fingerprints of every date, the new or changed dates built,
-  every date relabeled, fingerprints stored;
+  the other dates whose labels may have changed relabeled (those unknown before: the label inputs before the
+  earlier export's end are unchanged), fingerprints stored;
 - full: ``pipelines.snapshots.refresh`` of every snapshot date with the same label rules (`churn features build`).
 
 Each repeat copies the prepared warehouse files and times both sides, interleaved; medians are printed, with the
@@ -89,7 +90,8 @@ def main() -> None:
     inc, whole = statistics.median(incremental), statistics.median(full)
     split = ", ".join(f"{k} {statistics.median(p[k] for p in parts):.2f} s" for k in parts[0])
     print(f"incremental: {inc:.2f} s (median of {args.repeats}; {split}); built new "
-          f"{[f'{d:%Y-%m-%d}' for d in built.new]}, changed {len(built.changed)}, kept {built.kept}")  # fmt: skip
+          f"{[f'{d:%Y-%m-%d}' for d in built.new]}, changed {len(built.changed)}, kept {built.kept}, relabeled "
+          f"{[f'{d:%Y-%m-%d}' for d in built.relabeled]}")  # fmt: skip
     print(f"full rebuild: {whole:.2f} s (median of {args.repeats}), {built.kept + len(built.new) + len(built.changed)} "
           "dates; both stored the same snapshots")  # fmt: skip
     ratio = inc / whole

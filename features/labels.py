@@ -194,3 +194,16 @@ SELECT o.account_id, o.as_of,
 FROM outcome o CROSS JOIN data_end e
 LEFT JOIN growth g ON g.account_id = o.account_id AND g.as_of = o.as_of
 """
+
+
+def service_ends_sql(cfg: LabelConfig, empty_tables: frozenset[str] = frozenset()) -> str:
+    """account_id, as_of and ``service_ends_at`` (as ``labels_sql`` gives it) for the rows of ``spine`` (account_id,
+    as_of, mrr, seats; mrr and seats may be NULL): the one column of the labels that can change after both labels
+    are known, since it reads the data past the horizon (a stretch of service that ends later)."""
+    events = "churn_events" not in empty_tables
+    outcome = churn_from_events(cfg) if events else churn_from_subscriptions(cfg)
+    return f"""
+WITH service AS ({SERVICE}),
+{outcome}
+SELECT account_id, as_of, CASE WHEN ended < {OPEN_END} THEN ended END AS service_ends_at FROM outcome
+"""

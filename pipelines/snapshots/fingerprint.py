@@ -70,12 +70,15 @@ def _table_sql(name: str) -> str:
         WHERE coalesce(w.n, 0) + coalesce(p.n, 0) + u.n > 0)"""
 
 
-def fingerprints(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> pd.DataFrame:
+def fingerprints(
+    con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], only: Sequence[str] | None = None
+) -> pd.DataFrame:
     """as_of, table_name, rows, digest for every date of ``dates`` and raw table of the contract the warehouse holds
-    (see the module's docstring); a table with no row visible at a date has rows 0 and digest "0"."""
+    (of ``only`` those, when given; see the module's docstring); a table with no row visible at a date has rows 0
+    and digest "0"."""
     con.execute("CREATE OR REPLACE TEMP TABLE fingerprint_dates AS SELECT unnest(CAST(? AS TIMESTAMPTZ[])) AS as_of",
                 [list(dates)])  # fmt: skip
-    tables = _raw_tables(con)
+    tables = [t for t in _raw_tables(con) if only is None or t in only]
     if not tables:
         raise ValueError("the warehouse holds no raw table of the contract: ingest data first (churn ingest SOURCE)")
     union = " UNION ALL ".join(_table_sql(t) for t in tables)
@@ -91,22 +94,30 @@ def fingerprints(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime]) -> p
     return got
 
 
-def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
-    """The fingerprints the last build stored; None when no build stored any (every date then builds)."""
-    schema, table = STORED.split(".")
+def _read(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None:
+    schema, table = name.split(".")
     found = con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                         [schema, table]).fetchall()  # fmt: skip
-    return con.sql(f"SELECT * FROM {STORED}").to_arrow_table().to_pandas() if found else None
+    return con.sql(f"SELECT * FROM {name}").to_arrow_table().to_pandas() if found else None
+
+
+def _write(con: duckdb.DuckDBPyConnection, name: str, rows: pd.DataFrame) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS features")
+    con.register("_fingerprint_rows", rows)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _fingerprint_rows")
+    finally:
+        con.unregister("_fingerprint_rows")
+
+
+def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """The fingerprints the last build stored; None when no build stored any (every date then builds)."""
+    return _read(con, STORED)
 
 
 def store_fingerprints(con: duckdb.DuckDBPyConnection, current: pd.DataFrame) -> None:
     """Record ``current`` (``fingerprints`` of the dates just built or kept) as the inputs of the stored snapshots."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS features")
-    con.register("current_fingerprints", current)
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {STORED} AS SELECT * FROM current_fingerprints")
-    finally:
-        con.unregister("current_fingerprints")
+    _write(con, STORED, current)
 
 
 def changed_dates(current: pd.DataFrame, stored: pd.DataFrame | None, built: Sequence[datetime]) -> list[datetime]:
@@ -125,3 +136,28 @@ def changed_dates(current: pd.DataFrame, stored: pd.DataFrame | None, built: Seq
 
     now, before = keyed(current), keyed(stored)
     return [d.to_pydatetime() for d in dates if d not in have or now.get(d) != before.get(d)]
+
+
+# What the labels read (``features.labels``): the subscriptions, and the churn events where there are any.
+LABEL_TABLES = ("subscriptions", "churn_events")
+LABEL_INPUTS = "features.label_inputs"  # data_end, table_name, rows, digest (as the last labeling saw them)
+
+
+def label_inputs(con: duckdb.DuckDBPyConnection, ends: Sequence[datetime]) -> pd.DataFrame:
+    """data_end, table_name, rows, digest: the label tables' fingerprint at each of ``ends`` (the rows visible then,
+    later times blanked).
+
+    Unchanged at the data end of the last labeling, and with a data end no earlier, every label known then is still
+    right: a known label reads only the rows and times before that end (``LabelConfig.reads_days`` holds the grace
+    period, so a service starting later cannot join a stretch that ended within a known label's window)."""
+    got = fingerprints(con, ends, only=LABEL_TABLES).rename(columns={"as_of": "data_end"})
+    return got.assign(data_end=pd.to_datetime(got["data_end"], utc=True))
+
+
+def stored_label_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """What ``store_label_inputs`` recorded at the last labeling; None when nothing was."""
+    return _read(con, LABEL_INPUTS)
+
+
+def store_label_inputs(con: duckdb.DuckDBPyConnection, inputs: pd.DataFrame) -> None:
+    _write(con, LABEL_INPUTS, inputs)
