@@ -25,7 +25,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from features.labels import LabelConfig, service_ends_sql
 from models.config import TrainConfig
 from models.registered import ModelNotFound
 from pipelines.ingest import IngestReport, ingest
@@ -41,8 +40,7 @@ from pipelines.snapshots.fingerprint import (
     stored_fingerprints,
     stored_label_inputs,
 )
-from pipelines.snapshots.inputs import coverage
-from pipelines.snapshots.labels import build_labels, resolve_labels, stored_label_config
+from pipelines.snapshots.labels import build_labels, resolve_labels, stored_label_config, update_service_ends
 from pipelines.snapshots.summary import table_rows
 from pipelines.training.datasets import TARGETS, build_dataset, feature_config, split_config
 from pipelines.training.train import TrainReport, train
@@ -130,27 +128,12 @@ def relabel(con: duckdb.DuckDBPyConnection, skip: Sequence[datetime] = ()) -> li
             todo = [d for d in dates if d.timestamp() in unknown]
     built = {d.timestamp() for d in skip}
     todo = [d for d in todo if d.timestamp() not in built]
-    _service_ends(con, cfg, exclude=[*todo, *skip])
+    update_service_ends(con, cfg, exclude=[*todo, *skip])
     if todo:
         listed = ", ".join(f"TIMESTAMPTZ '{d.isoformat()}'" for d in todo)
         replace_rows(con, "features.labels", build_labels(con, todo, cfg), f"as_of IN ({listed})")
     store_label_inputs(con, inputs[pd.to_datetime(inputs["data_end"], utc=True) == pd.Timestamp(end)])
     return todo
-
-
-def _service_ends(con: duckdb.DuckDBPyConnection, cfg: LabelConfig, exclude: Sequence[datetime]) -> None:
-    """Bring ``service_ends_at`` of the stored labels up to date, but at the dates ``exclude`` (labeled whole): a
-    stretch of service may end after both labels of a date are known."""
-    listed = ", ".join(f"TIMESTAMPTZ '{d.isoformat()}'" for d in exclude) or "NULL"
-    con.execute("CREATE OR REPLACE TEMP TABLE spine AS SELECT account_id, as_of, CAST(NULL AS DOUBLE) AS mrr, "
-                f"CAST(NULL AS DOUBLE) AS seats FROM features.labels WHERE as_of NOT IN ({listed})")  # fmt: skip
-    con.execute(
-        f"UPDATE features.labels l SET service_ends_at = n.service_ends_at "
-        f"FROM ({service_ends_sql(cfg, coverage(con).empty_tables)}) n "
-        "WHERE l.account_id = n.account_id AND l.as_of = n.as_of "
-        "AND l.service_ends_at IS DISTINCT FROM n.service_ends_at"
-    )
-    con.execute("DROP TABLE spine")
 
 
 def _same(now: pd.DataFrame, before: pd.DataFrame) -> bool:

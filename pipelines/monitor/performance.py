@@ -1,6 +1,7 @@
 """Performance of the stored scores (``scores.accounts``), per scoring date: realised once the labels have matured,
-estimated from the calibrated probabilities before they do (``models.estimated``), and the estimator's track record
-where both exist. ``churn monitor`` calls ``performance`` and stores its frames.
+estimated from the calibrated probabilities before they do (``models.estimated``; recalibrated on the labels of the
+same model known on the day the date was scored, ``recalibrations``), and the estimator's track record where both
+exist. ``churn monitor`` calls ``performance`` and stores its frames.
 
 Labels are computed again from the raw tables with the project's own rules (``features.labels``, through
 ``pipelines.snapshots.labels.build_labels``) and the time rules stored with the warehouse's labels, against the data's
@@ -29,7 +30,7 @@ from mlflow.tracking import MlflowClient
 from scipy.stats import binomtest
 
 from features.labels import TARGETS, LabelConfig
-from models.estimated import DRAWS, estimate
+from models.estimated import DRAWS, Recalibration, estimate, fit_recalibration
 from models.estimated import LEVEL as ESTIMATE_LEVEL
 from models.evaluation import assess
 from models.metrics import LEVEL, RESAMPLES, calibration_bins
@@ -59,10 +60,11 @@ class PerformanceReport:
     ``estimated`` (every date): as_of, segment, metric (``ESTIMATED``), estimate, low, high (the ``level`` interval
     of the realised metric over labels drawn from the probabilities), level, rows, expected_positives (sum of the
     probabilities), matured (whether labels exist for the date: then the estimate is what would have been said
-    before they did), model_version.
+    before they did), model_version, calibrated_on (the matured rows the probabilities were recalibrated on,
+    ``recalibrations``; 0: taken as they were).
 
     ``track_record`` (matured dates): as_of, segment, metric, estimate, low, high, realised, error (estimate -
-    realised), abs_error, covered (low <= realised <= high), rows, model_version.
+    realised), abs_error, covered (low <= realised <= high), rows, model_version, calibrated_on.
 
     ``reliability`` (matured dates): as_of, segment, bin (0 = lowest probabilities), rows, mean_predicted,
     observed_rate, observed_low, observed_high (95% Wilson interval of the rate), over ``BINS`` equal-count bins.
@@ -80,9 +82,9 @@ class PerformanceReport:
 REALISED_COLUMNS = ("as_of", "segment", "metric", "value", "low", "high", "level", "rows", "positives",
                     "model_version", "training_value", "training_low", "training_high")  # fmt: skip
 ESTIMATED_COLUMNS = ("as_of", "segment", "metric", "estimate", "low", "high", "level", "rows", "expected_positives",
-                     "matured", "model_version")  # fmt: skip
+                     "matured", "model_version", "calibrated_on")  # fmt: skip
 TRACK_COLUMNS = ("as_of", "segment", "metric", "estimate", "low", "high", "realised", "error", "abs_error", "covered",
-                 "rows", "model_version")  # fmt: skip
+                 "rows", "model_version", "calibrated_on")  # fmt: skip
 RELIABILITY_COLUMNS = ("as_of", "segment", "bin", "rows", "mean_predicted", "observed_rate", "observed_low",
                        "observed_high")  # fmt: skip
 
@@ -111,6 +113,7 @@ def performance(
     joined = scores.merge(labels, on=["account_id", "as_of"], how="left")
     uri = tracking_uri or get_settings().mlflow_uri()
     training = training_figures(uri, target, scores["model_version"].dropna().unique())
+    maps = recalibrations(joined, timedelta(days=cfg.reads_days(target)))
     realised: list[tuple] = []
     estimated: list[tuple] = []
     reliability: list[tuple] = []
@@ -118,9 +121,10 @@ def performance(
         p = rows["p"].to_numpy(dtype=float)
         version = versions(rows)
         matured = pd.Timestamp(as_of) in matured_dates
-        for metric, e in estimate(p, draws, ESTIMATE_LEVEL, seed).items():
+        recal = maps.get(pd.Timestamp(as_of))
+        for metric, e in estimate(p, draws, ESTIMATE_LEVEL, seed, recal).items():
             estimated.append((as_of, segment, metric, e.value, e.low, e.high, e.level, len(p), float(p.sum()),
-                              matured, version))  # fmt: skip
+                              matured, version, recal.rows if recal else 0))  # fmt: skip
         labeled = rows[rows["label"].notna()] if matured else rows.iloc[:0]
         y, p = labeled["label"].to_numpy(dtype=float), labeled["p"].to_numpy(dtype=float)
         if len(y) == 0 or y.min() == y.max():
@@ -138,6 +142,23 @@ def performance(
     real = frame(realised, REALISED_COLUMNS)
     return PerformanceReport(target, end, cfg, real, est, track_record(est, real),
                              frame(reliability, RELIABILITY_COLUMNS))  # fmt: skip
+
+
+def recalibrations(joined: pd.DataFrame, reads: timedelta) -> dict[pd.Timestamp, Recalibration]:
+    """Per scoring date d, the recalibration of its model's probabilities (``models.estimated.fit_recalibration``)
+    fitted on the labels known at d: those of the dates scored by the same model version whose read window closed
+    by d (as_of + ``reads`` <= d). The estimate of a date is then what could have been said on the day it was
+    scored, whenever the monitor runs, so its track record is honest. Dates with too few such labels get none."""
+    known = joined[joined["label"].notna()]
+    out = {}
+    for as_of, rows in joined.groupby("as_of", sort=True):
+        d = pd.Timestamp(as_of)  # type: ignore[arg-type]
+        ref = known[(known["as_of"] + reads <= d) & (known["model_version"] == versions(rows))]
+        fitted = fit_recalibration(ref["p"].to_numpy(dtype=float), ref["label"].to_numpy(dtype=float),
+                                   ref["as_of"].to_numpy())  # fmt: skip
+        if fitted is not None:
+            out[d] = fitted
+    return out
 
 
 def stored_scores(con: duckdb.DuckDBPyConnection, target: str) -> pd.DataFrame:
@@ -249,7 +270,8 @@ def track_record(estimated: pd.DataFrame, realised: pd.DataFrame) -> pd.DataFram
 
 # The frames' types, so that an empty frame (no matured date yet) joins and stores like a full one.
 DTYPES: dict[str, Any] = {"as_of": "datetime64[us, UTC]", "segment": object, "metric": object, "model_version": object,
-          "rows": "int64", "positives": "int64", "bin": "int64", "matured": bool, "covered": bool}  # fmt: skip
+          "rows": "int64", "positives": "int64", "bin": "int64", "matured": bool, "covered": bool,
+          "calibrated_on": "int64"}  # fmt: skip
 
 
 def frame(rows: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:

@@ -45,6 +45,14 @@ def store_performance(con: duckdb.DuckDBPyConnection, report: PerformanceReport)
         con.register("_performance_rows", frame)
         try:
             con.execute(f"CREATE TABLE IF NOT EXISTS monitor.{name} AS SELECT * FROM _performance_rows WHERE false")
+            # A column this version reports and an earlier one did not (``calibrated_on``) is added, empty before.
+            have = {c for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'monitor' AND table_name = ?",
+                [name]).fetchall()}  # fmt: skip
+            for column, kind in con.execute("SELECT column_name, column_type FROM (DESCRIBE _performance_rows)"
+                                            ).fetchall():  # fmt: skip
+                if column not in have:
+                    con.execute(f'ALTER TABLE monitor.{name} ADD COLUMN "{column}" {kind}')
         finally:
             con.unregister("_performance_rows")
         replace_rows(con, f"monitor.{name}", frame, "as_of IN (SELECT DISTINCT as_of FROM _new)")

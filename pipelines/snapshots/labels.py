@@ -8,7 +8,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from features.labels import LabelConfig, derived_labels, labels_sql
+from features.labels import LabelConfig, derived_labels, labels_sql, service_ends_sql
 from pipelines.snapshots.dates import data_bounds
 from pipelines.snapshots.inputs import coverage, create_spine
 
@@ -33,6 +33,21 @@ def build_labels(
     create_spine(con, dates)
     compute_labels(con, cfg, data_end)
     return con.sql("SELECT * FROM labels ORDER BY as_of, account_id").to_arrow_table().to_pandas()
+
+
+def update_service_ends(con: duckdb.DuckDBPyConnection, cfg: LabelConfig, exclude: Sequence[datetime]) -> None:
+    """Bring ``service_ends_at`` of the stored labels up to date, but at the dates ``exclude`` (labeled whole): a
+    stretch of service may end after both labels of a date are known."""
+    listed = ", ".join(f"TIMESTAMPTZ '{d.isoformat()}'" for d in exclude) or "NULL"
+    con.execute("CREATE OR REPLACE TEMP TABLE spine AS SELECT account_id, as_of, CAST(NULL AS DOUBLE) AS mrr, "
+                f"CAST(NULL AS DOUBLE) AS seats FROM features.labels WHERE as_of NOT IN ({listed})")  # fmt: skip
+    con.execute(
+        f"UPDATE features.labels l SET service_ends_at = n.service_ends_at "
+        f"FROM ({service_ends_sql(cfg, coverage(con).empty_tables)}) n "
+        "WHERE l.account_id = n.account_id AND l.as_of = n.as_of "
+        "AND l.service_ends_at IS DISTINCT FROM n.service_ends_at"
+    )
+    con.execute("DROP TABLE spine")
 
 
 def resolve_labels(

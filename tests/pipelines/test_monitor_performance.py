@@ -19,7 +19,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.labels import LabelConfig
 from models.config import TrainConfig
-from models.estimated import estimate
+from models.estimated import Recalibration, estimate
 from models.evaluation import evaluate_validation
 from models.scoring import Scorer
 from pipelines.generate.run import generate
@@ -34,6 +34,7 @@ from pipelines.snapshots.labels import resolve_labels, store_label_config
 from pipelines.training.datasets import build_dataset, feature_definitions
 from pipelines.training.train import fit_and_select, flat_metrics
 from pipelines.warehouse import connect
+from tests.models.test_estimated import platt_by_hand
 
 SCORED = 6  # the latest snapshot dates scored: with 20 months (a 90-day horizon, 30 days of grace) 2 have matured
 FAST = {"resamples": 60, "draws": 200}  # the intervals' sizes do not change the figures these tests compare
@@ -161,6 +162,8 @@ def test_a_matured_date_gets_sklearns_metrics_on_the_hand_joined_scores_and_labe
     track = report.track_record[(report.track_record["as_of"] == pd.Timestamp(as_of))
                                 & (report.track_record["segment"] == OVERALL)].set_index("metric")  # fmt: skip
     assert track.loc["roc_auc", "realised"] == pytest.approx(roc_auc_score(rows["churn"], rows["p_churn"]))
+    # No date's labels were known the day this one was scored: its probabilities are taken as they are.
+    assert track.loc["roc_auc", "calibrated_on"] == 0
     expected = estimate(rows["p_churn"].to_numpy(float), FAST["draws"])["roc_auc"]
     assert track.loc["roc_auc", "estimate"] == pytest.approx(expected.value, abs=1e-12)
     covered = expected.low <= track.loc["roc_auc", "realised"] <= expected.high
@@ -177,9 +180,15 @@ def test_an_unmatured_date_gets_an_estimate_only(world: World, report: Performan
         p = con.sql("SELECT p_churn FROM scores.accounts WHERE as_of = ? ORDER BY account_id",
                     params=[waiting[-1].to_pydatetime()]).fetchnumpy()["p_churn"]  # fmt: skip
     got = latest.set_index("metric").loc["roc_auc"]
-    want = estimate(p, FAST["draws"])["roc_auc"]
+    # Recalibrated on the labels known the day it was scored: the matured dates whose read window closed by then.
+    reads = timedelta(days=world.labels.reads_days("churn"))
+    known = [d for d in world.scored if matured(world, d) and d + reads <= waiting[-1]]
+    ref = pd.concat([hand_joined(world, d) for d in known])
+    assert got["calibrated_on"] == len(ref) >= 500
+    ab, cov = platt_by_hand(ref["p_churn"].to_numpy(float), ref["churn"].to_numpy(float))
+    want = estimate(p, FAST["draws"], recalibration=Recalibration(ab[0], ab[1], cov, len(ref)))["roc_auc"]
     assert (got["estimate"], got["low"], got["high"], got["rows"]) == pytest.approx(
-        (want.value, want.low, want.high, len(p)), abs=1e-12
+        (want.value, want.low, want.high, len(p)), abs=2e-3
     )
     assert report.data_end == world.data_end
 
