@@ -156,6 +156,26 @@ outcome AS (
 )"""
 
 
+def totals_sql(events: bool) -> str:
+    """The CTEs ``instants`` and ``totals`` (account_id, t, mrr, seats): at each subscription start t, the totals
+    of the rows serving t; after a churn event (``events``: the data have them), only the rows started after it.
+    Needs ``service``. The upsell label and the expansion label (``features.expansion``) both read them."""
+    # After a churn event, a row started at or before it no longer serves (as in the spine).
+    ended = (
+        "LEFT JOIN raw.churn_events c ON c.account_id = x.account_id AND c.churned_at >= x.start_at "
+        "AND c.churned_at <= i.t WHERE c.account_id IS NULL"
+        if events else ""
+    )  # fmt: skip
+    return f"""instants AS (SELECT DISTINCT account_id, start_at AS t FROM service),
+totals AS (
+    SELECT i.account_id, i.t, SUM(x.mrr) AS mrr, SUM(x.seats) AS seats
+    FROM instants i
+    JOIN service x ON x.account_id = i.account_id AND {active_at("x", "i.t")}
+    {ended}
+    GROUP BY 1, 2
+)"""
+
+
 def labels_sql(cfg: LabelConfig, empty_tables: frozenset[str] = frozenset()) -> str:
     """Needs ``spine`` (account_id, as_of, mrr, seats) and a one-row table ``data_end(ts)``; ``empty_tables`` are
     the tables with no rows (``features.catalog.Coverage``), which choose the churn rule (see the module)."""
@@ -163,23 +183,10 @@ def labels_sql(cfg: LabelConfig, empty_tables: frozenset[str] = frozenset()) -> 
     churn_reads, upsell_reads = cfg.reads_days("churn"), cfg.reads_days("upsell")
     events = "churn_events" not in empty_tables
     outcome = churn_from_events(cfg) if events else churn_from_subscriptions(cfg)
-    # After a churn event, a row started at or before it no longer serves (as in the spine).
-    ended = (
-        "LEFT JOIN raw.churn_events c ON c.account_id = x.account_id AND c.churned_at >= x.start_at "
-        "AND c.churned_at <= i.t WHERE c.account_id IS NULL"
-        if events else ""
-    )  # fmt: skip
     return f"""
 WITH service AS ({SERVICE}),
 {outcome},
-instants AS (SELECT DISTINCT account_id, start_at AS t FROM service),
-totals AS (
-    SELECT i.account_id, i.t, SUM(x.mrr) AS mrr, SUM(x.seats) AS seats
-    FROM instants i
-    JOIN service x ON x.account_id = i.account_id AND {active_at("x", "i.t")}
-    {ended}
-    GROUP BY 1, 2
-),
+{totals_sql(events)},
 growth AS (
     SELECT s.account_id, s.as_of, MAX(g.mrr) AS max_mrr, MAX(g.seats) AS max_seats
     FROM spine s JOIN totals g ON g.account_id = s.account_id AND g.t > s.as_of AND g.t <= s.as_of + INTERVAL {h} DAY

@@ -128,3 +128,24 @@ def intervals(
 ) -> dict[str, dict[str, tuple[float, float]]]:
     """``interval`` of every scorer's every metric."""
     return {who: {k: interval(v, level) for k, v in d.items()} for who, d in draws.items()}
+
+
+def captured(value: np.ndarray, score: np.ndarray, share: float = TOP) -> float:
+    """The share of the total ``value`` (e.g. the realised expansion ARR of each row) that the ``share`` of rows
+    with the highest ``score`` hold (``top_mask``: ties by row order); NaN when the total is not positive."""
+    v = np.nan_to_num(np.asarray(value, dtype=float))
+    total = v.sum()
+    return float(v[top_mask(np.asarray(score, dtype=float), share)].sum() / total) if total > 0 else np.nan
+
+
+def captured_draws(
+    value: np.ndarray, scores: Mapping[str, np.ndarray], groups: np.ndarray, resamples: int = RESAMPLES,
+    seed: int = 0, share: float = TOP,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """``captured`` of every scorer over the same bootstrap samples by group (``resampled_rows``: paired, so that
+    ratios between scorers have intervals too): scorer -> one value per sample (NaN where a sample holds no
+    value)."""
+    v = np.asarray(value, dtype=float)
+    s = {who: np.asarray(p, dtype=float) for who, p in scores.items()}
+    samples = resampled_rows(groups, resamples, seed)
+    return {who: np.array([captured(v[idx], p[idx], share) for idx in samples]) for who, p in s.items()}

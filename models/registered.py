@@ -10,6 +10,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from models.expansion import EXPANSION_ARTIFACT, ExpansionModel, load_expansion
 from models.family import Model
 from models.pyfunc import ARTIFACT, load
 from models.scoring import Scorer
@@ -30,6 +31,8 @@ class Registered:
     model: Model
     metrics: dict[str, float] = field(default_factory=dict)
     calibration: list[tuple[float, float]] = field(default_factory=list)  # (predicted, observed) on validation
+    # upsell: the expected-expansion model logged with this version (``models.expansion``); None before it was
+    expansion: ExpansionModel | None = None
 
 
 def alias_version(name: str, alias: str, tracking_uri: str) -> str | None:
@@ -61,8 +64,9 @@ def load_registered(name: str, alias: str, tracking_uri: str, version: str | Non
             bins = [(float(a), float(b)) for a, b in got["bins"]]
         except (MlflowException, OSError, KeyError, ValueError):
             bins = []  # logged before calibration bins were: the model page shows none
+    size = next(folder.rglob(EXPANSION_ARTIFACT), None)
     return Registered(name, alias, str(mv.version), mv.run_id or "", load(found), run.data.metrics if run else {},
-                      bins)  # fmt: skip
+                      bins, None if size is None else load_expansion(size))  # fmt: skip
 
 
 def load_pair(tracking_uri: str, alias: str) -> tuple[dict[str, Registered], Scorer]:

@@ -18,6 +18,7 @@ from pipelines.cli.console import Warehouse, console, failing_as
 from pipelines.settings import get_settings
 from pipelines.training.champion import promote, versions
 from pipelines.training.datasets import TARGETS
+from pipelines.training.expansion import EXPECTED, FLOOR_OF_ORACLE, RANKINGS, ExpansionReport
 from pipelines.training.train import TrainReport, train
 from pipelines.warehouse import connect
 
@@ -116,6 +117,8 @@ def print_train(r: TrainReport) -> None:
         console.print(escape(f"Baseline {name}: {words}"))
     if r.selection is not None:
         print_selection(r.selection)
+    if r.expansion is not None:
+        print_expansion(r.expansion)
     for family, why in r.families_off.items():
         console.print(escape(f"Family {family} {why}: left out of training (no data fed it)"))
     if r.decision:
@@ -136,6 +139,31 @@ def print_selection(sel: Selection) -> None:
     console.print(t)
     margin = "" if sel.margin is None else f", ahead of the other family's best by {sel.margin:+.4f} mean ROC AUC"
     console.print(escape(f"Family: {sel.family} won{margin}"))
+
+
+def print_expansion(x: ExpansionReport) -> None:
+    """The rankings' share of the validation rows' expansion ARR in their top decile, the kind chosen and the
+    floor."""
+    t = Table(title=f"Expansion ARR captured in the top 10% ({x.rows:,} validation rows, {x.total:,.0f} expansion "
+                    "ARR; 95% intervals, bootstrap over accounts)")  # fmt: skip
+    t.add_column("ranking")
+    for c in ("captured", "interval", "expected / it"):
+        t.add_column(c, justify="right")
+    for who, v in x.captured.items():
+        lo, hi = x.intervals[who]
+        ratio = x.ratios.get(who)
+        shown = "" if ratio is None else f"{ratio[0]:.3f} ({ratio[1][0]:.3f}-{ratio[1][1]:.3f})"
+        t.add_row(who, f"{v:.3f}", f"{lo:.3f}-{hi:.3f}", shown)
+    console.print(t)
+    for who in x.captured:
+        console.print(escape(f"Ranking {who}: {RANKINGS[who]}"))
+    s = x.selection
+    means = ", ".join(f"{n} {s.mean(n):.3f}" for n in s.scores)
+    console.print(escape(f"Expected expansion: kind {s.chosen} chosen on the training rows ({s.folds}; mean share "
+                         f"captured: {means})"))  # fmt: skip
+    for who, met in x.floors().items():
+        bar = "" if who == "scorecard" else f"{FLOOR_OF_ORACLE} x "
+        console.print(f"Floor {EXPECTED} >= {bar}{who}: {'met' if met else 'NOT met'}")
 
 
 @models_app.command("list")

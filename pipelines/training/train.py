@@ -42,6 +42,7 @@ from pipelines.training.datasets import (
     feature_definitions,
     label_config,
 )
+from pipelines.training.expansion import ExpansionReport, fit_and_judge, log_expansion
 from pipelines.training.tune import tune
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class TrainReport:
     out_of_time: bool = True  # validation rows later than every training row (False: a holdout of customers)
     selection: Selection | None = None  # which family won on the inner folds, and by how much; None: not chosen
     baselines: dict[str, str] = field(default_factory=dict)  # a baseline's name -> its description in words
+    expansion: ExpansionReport | None = None  # upsell: the expected-expansion model and its figures
 
 
 @dataclass(frozen=True)
@@ -177,14 +179,16 @@ def train(
     model, scores = fitted.model, fitted.scores
     off = families_off(con) if any(n in registry for n in model.features_) else {}
     evaluation = evaluate_validation(_valid(rows), scores, target)
+    expansion = fit_and_judge(con, rows, model, scores, fitted.config, labels) if target == "upsell" else None
     seconds = time.perf_counter() - t0
     run_id, decision = None, None
     if register:
         run_id, decision = log_and_register(rows, target, fitted.config, model, scores, evaluation, tracking_uri,
-                                            artifacts, force, off, fitted.selection, fitted.baselines)  # fmt: skip
+                                            artifacts, force, off, fitted.selection, fitted.baselines,
+                                            expansion)  # fmt: skip
     later = rows.loc[rows["split"] == "valid", "as_of"].min() > rows.loc[rows["split"] == "train", "as_of"].max()
     return TrainReport(target, evaluation, model.summary(), seconds, run_id, decision, off, bool(later),
-                       fitted.selection, fitted.baselines)  # fmt: skip
+                       fitted.selection, fitted.baselines, expansion)  # fmt: skip
 
 
 def _valid(rows: pd.DataFrame) -> pd.DataFrame:
@@ -224,13 +228,14 @@ def log_and_register(
     rows: pd.DataFrame, target: str, cfg: TrainConfig, model: Model, scores: dict[str, np.ndarray],
     evaluation: Evaluation | None, tracking_uri: str, artifacts: Path, force: bool = False,
     families_off: dict[str, str] | None = None, selection: Selection | None = None,
-    baselines: dict[str, str] | None = None,
+    baselines: dict[str, str] | None = None, expansion: ExpansionReport | None = None,
 ) -> tuple[str, Decision]:  # fmt: skip
     """One MLflow run in the experiment ``churn-<target>``: parameters (the model's settings as trained), data
     fingerprint, features, the family selection (``selection``: which family won on the inner folds, each
     candidate's inner-fold ROC AUC and the margin), metrics with their intervals, plots and the model (registered
     as ``target``, given the alias it earns on ``rows``' validation part, or champion with ``force``).
-    ``evaluation`` of ``scores`` is computed when not given; ``baselines`` words the baselines' names."""
+    ``evaluation`` of ``scores`` is computed when not given; ``baselines`` words the baselines' names;
+    ``expansion`` (upsell) is logged in the same run and its model beside the upsell model's."""
     mlflow.set_tracking_uri(tracking_uri)
     name = f"churn-{target}"
     if mlflow.get_experiment_by_name(name) is None:
@@ -262,6 +267,7 @@ def log_and_register(
         flat = flat_metrics(evaluation)
         mlflow.log_metrics({k: float(v) for k, v in flat.items() if np.isfinite(v)})
         mlflow.log_dict(flat, "metrics.json")
+        extra = log_expansion(expansion, Path(tmp)) if expansion is not None else {}
         mlflow.log_dict({"bins": calibration_bins(y, scores["model"])}, "calibration.json")
         sample = valid.sample(min(len(valid), 2000), random_state=cfg.seed)
         X = model.prepare(sample)
@@ -281,7 +287,8 @@ def log_and_register(
             # deprecates that. Harmless, and not ours to fix.
             warnings.filterwarnings("ignore", "Operation with range is deprecated", pd.errors.Pandas4Warning)
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=ProbabilityModel(), artifacts={"model": str(save(model, Path(tmp)))},
+                name="model", python_model=ProbabilityModel(),
+                artifacts={"model": str(save(model, Path(tmp))), **extra},
                 signature=signature, input_example=example, registered_model_name=target,
                 pip_requirements=requirements(),
             )  # fmt: skip

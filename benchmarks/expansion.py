@@ -1,0 +1,87 @@
+"""Expansion revenue captured in the top decile: the expected-expansion ranking (``models.expansion``) against
+today's upsell probability, the rule scorecard and the oracle, on the upsell training set's validation rows, with
+95% intervals (bootstrap by account), and the floor (at least the scorecard's share and 0.9 of the oracle's).
+
+    .venv/bin/python benchmarks/expansion.py                       # the demo's warehouse (data/warehouse.duckdb)
+    .venv/bin/python benchmarks/expansion.py --accounts 3000 --seed 11   # a world generated for the run
+
+On the demo's warehouse it trains the upsell model as ``churn train --target upsell`` does, without logging or
+registering anything (``pipelines.training.train.train``, ``register=False``), and prints the figures that run
+logs. Given ``--accounts``, it first generates a world of that size (``pipelines.generate``) in a temporary folder,
+ingests it, builds monthly snapshots, labels and the upsell training set as ``churn demo`` does. The oracle is
+the generator's p_expand; it has no expected size, so its revenue reference is p_expand x ARR at as_of.
+"""
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+# Run as a file, this folder comes first on sys.path, and its features.py would hide the features package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipelines.cli.models import print_expansion
+from pipelines.generate.run import generate
+from pipelines.ingest import ingest
+from pipelines.snapshots import default_dates, refresh
+from pipelines.snapshots.labels import resolve_labels
+from pipelines.training.datasets import build_dataset, split_config
+from pipelines.training.expansion import EXPECTED, FLOOR_OF_ORACLE, ExpansionReport
+from pipelines.training.train import train
+from pipelines.warehouse import connect
+
+
+def build_world(root: Path, accounts: int, months: int, seed: int) -> tuple[Path, Path]:
+    """Generate, ingest and build the upsell training set of a world in ``root``; its warehouse and oracle."""
+    generate(root / "generated", accounts=accounts, months=months, seed=seed)
+    warehouse = root / "warehouse.duckdb"
+    ingest(root / "generated", warehouse)
+    with connect(warehouse) as con:
+        refresh(con, default_dates(con), lcfg=resolve_labels(con))
+        build_dataset(con, "upsell", cfg=split_config(con, "upsell"))
+    return warehouse, root / "generated" / "ground_truth" / "oracle.parquet"
+
+
+def measure(warehouse: Path, oracle: Path) -> ExpansionReport:
+    with connect(warehouse, read_only=True) as con:
+        report = train(con, "upsell", oracle=oracle, register=False)
+    if report.expansion is None:
+        raise SystemExit(f"{warehouse} has no raw subscriptions or no arr: no expansion label to judge by")
+    return report.expansion
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--warehouse", type=Path, default=Path("data/warehouse.duckdb"))
+    ap.add_argument("--oracle", type=Path, default=Path("data/generated/ground_truth/oracle.parquet"))
+    ap.add_argument("--accounts", type=int, default=None, help="generate a world of this many accounts instead")
+    ap.add_argument("--months", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        warehouse, oracle = args.warehouse, args.oracle
+        if args.accounts is not None:
+            warehouse, oracle = build_world(Path(tmp), args.accounts, args.months, args.seed)
+            print(f"world: {args.accounts} accounts, {args.months} months, seed {args.seed} "
+                  f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+        x = measure(warehouse, oracle)
+    print_expansion(x)
+    for who, share in x.captured.items():
+        lo, hi = x.intervals[who]
+        print(f"{who:20s} captured {share:.3f} (95% {lo:.3f}-{hi:.3f})")
+    for who, (r, (lo, hi)) in x.ratios.items():
+        print(f"{EXPECTED} / {who:20s} {r:.3f} (95% {lo:.3f}-{hi:.3f})")
+    for who, met in x.floors().items():
+        bar = "" if who == "scorecard" else f"{FLOOR_OF_ORACLE} x "
+        print(f"floor {EXPECTED} >= {bar}{who}: {'met' if met else 'NOT met'}")
+    print(f"{time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
