@@ -39,23 +39,31 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "earlier", root / "later"
 
 
+def unknown_dates(con) -> set:  # type: ignore[no-untyped-def, type-arg]
+    return {d for (d,) in con.execute(
+        "SELECT DISTINCT as_of FROM features.labels WHERE churn IS NULL OR upsell IS NULL").fetchall()}  # fmt: skip
+
+
+def first_build(export: Path, warehouse: Path) -> None:
+    ingest(export, warehouse)
+    with connect(warehouse) as con:
+        build_changed(con)
+
+
 def test_only_the_unknown_labels_are_computed_again_and_they_match_a_labeling_from_scratch(
     exports: tuple[Path, Path], tmp_path: Path
 ) -> None:
     warehouse = tmp_path / "w.duckdb"
-    ingest(exports[0], warehouse)
-    with connect(warehouse) as con:
-        build_changed(con)
-        unknown = {d for (d,) in con.execute(
-            "SELECT DISTINCT as_of FROM features.labels WHERE churn IS NULL OR upsell IS NULL").fetchall()}  # fmt: skip
+    first_build(exports[0], warehouse)
+    with connect(warehouse, read_only=True) as con:
+        unknown = unknown_dates(con)
     ingest(exports[1], warehouse)
     with connect(warehouse) as con:
         built = build_changed(con)
         # The last date of the earlier export may be built again: the later one shows what started at that time.
         assert set(built.relabeled) == unknown - set(built.changed) and 0 < len(built.relabeled) < built.kept
         pd.testing.assert_frame_equal(stored(con), from_scratch(con))
-        still = {d for (d,) in con.execute(
-            "SELECT DISTINCT as_of FROM features.labels WHERE churn IS NULL OR upsell IS NULL").fetchall()}  # fmt: skip
+        still = unknown_dates(con)
         again = build_changed(con)  # the same export: nothing built, only the labels still unknown computed again
         assert again.new == again.changed == [] and set(again.relabeled) == still
         pd.testing.assert_frame_equal(stored(con), from_scratch(con))
@@ -65,9 +73,8 @@ def test_a_subscription_corrected_before_the_last_data_end_labels_every_date_aga
     exports: tuple[Path, Path], tmp_path: Path
 ) -> None:
     warehouse = tmp_path / "w.duckdb"
-    ingest(exports[0], warehouse)
+    first_build(exports[0], warehouse)
     with connect(warehouse) as con:
-        build_changed(con)
         dates = [d for (d,) in con.execute("SELECT DISTINCT as_of FROM features.snapshots ORDER BY 1").fetchall()]
         # A correction the feature fingerprints of the early dates cannot see: a subscription open at the fourth date
         # ends (for good) ten days after it. The labels of the fourth date read it; its features do not.
