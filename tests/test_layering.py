@@ -21,7 +21,7 @@ ALLOWED = {
     "pipelines.score": {"features", "models", "pipelines.settings", "pipelines.warehouse", "pipelines.publish"},
     "pipelines.generate": {"features"},
     "pipelines.ingest": {"features", "pipelines.settings", "pipelines.warehouse"},
-    "pipelines.snapshots": {"features", "pipelines.settings"},
+    "pipelines.snapshots": {"features", "pipelines.settings", "pipelines.warehouse"},
     "pipelines.training": {"features", "models", "pipelines.settings", "pipelines.warehouse"},
     "pipelines.monitor": {
         "features",
@@ -41,6 +41,8 @@ ALLOWED = {
         "pipelines.training",
         "pipelines.score",
     },
+    # The effects of plays: reads the play tables and labels them by the label rules, estimates with models.
+    "pipelines.effects": {"features", "models"},
     # The scheduler's command: every stage, in order.
     "pipelines.retrain": {
         "models",
@@ -49,7 +51,7 @@ ALLOWED = {
     "pipelines.cli": {
         "features",
         "models",
-        *(f"pipelines.{m}" for m in ("settings", "warehouse", "score", "publish", "retrain")),
+        *(f"pipelines.{m}" for m in ("settings", "warehouse", "score", "publish", "retrain", "effects")),
         *(r for r in ROOMS if r != "pipelines.cli"),
     },
 }

@@ -2,6 +2,7 @@
 
 import logging
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from features.labels import LabelConfig
 from pipelines.cli import spark as cli_spark
 from pipelines.cli.console import Warehouse, console, counted, failing_as, per_table, progress_bars
 from pipelines.cli.demo import STAGES, DemoContext
+from pipelines.cli.effects import effects_cmd
 from pipelines.cli.features import (
     Grace,
     Horizon,
@@ -32,6 +34,7 @@ from pipelines.cli.serve import password_cmd, print_score, score_cmd, serve_cmd
 from pipelines.cli.spark import export_cmd
 from pipelines.generate.changes import KINDS, parse_change, resolve_changes
 from pipelines.generate.params import WORLDS
+from pipelines.generate.playbook import PLAYS
 from pipelines.generate.run import DEFAULT_START, GenerateReport, generate
 from pipelines.generate.shapes import SHAPES, write_shape
 from pipelines.generate.simulate import Oracle
@@ -60,6 +63,7 @@ app.command("serve")(serve_cmd)
 app.command("password")(password_cmd)
 app.command("export")(export_cmd)
 app.command("monitor")(monitor_cmd)
+app.command("effects")(effects_cmd)
 
 
 @app.command("generate")
@@ -92,6 +96,13 @@ def generate_cmd(
             "event_type, days; price factor; segment segment), e.g. outage:2024-09-01:event_type=export:days=14."
         ),
     ] = None,
+    plays: Annotated[
+        bool,
+        typer.Option(
+            help="CSMs run four plays with holdouts and known effects (play_assignments, play_actions, "
+            "ground_truth/plays.parquet; see pipelines/generate/playbook.py); needs 10 months or more."
+        ),
+    ] = False,
 ) -> None:
     """Generate a realistic B2B SaaS customer base with ground truth (latent health, oracle probabilities); with
     --shape, also as other systems export it (ingest each with its mapping in examples/) or as feature tables."""
@@ -105,6 +116,11 @@ def generate_cmd(
         raise typer.BadParameter(f"--shape must be one of {', '.join(SHAPES)}, got {', '.join(map(repr, unknown))}")
     if shapes and fmt != "parquet":
         raise typer.BadParameter("--shape reads the Parquet tables: leave out --format csv (or use --format parquet)")
+    if plays and (oracle_paths < 1 or months < 10):
+        raise typer.BadParameter(
+            "--plays needs the oracle (--oracle-paths 1 or more) and 10 months or more of data "
+            f"(the last play's horizon and grace period); got {oracle_paths} and {months}"
+        )
     try:
         first = date.fromisoformat(start)
     except ValueError as e:
@@ -116,7 +132,8 @@ def generate_cmd(
     with progress_bars() as progress:
         report = generate(
             out, accounts=accounts, months=months, seed=seed, start=first, fmt=fmt,  # type: ignore[arg-type]
-            oracle=Oracle(paths=oracle_paths), params=WORLDS[world], workers=workers, changes=changes,
+            oracle=Oracle(paths=oracle_paths), workers=workers, changes=changes,
+            params=replace(WORLDS[world], plays=PLAYS) if plays else WORLDS[world],
             on_progress=counted(progress, "generate", accounts),
         )  # fmt: skip
     _print_generate(report)

@@ -79,6 +79,7 @@ class State(Columns):
     budget: np.ndarray  # budget pressure, 1 after a cut, decays
     age: np.ndarray  # months since sign-up
     friction: np.ndarray  # logit of the share of events drawn from the friction mix (type-mix world; else 0)
+    play_shift: np.ndarray  # shift of the churn logits by the plays done on the account (``plays``; else 0)
 
 
 @dataclass
@@ -160,6 +161,7 @@ def initial_state(n: int) -> State:
         seats=z.astype(np.int64), plan=z.astype(np.int64), renew_m=z.astype(np.int64),
         pending_end=np.full(n, NEVER, np.int64), decided=z.astype(bool), champion=z.astype(bool),
         milestones=z.astype(np.int64), budget=z.copy(), age=z.astype(np.int64), friction=z.copy(),
+        play_shift=z.copy(),
     )  # fmt: skip
 
 
@@ -277,6 +279,7 @@ def _advance(
         s.friction = np.where(act, p.type_mix.drift(s.friction, rng), s.friction)
         log.friction = sigmoid(s.friction)
         mix_u = (1.0 - log.friction) * a.mix_utility + log.friction * p.type_mix.friction_utility
+    mix_u = mix_u - s.play_shift  # the plays done on the account (``pipelines.generate.plays``; 0 without)
 
     # 3. Onboarding milestones, more likely for healthy accounts.
     onboarding = np.flatnonzero((act | newborn) & (s.age < 3))

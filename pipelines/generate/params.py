@@ -5,10 +5,14 @@ churn of about 3% for SMB, 1.2% for mid-market and 0.5% for enterprise (see ``te
 """
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipelines.generate.type_mix import TypeMix
+
+if TYPE_CHECKING:  # playbook reads the segments from here
+    from pipelines.generate.playbook import Plays
 
 SEGMENTS = ("smb", "mid_market", "enterprise")  # index 0, 1, 2
 PLANS = ("starter", "growth", "enterprise")
@@ -95,6 +99,8 @@ class Params:
     notice_days: tuple[int, int] = (30, 60)  # annual terms; monthly terms give no notice
     # the type-mix world (``type_mix``): usage events of eight types whose mix drives churn; None: the demo's events
     type_mix: TypeMix | None = None
+    # plays run by CSMs on eligible accounts, with holdouts and known effects (``playbook``); None: no plays
+    plays: "Plays | None" = None
 
     def seg(self, name: str) -> np.ndarray:
         """A per-segment parameter as an array indexed by segment."""

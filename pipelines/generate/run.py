@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.generate import activity, billing, people, touchpoints, truth
+from pipelines.generate import activity, billing, people, plays, touchpoints, truth
 from pipelines.generate.calendar import build_calendar
 from pipelines.generate.changes import Change, apply_changes, changes_table, resolve_changes
 from pipelines.generate.chunk import Chunk
@@ -24,7 +24,7 @@ CHUNK_ACCOUNTS = 2000  # fixed: the random streams are per chunk, so the output 
 DEFAULT_START = date(2024, 1, 1)
 TABLES = ("accounts", "subscriptions", "usage_events", "support_tickets", "email_events", "invoices",
           "nps_responses", "contacts")  # fmt: skip
-TRUTH = ("health", "oracle", "type_mix")
+TRUTH = ("health", "oracle", "type_mix", "play_effects")
 
 
 @dataclass
@@ -46,9 +46,10 @@ def build_chunk(
 ) -> dict[str, pa.Table]:
     """All tables of one chunk of accounts (runs in a worker process), with ``changes`` (resolved) applied."""
     cal = build_calendar(start, months)
-    hist = simulate_chunk(n, cal, params, oracle, seed, index)
     first = index * CHUNK_ACCOUNTS
     ids = pa.array([f"A{first + i:07d}" for i in range(n)])
+    runner = plays.PlayRunner(params, ids.to_pylist(), seed, index) if params.plays is not None else None
+    hist = simulate_chunk(n, cal, params, oracle, seed, index, estimator=runner)
     c = Chunk(hist, cal, params, ids, seed, index)
     health, seats = activity.daily_health(c)
     serving = activity.service_days(c)
@@ -66,6 +67,8 @@ def build_chunk(
     }
     if params.type_mix is not None:
         tables["type_mix"] = truth.type_mix(c)
+    if runner is not None:
+        tables.update(runner.tables(c))
     return apply_changes(tables, changes, params, seed, index) if changes else tables
 
 
@@ -86,7 +89,9 @@ def generate(
     """Write ``accounts`` accounts' data over ``months`` months into ``out`` (the contract's tables) and
     ``out/ground_truth`` (latent health and the oracle), plus ``out/manifest.json``. ``changes`` are injected into
     the tables and written into ``ground_truth/changes.parquet`` and the manifest (``pipelines.generate.changes``);
-    without them, neither is written.
+    without them, neither is written. With ``params.plays``, the plays' tables ``play_assignments`` and
+    ``play_actions`` and their ground truth ``play_effects`` and ``plays`` are written too
+    (``pipelines.generate.plays``).
 
     The output depends only on the arguments, not on ``workers``.
     """
@@ -94,6 +99,8 @@ def generate(
         raise ValueError(f"accounts must be at least 1, got {accounts}")
     build_calendar(start, months)  # validates start and months before any work
     oracle, params = oracle or Oracle(), params or Params()
+    if params.plays is not None and oracle.paths < 1:
+        raise ValueError("plays need the oracle (their eligibility and true effects): set oracle paths >= 1")
     resolved = resolve_changes(changes, start, months, params)
     workers = workers or min(2, os.cpu_count() or 1)
     t0 = time.perf_counter()
@@ -109,6 +116,8 @@ def generate(
         if resolved:
             gt.write("changes", changes_table(resolved))
     rows = {**sink.rows, **{f"ground_truth/{k}": v for k, v in gt.rows.items()}}
+    if params.plays is not None:
+        rows["ground_truth/plays"] = plays.write_truth(out, params)
     manifest = {
         "seed": seed, "accounts": accounts, "months": months, "start": start.isoformat(), "format": fmt,
         "chunk_accounts": CHUNK_ACCOUNTS, "oracle": asdict(oracle), "params": asdict(params), "rows": rows,

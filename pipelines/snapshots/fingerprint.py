@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from features.contract import STATE_TABLES, TABLES
+from pipelines.warehouse import has_table
 
 # (table, column) -> the column as the features can read it at d.as_of (features.families: support's RATED, a rating
 # is known once its ticket is resolved; relationship's ROLE_KNOWN, a role counts from role_since on, a user before).
@@ -95,9 +96,7 @@ def fingerprints(
 
 
 def _read(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None:
-    schema, table = name.split(".")
-    found = con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                        [schema, table]).fetchall()  # fmt: skip
+    found = has_table(con, *name.split("."))
     return con.sql(f"SELECT * FROM {name}").to_arrow_table().to_pandas() if found else None
 
 

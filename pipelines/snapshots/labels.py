@@ -11,6 +11,7 @@ import pandas as pd
 from features.labels import LabelConfig, derived_labels, labels_sql, service_ends_sql
 from pipelines.snapshots.dates import data_bounds
 from pipelines.snapshots.inputs import coverage, create_spine
+from pipelines.warehouse import has_table
 
 
 def compute_labels(
@@ -73,11 +74,8 @@ def stored_label_config(con: duckdb.DuckDBPyConnection) -> LabelConfig | None:
     """The time rules stored with the warehouse's labels; None when it has no labels. Labels built before the rules
     were stored used the defaults (``LabelConfig()``). The training side reads them with
     ``pipelines.training.datasets.label_config`` (pipelines.training may not import this room)."""
-    # Asked first rather than caught: on a missing table DuckDB looks for a Python variable of that name.
-    tables = {t for (t,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'features'"
-    ).fetchall()}  # fmt: skip
-    if "labels" not in tables:
+    if not has_table(con, "features", "labels"):
         return None
-    rows = con.execute("SELECT config FROM features.label_config").fetchall() if "label_config" in tables else []
+    stored = has_table(con, "features", "label_config")
+    rows = con.execute("SELECT config FROM features.label_config").fetchall() if stored else []
     return LabelConfig.from_json(rows[0][0]) if rows else LabelConfig()

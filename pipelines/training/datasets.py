@@ -13,7 +13,7 @@ from features.labels import LabelConfig
 from features.registry import Feature
 from features.split import SplitConfig, derived_valid_dates, first_valid_date, time_split
 from models.slices import fit_dates
-from pipelines.warehouse import arrow_table
+from pipelines.warehouse import arrow_table, has_table
 
 TARGETS = ("churn", "upsell")
 
@@ -71,8 +71,7 @@ def feature_definitions(con: duckdb.DuckDBPyConnection) -> dict[str, Feature]:
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     # Asked first rather than caught: on a missing table DuckDB looks for a Python variable of that name in the
     # caller (a "replacement scan") and finds these very functions.
-    return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = 'features' "
-                            "AND table_name = ?", [table]).fetchall())  # fmt: skip
+    return has_table(con, "features", table)
 
 
 MIN_TRAIN_POSITIVES = 20  # fewer positive training rows than this leave nothing to learn from
@@ -126,10 +125,7 @@ def build_dataset(
     training part too small to learn from (``check_training_part``)."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'features' AND table_name = 'snapshots'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not _exists(con, "snapshots"):
         raise ValueError("the warehouse has no feature snapshots: run `churn features build` first")
     cfg = split_config(con, target) if cfg is None else cfg
     if cfg.labels != label_config(con):

@@ -1,0 +1,54 @@
+"""``churn effects``: the table of each play's effect with its intervals, the naive comparison beside it."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from features.labels import LabelConfig
+from pipelines.cli.console import console, failing_as
+from pipelines.effects import EffectsError, EffectsReport, measure
+
+
+def effects_cmd(
+    source: Annotated[
+        Path,
+        typer.Argument(help="Folder with play_assignments, play_actions and subscriptions (a world with --plays)."),
+    ],
+    target: Annotated[str, typer.Option(help="churn or upsell.")] = "churn",
+    risk: Annotated[
+        Path | None,
+        typer.Option(
+            help="Parquet/CSV of account_id, as_of, p_churn (p_upsell) at the plays' as_of; default: the "
+            "world's ground_truth/oracle."
+        ),
+    ] = None,
+    horizon: Annotated[int, typer.Option(min=1, help="Days within which the outcome counts.")] = 90,
+    grace: Annotated[int, typer.Option(min=0, help="Churn: days of return that undo a stop of service.")] = 30,
+) -> None:
+    """Per play and overall: the effect of assigning the play on churn (or upsell) within the horizon, treated
+    (eligible, not held out) against held out, adjusted for the predicted risk, with 90% and 95% intervals; and
+    the naive comparison (accounts a play was run on against the rest), biased by the CSMs' choice."""
+    with failing_as("effects failed", EffectsError):
+        report = measure(source, target=target, risk_file=risk, cfg=LabelConfig(horizon_days=horizon, grace_days=grace))
+    print_effects(report)
+
+
+def print_effects(report: EffectsReport) -> None:
+    table = Table(title=f"Effect of each play on {report.target} (percentage points; negative = fewer churners)")
+    for c in ("play", "treated", "held out", "effect", "90% interval", "95% interval", "unadjusted", "naive"):
+        table.add_column(c, justify="left" if c == "play" else "right", no_wrap=c == "play")
+    for row in report.table.to_dict("records"):
+        v = {k: 100 * float(row[k]) for k in ("effect", "lo90", "hi90", "lo95", "hi95", "unadjusted", "naive")}
+        table.add_row(
+            escape(str(row["play"])), f"{int(row['treated']):,}", f"{int(row['held_out']):,}", f"{v['effect']:+.1f}",
+            f"{v['lo90']:+.1f} to {v['hi90']:+.1f}", f"{v['lo95']:+.1f} to {v['hi95']:+.1f}",
+            f"{v['unadjusted']:+.1f}", f"{v['naive']:+.1f}",
+        )  # fmt: skip
+    console.print(table)
+    for note in report.notes:
+        console.print(escape(note))
+    console.print("naive: accounts a play was run on against every other eligible account, no holdout (biased: CSMs "
+                  "choose the riskier accounts)")  # fmt: skip

@@ -1,0 +1,143 @@
+"""``churn effects``: the effect of each play on churn (or upsell) within the horizon, from the holdout
+assignments, the actions, the outcomes and the risk predicted at each play's as_of (``models.effects``).
+
+The play tables are not part of the ingest contract yet: they are read from a folder of the export's shape
+(a generated world with ``--plays``, or an export holding the same tables): ``play_assignments`` (account_id,
+play, as_of, eligible, held_out), ``play_actions`` (account_id, play, status, actor, at, note) and
+``subscriptions``, from which the outcomes are labelled by the product's own label rules (``features.labels``).
+The predicted risk is a Parquet or CSV file of (account_id, as_of, p_churn[, p_upsell]), such as the scores of
+those dates, or by default the world's ``ground_truth/oracle`` (p_churn, p_expand).
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from features.labels import LabelConfig, labels_sql
+from features.rollups import NOT_TRIAL, active_at
+from models.effects import effects_table
+
+RISK_COLUMN = {"churn": "p_churn", "upsell": "p_upsell"}
+
+
+class EffectsError(ValueError):
+    """What the effects need is missing or malformed (the message names it and the fix)."""
+
+
+@dataclass
+class EffectsReport:
+    table: pd.DataFrame
+    target: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    return next((folder / f"{name}.{s}" for s in ("parquet", "csv") if (folder / f"{name}.{s}").exists()), None)
+
+
+def read_table(folder: Path, name: str, why: str) -> pd.DataFrame:
+    path = _find(folder, name)
+    if path is None:
+        raise EffectsError(f"no {name} table in {folder} ({name}.parquet or {name}.csv): {why}")
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    for c in ("as_of", "at", "start_at", "end_at"):
+        if c in df:
+            df[c] = pd.to_datetime(df[c], utc=True)
+    return df
+
+
+def outcomes(
+    subscriptions: pd.DataFrame, spine: pd.DataFrame, cfg: LabelConfig, data_end: pd.Timestamp
+) -> pd.DataFrame:
+    """churn and upsell (NULL: unlabeled) of (account_id, as_of) by ``features.labels`` over ``subscriptions``."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA raw")
+    con.register("subs_in", subscriptions)
+    con.execute("CREATE TABLE raw.subscriptions AS SELECT * FROM subs_in")
+    if "status" not in subscriptions:
+        con.execute("ALTER TABLE raw.subscriptions ADD COLUMN status VARCHAR")
+    con.register("spine_in", spine[["account_id", "as_of"]].drop_duplicates())
+    con.execute(f"""CREATE TEMP TABLE spine AS
+        SELECT s.account_id, s.as_of, COALESCE(SUM(x.mrr), 0) AS mrr, COALESCE(SUM(x.seats), 0) AS seats
+        FROM spine_in s LEFT JOIN raw.subscriptions x ON x.account_id = s.account_id
+             AND {active_at("x", "s.as_of")} AND {NOT_TRIAL}
+        GROUP BY 1, 2""")
+    con.execute("CREATE TEMP TABLE data_end AS SELECT CAST(? AS TIMESTAMPTZ) AS ts", [data_end.to_pydatetime()])
+    out = con.sql(labels_sql(cfg, frozenset({"churn_events"}))).to_arrow_table().to_pandas()
+    out["as_of"] = pd.to_datetime(out.as_of, utc=True)
+    return out
+
+
+def effect_frame(assignments: pd.DataFrame, actions: pd.DataFrame, labels: pd.DataFrame, risk: pd.DataFrame,
+                 target: str) -> pd.DataFrame:  # fmt: skip
+    """One row per eligible (account, play) with a known outcome: play, account_id, y, treated, acted, risk."""
+    e = assignments[assignments.eligible.astype(bool)].copy()
+    e["treated"] = ~e.held_out.astype(bool)
+    started = actions[actions.status == "started"][["account_id", "play", "at"]]
+    run = e.merge(started, on=["account_id", "play"], how="left")
+    run = run[run["at"].notna() & (run["at"] >= run["as_of"])].drop_duplicates(["account_id", "play"])
+    e = e.merge(run[["account_id", "play"]].assign(acted=True), on=["account_id", "play"], how="left")
+    e["acted"] = e.acted.fillna(False).astype(bool)
+    e = e.merge(labels[["account_id", "as_of", target]], on=["account_id", "as_of"], how="left")
+    e = e.merge(risk[["account_id", "as_of", "risk"]], on=["account_id", "as_of"], how="left")
+    e["y"] = e[target]
+    return e
+
+
+def measure(folder: Path, *, target: str = "churn", risk_file: Path | None = None,
+            cfg: LabelConfig = LabelConfig()) -> EffectsReport:  # fmt: skip
+    """The effects table of the plays recorded in ``folder`` (see the module)."""
+    frame, notes = load_frame(folder, target=target, risk_file=risk_file, cfg=cfg)
+    return EffectsReport(effects_table(frame), target, notes)
+
+
+def load_frame(folder: Path, *, target: str = "churn", risk_file: Path | None = None,
+               cfg: LabelConfig = LabelConfig()) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
+    """The eligible (account, play) rows of ``folder`` with a known outcome and risk (``effect_frame``), and notes
+    on what was assumed or left out."""
+    if target not in RISK_COLUMN:
+        raise EffectsError(f"target must be one of {', '.join(RISK_COLUMN)}, got {target!r}")
+    why = "the effects need the holdout assignments and the actions of each play (generate with --plays)"
+    assignments = read_table(folder, "play_assignments", why)
+    actions = read_table(folder, "play_actions", why)
+    subs = read_table(folder, "subscriptions", "the outcomes are labelled from the subscriptions")
+    risk = _risk(folder, risk_file, target)
+    data_end = _data_end(folder, subs, actions)
+    labels = outcomes(subs, assignments[assignments.eligible.astype(bool)], cfg, data_end)
+    frame = effect_frame(assignments, actions, labels, risk, target)
+    notes = [f"intention-to-treat: treated = eligible and not held out, whether or not a CSM ran the play; "
+             f"adjusted for the predicted risk at as_of; {target} within {cfg.horizon_days} days"]  # fmt: skip
+    unknown = frame.y.isna() | frame.risk.isna()
+    if unknown.any():
+        notes.append(f"{int(unknown.sum())} eligible accounts left out: outcome not yet known or no predicted risk")
+    frame = frame[~unknown]
+    if frame.empty:
+        raise EffectsError(f"no eligible account of {folder} has both a known outcome and a predicted risk")
+    return frame, notes
+
+
+def _risk(folder: Path, risk_file: Path | None, target: str) -> pd.DataFrame:
+    if risk_file is not None:
+        df = read_table(risk_file.parent, risk_file.stem, "the file given to --risk")
+        column = RISK_COLUMN[target]
+    else:
+        why = "pass --risk FILE with account_id, as_of and the predicted p_churn (or p_upsell) at each play's as_of"
+        df = read_table(folder / "ground_truth", "oracle", why)
+        column = "p_churn" if target == "churn" else "p_expand"
+    if column not in df:
+        raise EffectsError(f"the predicted risk has no column {column!r}; it has {', '.join(df.columns)}")
+    return df.rename(columns={column: "risk"})
+
+
+def _data_end(folder: Path, subs: pd.DataFrame, actions: pd.DataFrame) -> pd.Timestamp:
+    """The end of a generated world (its manifest), else the latest observed time: a subscription's start or an
+    action (a subscription's end may be scheduled in the future, so it is not read)."""
+    manifest = folder / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        return pd.Timestamp(m["start"], tz="UTC") + pd.DateOffset(months=int(m["months"]))
+    return max(subs.start_at.max(), actions["at"].max())
