@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from features.labels import LabelConfig, labels_sql
-from features.rollups import NOT_TRIAL, active_at
+from features.rollups import served_rows
 from models.effects import effects_table
 
 RISK_COLUMN = {"churn": "p_churn", "upsell": "p_upsell"}
@@ -61,10 +61,12 @@ def outcomes(
     if "status" not in subscriptions:
         con.execute("ALTER TABLE raw.subscriptions ADD COLUMN status VARCHAR")
     con.register("spine_in", spine[["account_id", "as_of"]].drop_duplicates())
+    con.execute("CREATE TEMP TABLE snapshot_dates AS SELECT DISTINCT as_of FROM spine_in")
+    # The totals at as_of of the rows serving it, by the spine's own rule (no churn events in these exports).
+    serving = served_rows("x.account_id, d.as_of, x.mrr, x.seats", frozenset({"churn_events"}))
     con.execute(f"""CREATE TEMP TABLE spine AS
         SELECT s.account_id, s.as_of, COALESCE(SUM(x.mrr), 0) AS mrr, COALESCE(SUM(x.seats), 0) AS seats
-        FROM spine_in s LEFT JOIN raw.subscriptions x ON x.account_id = s.account_id
-             AND {active_at("x", "s.as_of")} AND {NOT_TRIAL}
+        FROM spine_in s LEFT JOIN ({serving}) x ON x.account_id = s.account_id AND x.as_of = s.as_of
         GROUP BY 1, 2""")
     con.execute("CREATE TEMP TABLE data_end AS SELECT CAST(? AS TIMESTAMPTZ) AS ts", [data_end.to_pydatetime()])
     out = con.sql(labels_sql(cfg, frozenset({"churn_events"}))).to_arrow_table().to_pandas()
