@@ -41,34 +41,54 @@ def _raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _table_sql(name: str) -> str:
-    """(as_of, table_name, rows, digest) of table ``name`` at each date of the temp table ``fingerprint_dates``."""
+    """(as_of, table_name, rows, digest) of table ``name`` at each date of the temp table ``fingerprint_dates``.
+
+    A row whose every time is before a date reads there as it is now, the same at every such date (its "settled"
+    hash: masked at an infinite date), so those rows are summed once per day of their last time, and a date adds up
+    the days wholly before it, plus the rows of the day it falls in that settled before it. Only the rows in
+    flight at a date (visible, a later time still to come: an invoice not yet due, a ticket still open) and those
+    without a first time are masked at that date, one by one. Every date joined to every row cost 0.5 s of the
+    demo's 0.7 s for the usage events, and 0.10 s for the invoices, contacts and tickets; this, about a fifth."""
     spec = TABLES[name]
     first = spec.time_columns[0]
     seen = "<=" if name in STATE_TABLES else "<"
     masked = [KNOWN_FROM.get((name, c)) or (f"CASE WHEN r.{c} {seen} d.as_of THEN r.{c} END" if c in spec.time_columns
               else f"r.{c}") for c in spec.columns]  # fmt: skip
-    if len(spec.time_columns) > 1 or any(t == name for t, _ in KNOWN_FROM):
-        return (f"SELECT d.as_of, '{name}' AS table_name, count(*) AS rows, "
-                f"CAST(coalesce(sum(hash({', '.join(masked)})), 0) AS VARCHAR) AS digest "
-                f"FROM fingerprint_dates d JOIN raw.{name} r ON r.{first} {seen} d.as_of OR r.{first} IS NULL "
-                "GROUP BY d.as_of")  # fmt: skip
-    # One time column, never masked for a row that is visible: each row's hash does not depend on the date, so the
-    # rows are summed once per day, and a date adds up the days wholly before it, plus the rows of the day it falls
-    # in that it sees. Every date joined to every event row cost 0.5 s of the demo's 0.7 s; this, under 0.1 s.
-    row = f"hash({', '.join(f'r.{c}' for c in spec.columns)})"
-    return f"""(WITH days AS (
-            SELECT epoch_us(r.{first}) // {DAY_US} AS day, max(r.{first}) AS hi, count(*) AS n, sum({row}) AS h
-            FROM raw.{name} r WHERE r.{first} IS NOT NULL GROUP BY 1),
+    if len(spec.time_columns) == 1 and not any(t == name for t, _ in KNOWN_FROM):
+        # Never masked for a row that is visible: its hash is its settled one from its time on.
+        return _settled_sql(name, f"hash({', '.join(f'r.{c}' for c in spec.columns)})", f"r.{first}", seen,
+                            f"SELECT count(*) AS n, coalesce(sum(hash({', '.join(f'r.{c}' for c in spec.columns)})), "
+                            f"0) AS h, NULL AS as_of FROM raw.{name} r WHERE r.{first} IS NULL")  # fmt: skip
+    settled = [m.replace("d.as_of", "TIMESTAMPTZ 'infinity'") for m in masked]
+    last = f"greatest({', '.join(f'r.{c}' for c in spec.time_columns)})"  # DuckDB's greatest skips NULLs
+    # Strictly before: a time at the date itself may still be masked there (a rating known only after resolution).
+    flight = (f"SELECT d.as_of, count(*) AS n, sum(hash({', '.join(masked)})) AS h FROM fingerprint_dates d "
+              f"JOIN raw.{name} r ON r.{first} {seen} d.as_of AND {last} >= d.as_of GROUP BY d.as_of "
+              f"UNION ALL SELECT d.as_of, count(*) AS n, sum(hash({', '.join(masked)})) AS h FROM fingerprint_dates d, "
+              f"raw.{name} r WHERE r.{first} IS NULL GROUP BY d.as_of")  # fmt: skip
+    return _settled_sql(name, f"hash({', '.join(settled)})", last, "<", flight)
+
+
+def _settled_sql(name: str, row: str, last: str, before: str, rest: str) -> str:
+    """The rows of table ``name`` settled at each date (``last``, their last time, ``before`` the date), summed
+    once per day of ``last`` with their hash ``row``, plus the rows of ``rest`` (as_of, n, h; an as_of NULL counts
+    at every date)."""
+    first = TABLES[name].time_columns[0]
+    return f"""(WITH settled AS (
+            SELECT epoch_us({last}) // {DAY_US} AS day, {last} AS last, {row} AS h
+            FROM raw.{name} r WHERE r.{first} IS NOT NULL),
+        days AS (SELECT day, max(last) AS hi, count(*) AS n, sum(h) AS h FROM settled GROUP BY 1),
         whole AS (SELECT d.as_of, sum(b.n) AS n, sum(b.h) AS h FROM fingerprint_dates d
-            JOIN days b ON b.hi {seen} d.as_of GROUP BY d.as_of),
-        part AS (SELECT d.as_of, count(*) AS n, sum({row}) AS h FROM fingerprint_dates d
-            JOIN days b ON b.day = epoch_us(d.as_of) // {DAY_US} AND NOT (b.hi {seen} d.as_of)
-            JOIN raw.{name} r ON epoch_us(r.{first}) // {DAY_US} = b.day AND r.{first} {seen} d.as_of GROUP BY d.as_of),
-        undated AS (SELECT count(*) AS n, coalesce(sum({row}), 0) AS h FROM raw.{name} r WHERE r.{first} IS NULL)
-        SELECT d.as_of, '{name}' AS table_name, coalesce(w.n, 0) + coalesce(p.n, 0) + u.n AS rows,
-            CAST(coalesce(w.h, 0) + coalesce(p.h, 0) + u.h AS VARCHAR) AS digest
-        FROM fingerprint_dates d LEFT JOIN whole w USING (as_of) LEFT JOIN part p USING (as_of) CROSS JOIN undated u
-        WHERE coalesce(w.n, 0) + coalesce(p.n, 0) + u.n > 0)"""
+            JOIN days b ON b.hi {before} d.as_of GROUP BY d.as_of),
+        part AS (SELECT d.as_of, count(*) AS n, sum(s.h) AS h FROM fingerprint_dates d
+            JOIN days b ON b.day = epoch_us(d.as_of) // {DAY_US} AND NOT (b.hi {before} d.as_of)
+            JOIN settled s ON s.day = b.day AND s.last {before} d.as_of GROUP BY d.as_of),
+        rest AS ({rest}),
+        parts AS (SELECT as_of, n, h FROM whole UNION ALL SELECT as_of, n, h FROM part
+            UNION ALL SELECT d.as_of, r.n, r.h FROM fingerprint_dates d JOIN rest r
+            ON r.as_of = d.as_of OR r.as_of IS NULL)
+        SELECT as_of, '{name}' AS table_name, sum(n) AS rows, CAST(coalesce(sum(h), 0) AS VARCHAR) AS digest
+        FROM parts GROUP BY as_of HAVING sum(n) > 0)"""
 
 
 def fingerprints(

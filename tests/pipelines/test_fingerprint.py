@@ -106,3 +106,34 @@ def test_the_per_day_sums_equal_every_date_joined_to_every_row(con: duckdb.DuckD
     got = got[got["table_name"] == "usage_events"]
     assert [(T(a).to_pydatetime(), r, d) for a, _, r, d in got.itertuples(index=False)] == reference
     assert [r for _, r, _ in reference] == [3, 5, 7]  # by hand: the undated row counts at every date
+
+
+def test_settled_and_in_flight_rows_of_a_table_with_several_times_equal_every_date_joined_to_every_row(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Tickets settled before a date, in flight across it (resolved later, rated later), with a time exactly at a
+    date, and undated: the digest equals each date joined to each visible row masked at that date (the reference,
+    written here)."""
+    con.execute("CREATE TABLE raw.support_tickets (ticket_id VARCHAR, account_id VARCHAR, created_at TIMESTAMPTZ, "
+                "resolved_at TIMESTAMPTZ, priority VARCHAR, csat BIGINT, category VARCHAR, "
+                "escalated_at TIMESTAMPTZ)")  # fmt: skip
+    con.execute("INSERT INTO raw.support_tickets VALUES "
+                "('t1', 'a', '2025-01-05', '2025-01-07', 'low', 5, 'bug', NULL), "  # settled before every date
+                "('t2', 'a', '2025-01-20', '2025-03-01', 'high', 1, 'bug', '2025-02-10'), "  # resolved at D2 itself
+                "('t3', 'b', '2025-02-01', NULL, 'low', 3, 'billing', NULL), "  # created at D1, never resolved
+                "('t4', 'b', '2025-02-03', '2025-02-03 10:00', 'low', NULL, 'bug', '2025-03-25'), "  # escalated late
+                "('t5', 'b', NULL, '2025-02-20', 'low', 4, 'bug', NULL), "  # undated: at every date, masked there
+                "('t6', 'a', '2025-03-01', '2025-03-01 00:00:00.000001', 'low', 2, 'bug', NULL)")  # fmt: skip
+    reference = con.execute(
+        "WITH d AS (SELECT unnest(CAST(? AS TIMESTAMPTZ[])) AS as_of) SELECT d.as_of, count(*), CAST(sum(hash("
+        "r.ticket_id, r.account_id, CASE WHEN r.created_at < d.as_of THEN r.created_at END, "
+        "CASE WHEN r.resolved_at < d.as_of THEN r.resolved_at END, r.priority, "
+        "CASE WHEN r.resolved_at < d.as_of THEN r.csat END, r.category, "
+        "CASE WHEN r.escalated_at < d.as_of THEN r.escalated_at END)) AS VARCHAR) FROM d "
+        "JOIN raw.support_tickets r ON r.created_at < d.as_of OR r.created_at IS NULL GROUP BY 1 ORDER BY 1",
+        [[D1, D2, D3]],
+    ).fetchall()  # fmt: skip
+    got = fingerprints(con, [D1, D2, D3])
+    got = got[got["table_name"] == "support_tickets"]
+    assert [(T(a).to_pydatetime(), r, d) for a, _, r, d in got.itertuples(index=False)] == reference
+    assert [r for _, r, _ in reference] == [3, 5, 6]  # by hand: t1, t2, t5; then t3, t4; then t6
