@@ -1,0 +1,115 @@
+"""The book's revenue retention over the next period (``models.forecast``), forecast from the warehouse's snapshots,
+and its walk-forward backtest.
+
+A period runs from a snapshot date d to the snapshot date ``months`` later (a quarter by default): the book is the
+accounts in the snapshot at d with their ARR (12 x MRR of the rows serving d), their end ARR that of the snapshot
+at the end (0 when the account is in no snapshot there: no longer a customer).
+
+The backtest replays the forecast at every snapshot date q whose period has ended, as it would have run at q: a
+churn model (``models.estimator.fit_on_slices``, as ``churn train`` fits it) trained only on the labels known at q
+(as_of + the label's read window <= q), its probabilities for the accounts at q, and the past periods that had
+ended by q (their shocks and retained-ARR ratios, from the same model's probabilities at their start). Nothing
+after q is read but the realised figures the forecast is judged on.
+"""
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from features.labels import LabelConfig
+from models.estimator import fit_on_slices
+from models.forecast import LEVELS, Forecast, forecast, past_period, realised
+from pipelines.snapshots.labels import stored_label_config
+
+MIN_PERIODS = 3  # past periods before a backtest date: fewer give no spread worth the name
+
+
+def snapshot_books(con: duckdb.DuckDBPyConnection, months: int = 3) -> pd.DataFrame:
+    """Every snapshot row's account_id, as_of, segment, arr and end_arr (``months`` later; NaN when that snapshot
+    date is not in the warehouse: the period has not ended)."""
+    return con.sql(f"""
+        WITH dates AS (SELECT DISTINCT as_of FROM features.snapshots)
+        SELECT s.account_id, s.as_of, CAST(s.segment AS VARCHAR) AS segment, 12 * coalesce(s.mrr, 0) AS arr,
+            CASE WHEN e.as_of IS NULL THEN NULL ELSE 12 * coalesce(x.mrr, 0) END AS end_arr
+        FROM features.snapshots s
+        LEFT JOIN dates e ON e.as_of = s.as_of + INTERVAL {int(months)} MONTH
+        LEFT JOIN features.snapshots x ON x.account_id = s.account_id AND x.as_of = e.as_of
+        ORDER BY s.as_of, s.account_id""").to_arrow_table().to_pandas()  # fmt: skip
+
+
+def _training_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.sql(
+        "SELECT f.*, l.churn AS label FROM features.snapshots f JOIN features.labels l USING (account_id, as_of) "
+        "ORDER BY f.as_of, f.account_id"
+    ).to_arrow_table().to_pandas()  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BacktestPoint:
+    as_of: pd.Timestamp
+    forecast: Forecast
+    realised: dict[tuple[str, str], float]
+    training_rows: int
+
+
+def backtest(con: duckdb.DuckDBPyConnection, months: int = 3, draws: int = 2000, every: int = 1) -> list[BacktestPoint]:
+    """The forecast at every ``every``-th snapshot date whose period has ended and that has ``MIN_PERIODS`` past
+    periods ended before it, each as it would have run then (see the module's docstring)."""
+    cfg = stored_label_config(con) or LabelConfig()
+    reads = pd.Timedelta(days=cfg.reads_days("churn"))
+    books = snapshot_books(con, months)
+    rows = _training_rows(con)
+    dates = sorted(books["as_of"].unique())
+    ended = [d for d in dates if books.loc[books["as_of"] == d, "end_arr"].notna().all()]
+    points: list[BacktestPoint] = []
+    for q in ended[::-1][::every][::-1]:
+        q = pd.Timestamp(q)
+        past = [pd.Timestamp(d) for d in dates if pd.Timestamp(d) + pd.DateOffset(months=months) <= q]
+        train = rows[(rows["label"].notna()) & (pd.to_datetime(rows["as_of"]) + reads <= q)]
+        if len(past) < MIN_PERIODS:
+            continue
+        try:
+            model = fit_on_slices(train.assign(label=train["label"].astype("int8")), "churn")
+        except ValueError:  # too few labeled dates at q for the model's slices (``models.slices``): not yet
+            continue
+        scored = rows[rows["as_of"].isin([*past, q])]
+        p = pd.Series(model.predict_proba(model.prepare(scored))[:, 1], index=scored.index)
+        keyed = books.merge(
+            scored[["account_id", "as_of"]].assign(p_churn=p.to_numpy()), on=["account_id", "as_of"], how="inner"
+        )
+        history = [past_period(keyed[keyed["as_of"] == d]) for d in past]
+        book = keyed[keyed["as_of"] == q]
+        points.append(BacktestPoint(q, forecast(book, history, draws=draws, seed=len(points)), realised(book),
+                                    len(train)))  # fmt: skip
+    return points
+
+
+def backtest_table(points: list[BacktestPoint]) -> pd.DataFrame:
+    """One row per backtest date, group and measure: the forecast, its intervals and the realised figure, with
+    whether each interval covered it."""
+    out = []
+    for pt in points:
+        f = pt.forecast.frame()
+        f["as_of"] = pt.as_of
+        f["realised"] = [pt.realised[g, m] for g, m in zip(f["group"], f["measure"], strict=True)]
+        for level in LEVELS:
+            k = round(level * 100)
+            f[f"covered{k}"] = (f[f"lo{k}"] <= f["realised"]) & (f["realised"] <= f[f"hi{k}"])
+        out.append(f)
+    table = pd.concat(out, ignore_index=True)
+    table["error"] = table["point"] - table["realised"]
+    return table
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per group and measure: backtest dates, mean absolute error (points of retention), mean error (bias), and the
+    share of dates each interval covered the realised figure."""
+    g = table.groupby(["group", "measure"], sort=False)
+    out = g.agg(dates=("error", "size"), mean_abs_error=("error", lambda e: float(np.mean(np.abs(e)))),
+                bias=("error", "mean"))  # fmt: skip
+    for level in LEVELS:
+        k = round(level * 100)
+        out[f"covered{k}"] = g[f"covered{k}"].mean()
+    return out.reset_index()
