@@ -20,6 +20,7 @@ import pandas as pd
 
 from features.labels import LabelConfig
 from models.estimator import fit_on_slices
+from models.family import Model
 from models.forecast import LEVELS, Forecast, forecast, past_period, realised
 from pipelines.snapshots.labels import stored_label_config
 
@@ -113,3 +114,66 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         k = round(level * 100)
         out[f"covered{k}"] = g[f"covered{k}"].mean()
     return out.reset_index()
+
+
+@dataclass(frozen=True)
+class BookForecast:
+    as_of: pd.Timestamp
+    months: int
+    forecast: Forecast
+    accounts: int
+    arr: float
+    model: str  # which churn model gave the probabilities
+
+
+def book_forecast(
+    con: duckdb.DuckDBPyConnection, model: Model, model_name: str, months: int = 3, draws: int = 4000
+) -> BookForecast:
+    """The forecast of the latest snapshot date's book over the next ``months``, with ``model``'s churn
+    probabilities at that date and at the start of every past period that has ended (``models.forecast``)."""
+    books = snapshot_books(con, months)
+    if books.empty:
+        raise ValueError("the warehouse has no feature snapshots: run `churn features build` first")
+    dates = sorted(pd.Timestamp(d) for d in books["as_of"].unique())
+    latest = dates[-1]
+    past = [d for d in dates if d + pd.DateOffset(months=months) <= latest]
+    if len(past) < 2:
+        raise ValueError(f"the forecast needs at least 2 ended {months}-month periods before {latest:%Y-%m-%d}, "
+                         f"the snapshots hold {len(past)}: build snapshots over a longer history, or pass a "
+                         "shorter --months")  # fmt: skip
+    rows = _training_rows(con)
+    scored = rows[rows["as_of"].isin([*past, latest])]
+    p = model.predict_proba(model.prepare(scored))[:, 1]
+    keyed = books.merge(scored[["account_id", "as_of"]].assign(p_churn=p), on=["account_id", "as_of"])
+    book = keyed[keyed["as_of"] == latest]
+    history = [past_period(keyed[keyed["as_of"] == d]) for d in past]
+    return BookForecast(latest, months, forecast(book, history, draws=draws), len(book), float(book["arr"].sum()),
+                        model_name)  # fmt: skip
+
+
+def store_forecast(con: duckdb.DuckDBPyConnection, f: BookForecast) -> None:
+    """Replace the rows of ``f``'s date and period length in ``forecast.book`` (as_of, months, group, measure,
+    point, lo80 .. hi95, accounts, arr, model, made_at)."""
+    frame = f.forecast.frame().assign(as_of=f.as_of, months=f.months, accounts=f.accounts, arr=f.arr, model=f.model,
+                                      made_at=pd.Timestamp.now(tz="UTC"))  # fmt: skip
+    con.execute("CREATE SCHEMA IF NOT EXISTS forecast")
+    con.register("_forecast", frame)
+    try:
+        con.execute("CREATE TABLE IF NOT EXISTS forecast.book AS SELECT * FROM _forecast WHERE false")
+        con.begin()
+        con.execute("DELETE FROM forecast.book WHERE as_of = ? AND months = ?", [f.as_of, f.months])
+        con.execute("INSERT INTO forecast.book BY NAME SELECT * FROM _forecast")
+        con.commit()
+    finally:
+        con.unregister("_forecast")
+
+
+def forecast_document(f: BookForecast) -> dict[str, object]:
+    """What the server shows (GET /v1/forecast, the Forecast page): the date, the period, the book, and per group
+    and measure the point forecast and its intervals."""
+    return {
+        "as_of": f.as_of.isoformat(), "months": f.months, "accounts": f.accounts, "arr": round(f.arr, 2),
+        "model": f.model, "draws": f.forecast.draws, "past_periods": f.forecast.periods,
+        "figures": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+                    for r in f.forecast.frame().to_dict("records")],
+    }  # fmt: skip

@@ -27,6 +27,7 @@ from pipelines.cli.features import (
     print_dataset,
     print_off,
 )
+from pipelines.cli.forecast import forecast_cmd
 from pipelines.cli.models import models_app, print_train, train_cmd
 from pipelines.cli.monitor import monitor_cmd
 from pipelines.cli.retrain import retrain_cmd
@@ -64,6 +65,7 @@ app.command("password")(password_cmd)
 app.command("export")(export_cmd)
 app.command("monitor")(monitor_cmd)
 app.command("effects")(effects_cmd)
+app.command("forecast")(forecast_cmd)
 
 
 @app.command("generate")

@@ -50,3 +50,24 @@ def test_every_backtest_date_trains_only_on_labels_known_then(
         assert (as_of + reads <= q).all(), f"a training row at {q} read a label unknown then"
     s = summary(backtest_table(points))
     assert set(s["measure"]) == {"grr", "nrr"} and (s["dates"] == len(points)).all()
+
+
+def test_the_book_forecast_is_of_the_latest_snapshot_and_stored_once_per_date(world: World, tmp_path: Path) -> None:
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(world.warehouse.read_bytes())
+    train = world.datasets["churn"]
+    model = fc.fit_on_slices(train[train["split"] == "train"].drop(columns="split"), "churn")
+    with duckdb.connect(str(copy)) as con:
+        f = fc.book_forecast(con, model, "test", draws=400)
+        fc.store_forecast(con, f)
+        fc.store_forecast(con, f)  # again: the date's rows replaced, not doubled
+        ((latest, n, arr),) = con.execute(
+            "SELECT as_of, count(*), 12 * sum(coalesce(mrr, 0)) FROM features.snapshots "
+            "WHERE as_of = (SELECT max(as_of) FROM features.snapshots) GROUP BY 1"
+        ).fetchall()
+        stored = con.execute("SELECT count(*), count(DISTINCT as_of) FROM forecast.book").fetchall()
+    assert f.as_of == pd.Timestamp(latest) and f.accounts == n and f.arr == pytest.approx(arr)
+    groups = 1 + train["segment"].nunique()
+    assert stored == [(2 * groups, 1)]
+    doc = fc.forecast_document(f)
+    assert {r["measure"] for r in doc["figures"]} == {"grr", "nrr"}  # type: ignore[union-attr]
