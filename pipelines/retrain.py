@@ -16,8 +16,8 @@ dates; ``full=True`` builds every date again with definitions resolved from the 
 import fcntl
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -161,7 +161,7 @@ def build_changed(con: duckdb.DuckDBPyConnection, full: bool = False) -> Built:
     On a warehouse that was built before, the new dates are built at once, while a second connection computes the
     fingerprints, finds the stored dates whose inputs changed and relabels the others (``_checks``): other rows and
     tables than the build's, and a one-month build's statements are mostly too small for DuckDB to spread over the
-    cores (the demo's one-month retrain: 1.10 s to 0.8x s, ``benchmarks/retrain.py``). The changed dates, usually
+    cores (the demo's one-month retrain: 1.10 s to 1.02 s, ``benchmarks/retrain.py``). The changed dates, usually
     none, are built after."""
     t0 = time.perf_counter()
     dates = default_dates(con)
