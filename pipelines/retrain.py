@@ -177,7 +177,7 @@ def build_changed(con: duckdb.DuckDBPyConnection, full: bool = False) -> Built:
         return Built([d for d in dates if d.timestamp() not in have], [d for d in dates if d.timestamp() in have], 0,
                      relabeled, {"checks": t1 - t0, "build": t2 - t1, "changed": 0.0})  # fmt: skip
     new = [d for d in dates if d.timestamp() not in have]
-    lcfg, fcfg = stored_label_config(con), feature_config(con)
+    lcfg, fcfg = stored_label_config(con) or resolve_labels(con), feature_config(con)
     with ThreadPoolExecutor(1) as pool, con.cursor() as other:
         other.execute("SET TimeZone = 'UTC'")
         checking = pool.submit(_checks, other, dates, stored, new)
