@@ -14,6 +14,13 @@ Two stores hold versions:
 - PostgreSQL: ``churn_score_versions`` (version, published_at, as_of, rows) and ``churn_score_rows`` (the version's
   rows, keyed by version and account), a version's row inserted in the same transaction as its rows, so a reader
   that picks versions from ``churn_score_versions`` never sees part of one. The latest published version is served.
+
+``held_out``: the account is held out of its suggested play (``pipelines.score``); its ``play`` is then null in the
+version, so no page, ranking or API client acts on it, and its payload says ``held_out: true``.
+
+Actions that CSMs and systems record on accounts (``serving.actions`` writes them, ``pipelines.effects`` reads them)
+sit beside the versions, append-only: ``actions.jsonl`` in the folder (one JSON object per line, ``ACTION_FIELDS``),
+or the table ``churn_actions`` in PostgreSQL.
 """
 
 import re
@@ -31,6 +38,7 @@ FRAME_SCHEMA = pa.schema(
         ("health", pa.float64()), ("tier", pa.string()), ("arr", pa.float64()), ("revenue_at_risk", pa.float64()),
         ("play", pa.string()), ("churn_version", pa.string()), ("upsell_version", pa.string()),
         ("scored_at", pa.timestamp("us", tz="UTC")), ("notice_given", pa.bool_()), ("top_reason", pa.string()),
+        ("held_out", pa.bool_()),
     ]
 )  # fmt: skip
 JSON_FIELDS = ("payload", "history")
@@ -56,6 +64,11 @@ PG_DDL = (
     f"CREATE TABLE IF NOT EXISTS {ROWS_TABLE} (version TEXT NOT NULL, "
     + ", ".join(f"{f.name} {_PG_TYPES[f.type]}" + (" NOT NULL" if f.name == "account_id" else "") for f in SCHEMA)
     + ", PRIMARY KEY (version, account_id))",
+    # Rows tables made before held_out existed gain it (their versions are read as not held out, serving.store).
+    # Only when missing: ALTER TABLE locks the table even when the column is there, and would wait for a reader.
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+    f"AND table_name = '{ROWS_TABLE}' AND column_name = 'held_out') THEN "
+    f"ALTER TABLE {ROWS_TABLE} ADD COLUMN held_out BOOLEAN; END IF; END $$",
 )
 # Newest first: published_at, then the version's name (which starts with its UTC time) to break a tie.
 LATEST_SQL = f"SELECT version FROM {VERSIONS_TABLE} ORDER BY published_at DESC, version DESC"
@@ -84,3 +97,17 @@ def libpq_url(url: str) -> str:
     """``url`` as libpq takes it: SQLAlchemy's ``postgresql+psycopg://`` names a driver libpq does not know."""
     scheme, rest = url.split("://", 1)
     return f"{scheme.split('+')[0]}://{rest}"
+
+
+ACTIONS = "actions.jsonl"
+ACTIONS_TABLE = "churn_actions"
+ACTION_STATUSES = ("started", "done", "abandoned")
+ACTION_SOURCES = ("api", "page")
+# id, the account and play, what happened and by whom, when it happened (at), when and by whom it was recorded
+ACTION_FIELDS = ("id", "account_id", "play", "status", "note", "by", "at", "recorded_at", "recorded_by", "source")
+ACTIONS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {ACTIONS_TABLE} (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, play TEXT NOT NULL, "
+    "status TEXT NOT NULL CHECK (status IN ('started', 'done', 'abandoned')), note TEXT, by TEXT NOT NULL, "
+    "at TIMESTAMPTZ NOT NULL, recorded_at TIMESTAMPTZ NOT NULL, recorded_by TEXT NOT NULL, "
+    "source TEXT NOT NULL CHECK (source IN ('api', 'page')))"
+)

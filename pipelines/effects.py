@@ -7,17 +7,25 @@ play, as_of, eligible, held_out), ``play_actions`` (account_id, play, status, ac
 ``subscriptions``, from which the outcomes are labelled by the product's own label rules (``features.labels``).
 The predicted risk is a Parquet or CSV file of (account_id, as_of, p_churn[, p_upsell]), such as the scores of
 those dates, or by default the world's ``ground_truth/oracle`` (p_churn, p_expand).
+
+Two more sources join the folder's tables (``--assignments`` and ``--actions`` of ``churn effects``): the holdout
+assignments that ``churn score`` wrote to the warehouse's ``scores.play_assignments``, and the actions recorded on
+the server (``recorded_actions``: ``actions.jsonl`` beside the published scores, or PostgreSQL's ``churn_actions``),
+read into the ``play_actions`` shape with their ids, so that reading them twice, or rows already in the folder's
+table, counts each action once.
 """
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as adbc
 import duckdb
 import pandas as pd
 
 from features.labels import LabelConfig, labels_sql
 from features.rollups import served_rows
+from models import published
 from models.effects import effects_table
 
 RISK_COLUMN = {"churn": "p_churn", "upsell": "p_upsell"}
@@ -47,6 +55,59 @@ def read_table(folder: Path, name: str, why: str) -> pd.DataFrame:
         if c in df:
             df[c] = pd.to_datetime(df[c], utc=True)
     return df
+
+
+ACTION_COLUMNS = ("account_id", "play", "status", "actor", "at", "note", "id")
+
+
+def recorded_actions(store: str) -> pd.DataFrame:
+    """The actions recorded on the server whose published scores are ``store`` (a folder or a postgresql:// URL),
+    in the ``play_actions`` shape plus their ``id`` (``ACTION_COLUMNS``; actor is who took the action). A line of
+    ``actions.jsonl`` torn by a crash is skipped; none recorded yet: no rows."""
+    if published.is_postgres(store):
+        cols = ", ".join(f'"{c}"' for c in published.ACTION_FIELDS)
+        with adbc.connect(published.libpq_url(store)) as c, c.cursor() as cur:
+            cur.execute(published.ACTIONS_DDL)
+            cur.execute(f"SELECT {cols} FROM {published.ACTIONS_TABLE}")
+            rows = cur.fetch_arrow_table().to_pandas()
+            c.commit()
+    else:
+        path = Path(store) / published.ACTIONS
+        lines = path.read_bytes().split(b"\n") if path.exists() else []
+        parsed = []
+        for line in lines:
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:  # torn by a writer that died mid-line, or empty
+                continue
+        rows = pd.DataFrame([r for r in parsed if isinstance(r, dict)], columns=list(published.ACTION_FIELDS))
+    out = rows.rename(columns={"by": "actor"}).reindex(columns=list(ACTION_COLUMNS))
+    out["at"] = pd.to_datetime(out["at"], utc=True, format="ISO8601")
+    return out.dropna(subset=["id", "account_id", "play", "status", "at"]).drop_duplicates("id").reset_index(drop=True)
+
+
+def merged_actions(actions: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
+    """The folder's ``actions`` with the ``recorded`` ones (``recorded_actions``) whose id is not among them."""
+    if "id" in actions:
+        recorded = recorded[~recorded["id"].isin(actions["id"])]
+    else:
+        actions = actions.assign(id=None)
+    if recorded.empty:
+        return actions.reset_index(drop=True)
+    if actions.empty:
+        return recorded.reset_index(drop=True)
+    return pd.concat([actions, recorded.astype({"at": actions["at"].dtype})], ignore_index=True)
+
+
+def scored_assignments(warehouse: Path) -> pd.DataFrame:
+    """The holdout assignments ``churn score`` wrote to the warehouse (``scores.play_assignments``)."""
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            got = con.sql("SELECT account_id, play, as_of, eligible, held_out FROM scores.play_assignments")
+            return got.to_arrow_table().to_pandas()
+    except duckdb.CatalogException as e:
+        raise EffectsError(f"the warehouse {warehouse} has no scores.play_assignments: run `churn score`") from e
 
 
 def outcomes(
@@ -91,21 +152,45 @@ def effect_frame(assignments: pd.DataFrame, actions: pd.DataFrame, labels: pd.Da
 
 
 def measure(folder: Path, *, target: str = "churn", risk_file: Path | None = None,
-            cfg: LabelConfig = LabelConfig()) -> EffectsReport:  # fmt: skip
+            cfg: LabelConfig = LabelConfig(), assignments_from: Path | None = None,
+            actions_from: str | None = None) -> EffectsReport:  # fmt: skip
     """The effects table of the plays recorded in ``folder`` (see the module)."""
-    frame, notes = load_frame(folder, target=target, risk_file=risk_file, cfg=cfg)
+    frame, notes = load_frame(folder, target=target, risk_file=risk_file, cfg=cfg, assignments_from=assignments_from,
+                              actions_from=actions_from)  # fmt: skip
     return EffectsReport(effects_table(frame), target, notes)
 
 
+def play_tables(folder: Path, assignments_from: Path | None = None,
+                actions_from: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """``play_assignments`` and ``play_actions``: the folder's, with the warehouse's scored assignments
+    (``assignments_from``) and the server's recorded actions (``actions_from``) joined where given; a folder table
+    may then be absent."""
+    why = "the effects need the holdout assignments and the actions of each play (generate with --plays)"
+    frames = []
+    if assignments_from is None or _find(folder, "play_assignments") is not None:
+        frames.append(read_table(folder, "play_assignments", why))
+    if assignments_from is not None:
+        frames.append(scored_assignments(assignments_from))
+    assignments = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    assignments = assignments.drop_duplicates(["account_id", "play", "as_of"], keep="last")
+    assignments["as_of"] = pd.to_datetime(assignments["as_of"], utc=True)
+    if actions_from is None:
+        return assignments, read_table(folder, "play_actions", why)
+    recorded = recorded_actions(actions_from)
+    if _find(folder, "play_actions") is None:
+        return assignments, recorded
+    return assignments, merged_actions(read_table(folder, "play_actions", why), recorded)
+
+
 def load_frame(folder: Path, *, target: str = "churn", risk_file: Path | None = None,
-               cfg: LabelConfig = LabelConfig()) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
+               cfg: LabelConfig = LabelConfig(), assignments_from: Path | None = None,
+               actions_from: str | None = None) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
     """The eligible (account, play) rows of ``folder`` with a known outcome and risk (``effect_frame``), and notes
-    on what was assumed or left out."""
+    on what was assumed or left out. ``assignments_from``: a warehouse whose ``scores.play_assignments`` join the
+    folder's; ``actions_from``: a published scores store whose recorded actions join the folder's."""
     if target not in RISK_COLUMN:
         raise EffectsError(f"target must be one of {', '.join(RISK_COLUMN)}, got {target!r}")
-    why = "the effects need the holdout assignments and the actions of each play (generate with --plays)"
-    assignments = read_table(folder, "play_assignments", why)
-    actions = read_table(folder, "play_actions", why)
+    assignments, actions = play_tables(folder, assignments_from, actions_from)
     subs = read_table(folder, "subscriptions", "the outcomes are labelled from the subscriptions")
     risk = _risk(folder, risk_file, target)
     data_end = _data_end(folder, subs, actions)

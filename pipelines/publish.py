@@ -97,6 +97,7 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
             out[k] = out[k].isoformat()
     given = out.get("notice_given")
     out["notice_given"] = None if given is None or given is pd.NA else bool(given)
+    out["held_out"] = bool(out.get("held_out", False))
     out["model_versions"] = {"churn": out.pop("churn_version"), "upsell": out.pop("upsell_version")}
     return out
 
@@ -115,12 +116,16 @@ def version_table(rows: pd.DataFrame) -> pa.Table:
         history.setdefault(acc, []).append({"as_of": as_of.isoformat(), "health": float(h), "tier": tier,
                                             "p_churn": float(p_churn),
                                             "p_upsell": None if pd.isna(p_upsell) else float(p_upsell)})  # fmt: skip
+    # Held out of its play (pipelines.score): the version shows no play, so nobody acts on it.
+    held = latest["held_out"].astype("boolean").fillna(False).astype(bool) if "held_out" in latest else False
+    latest = latest.assign(held_out=held)
+    latest["play"] = latest["play"].where(~latest["held_out"], None)
     records = [_record(r) for r in latest.to_dict(orient="records")]
     frame = latest[[f.name for f in FRAME_SCHEMA if f.name != "top_reason"]].copy()
     frame["top_reason"] = [r["reasons"][0]["sentence"] if r["reasons"] else None for r in records]
     frame["payload"] = [json.dumps(r) for r in records]
     frame["history"] = [json.dumps(history[a]) for a in latest["account_id"]]
-    return arrow_table(frame).cast(SCHEMA)
+    return arrow_table(frame[SCHEMA.names]).cast(SCHEMA)
 
 
 def publish_table(con: duckdb.DuckDBPyConnection, source: str, store: str, keep: int = KEEP) -> Published:

@@ -1,7 +1,13 @@
 """``churn score``: score the latest snapshot of every active account with the champion models, store the scores
 (warehouse table ``scores.accounts``, or a PostgreSQL table) and publish them for the server (``pipelines.publish``).
 One row per account and as_of: re-scoring an as_of replaces its rows, other dates stay, so health can be followed
-over time."""
+over time.
+
+Holdouts: each account's suggested play is checked against ``features.holdout.held_out`` (``Holdout``: seed and
+share, CHURN_HOLDOUT_SEED and CHURN_HOLDOUT_SHARE or the options of ``churn score``). A held-out account keeps its
+play in the stored scores (``held_out`` true, so the effects know what it was held out of); the published version
+shows it no play. The assignments of the scored dates go to the warehouse table ``scores.play_assignments``
+(account_id, play, as_of, eligible, held_out, seed, share: ``pipelines.effects`` reads them)."""
 
 import json
 import time
@@ -10,21 +16,59 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from features.holdout import HOLDOUT_SHARE, held_out
 from models.published import is_postgres, shown
 from models.registered import load_pair
 from models.scoring import Scorer
 from pipelines.publish import KEEP, Published, postgres_scores, publish_table
+from pipelines.settings import get_settings
 from pipelines.warehouse import arrow_table, replace_rows
 
 ACCOUNT_COLUMNS = ("name", "segment", "touch_model", "csm_owner", "industry", "region")
 JSON_COLUMNS = ("components", "reasons", "upsell_reasons")
-# notice_given comes last: a table written before it existed gets it by ALTER TABLE ADD COLUMN, at the end.
+# notice_given, then held_out, come last: a table written before they existed gets them by ALTER TABLE ADD COLUMN,
+# at the end.
 COLUMNS = ("account_id", "as_of", "name", "segment", "touch_model", "csm_owner", "industry", "region", "p_churn",
            "p_upsell", "health", "tier", "components", "reasons", "upsell_reasons", "arr", "revenue_at_risk", "play",
-           "churn_version", "upsell_version", "scored_at", "notice_given")  # fmt: skip
+           "churn_version", "upsell_version", "scored_at", "notice_given", "held_out")  # fmt: skip
+HOLDOUT_SEED = 24  # the default seed of the holdouts: fixed, so that every run holds out the same accounts
+ASSIGNMENTS = "scores.play_assignments"
+ASSIGNMENT_COLUMNS = ("account_id", "play", "as_of", "eligible", "held_out", "seed", "share")
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Which accounts are held out of their suggested play: ``features.holdout.held_out`` with this seed and share
+    (of the accounts suggested each play). Change the seed only to start a new experiment."""
+
+    seed: int = HOLDOUT_SEED
+    share: float = HOLDOUT_SHARE
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share < 1.0:
+            raise ValueError(f"the holdout share must be in [0, 1), got {self.share}: 0.2 holds out a fifth")
+
+
+def configured_holdout(seed: int | None = None, share: float | None = None) -> Holdout:
+    """``seed`` and ``share`` where given, else CHURN_HOLDOUT_SEED and CHURN_HOLDOUT_SHARE, else the defaults."""
+    s = get_settings()
+    seed = seed if seed is not None else s.holdout_seed
+    share = share if share is not None else s.holdout_share
+    return Holdout(HOLDOUT_SEED if seed is None else seed, HOLDOUT_SHARE if share is None else share)
+
+
+def holdouts(account_ids: Sequence[object], plays: Sequence[str], holdout: Holdout) -> np.ndarray:
+    """Per row, whether the account is held out of its play (never when it has none: not eligible for any)."""
+    ids, plays_ = np.asarray(account_ids, dtype=object), np.asarray(plays, dtype=object)
+    out = np.zeros(len(ids), dtype=bool)
+    for play in {p for p in plays_ if isinstance(p, str) and p}:
+        at = np.flatnonzero(plays_ == play)
+        out[at] = held_out(ids[at], play, seed=holdout.seed, share=holdout.share)
+    return out
 
 
 @dataclass(frozen=True)
@@ -54,7 +98,8 @@ def latest_dates(con: duckdb.DuckDBPyConnection, n: int = 1) -> list[datetime]:
     return sorted(r[0] for r in got)
 
 
-def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[datetime]) -> pd.DataFrame:
+def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[datetime],
+                holdout: Holdout = Holdout()) -> pd.DataFrame:  # fmt: skip
     """Scores of every account with a snapshot at ``dates``, with the account's name, owner and segment."""
     # The account's columns that the snapshot does not have already (the registry's firmographics are features;
     # a feature table may have none of them).
@@ -69,13 +114,14 @@ def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[
     )
     # Through Arrow: duckdb 2.0's .df() calls DataFrame.drop(inplace=True) on time-zone-aware columns, which
     # pandas 3.1 deprecates (an error under the tests' warning filters).
-    return scored(con.sql(sql).to_arrow_table().to_pandas(), scorer, datetime.now(UTC))
+    return scored(con.sql(sql).to_arrow_table().to_pandas(), scorer, datetime.now(UTC), holdout)
 
 
-def scored(rows: pd.DataFrame, scorer: Scorer, scored_at: datetime) -> pd.DataFrame:
+def scored(rows: pd.DataFrame, scorer: Scorer, scored_at: datetime, holdout: Holdout = Holdout()) -> pd.DataFrame:
     """The stored form (``COLUMNS``) of the scores of ``rows`` (snapshots with the accounts' columns): reasons and
     components as JSON text, notice_given as a nullable boolean (the snapshot's ``cancellation_pending``; NULL
-    when the rows lack it). The Spark engine applies this very function to each part of its table."""
+    when the rows lack it), held_out whether the account is held out of its play (``holdouts``). The Spark engine
+    applies this very function to each part of its table."""
     scores = scorer.score(rows)
     for c in ACCOUNT_COLUMNS:
         scores[c] = rows[c].to_numpy()
@@ -83,7 +129,33 @@ def scored(rows: pd.DataFrame, scorer: Scorer, scored_at: datetime) -> pd.DataFr
     for c in JSON_COLUMNS:
         scores[c] = [json.dumps(v) for v in scores[c]]
     scores["notice_given"] = scores["notice_given"].astype("boolean")
+    scores["held_out"] = holdouts(scores["account_id"].tolist(), scores["play"].tolist(), holdout)
     return scores[list(COLUMNS)]
+
+
+def assignments(scores: pd.DataFrame, holdout: Holdout) -> pd.DataFrame:
+    """The play assignments of ``scores`` (``ASSIGNMENT_COLUMNS``): one row per account with a suggested play,
+    eligible, held out or not, under the seed and share that decided it."""
+    rows = scores.loc[scores["play"].fillna("") != "", ["account_id", "play", "as_of", "held_out"]]
+    return rows.assign(eligible=True, held_out=rows["held_out"].astype(bool), seed=holdout.seed,
+                       share=holdout.share)[list(ASSIGNMENT_COLUMNS)].reset_index(drop=True)  # fmt: skip
+
+
+ASSIGNMENTS_DDL = f"""CREATE TABLE IF NOT EXISTS {ASSIGNMENTS} (account_id VARCHAR NOT NULL, play VARCHAR NOT NULL,
+    as_of TIMESTAMPTZ NOT NULL, eligible BOOLEAN NOT NULL, held_out BOOLEAN NOT NULL, seed BIGINT NOT NULL,
+    share DOUBLE NOT NULL, PRIMARY KEY (account_id, play, as_of))"""
+
+
+def write_assignments(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, holdout: Holdout) -> None:
+    """Replace the play assignments of the scored as_of dates in ``scores.play_assignments`` (one transaction)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS scores")
+    con.execute(ASSIGNMENTS_DDL)
+    dates = [d.to_pydatetime() for d in pd.to_datetime(scores["as_of"].unique(), utc=True)]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _scored_dates AS SELECT UNNEST(CAST(? AS TIMESTAMPTZ[])) AS as_of", [dates]
+    )
+    rows = arrow_table(assignments(scores, holdout))
+    replace_rows(con, ASSIGNMENTS, rows, "as_of IN (SELECT as_of FROM _scored_dates)")
 
 
 DDL = """CREATE TABLE IF NOT EXISTS {table} (
@@ -91,17 +163,19 @@ DDL = """CREATE TABLE IF NOT EXISTS {table} (
     csm_owner VARCHAR, industry VARCHAR, region VARCHAR, p_churn DOUBLE, p_upsell DOUBLE, health DOUBLE,
     tier VARCHAR, components VARCHAR, reasons VARCHAR, upsell_reasons VARCHAR, arr DOUBLE, revenue_at_risk DOUBLE,
     play VARCHAR, churn_version VARCHAR, upsell_version VARCHAR, scored_at TIMESTAMPTZ, notice_given BOOLEAN,
-    PRIMARY KEY (account_id, as_of))"""
+    held_out BOOLEAN, PRIMARY KEY (account_id, as_of))"""
 # A table created before notice_given existed gains it; its older rows keep NULL there (unknown; the server then
-# reads the stored snapshot's cancellation_pending, see serving.state).
-MIGRATE = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS notice_given BOOLEAN"
+# reads the stored snapshot's cancellation_pending, see serving.state). Likewise held_out (NULL: not held out).
+MIGRATES = ("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS notice_given BOOLEAN",
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS held_out BOOLEAN")  # fmt: skip
 
 
 def write_warehouse(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
     """Replace the scores of these as_of dates in ``scores.accounts`` (one transaction)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS scores")
     con.execute(DDL.format(table="scores.accounts"))
-    con.execute(MIGRATE.format(table="scores.accounts"))
+    for migrate in MIGRATES:
+        con.execute(migrate.format(table="scores.accounts"))
     replace_rows(con, "scores.accounts", arrow_table(scores), "as_of IN (SELECT DISTINCT as_of FROM _new)")
 
 
@@ -112,7 +186,8 @@ def write_postgres(url: str, scores: pd.DataFrame, table: str = "churn_scores", 
     ddl = DDL.format(table=name).replace("DOUBLE", "DOUBLE PRECISION").replace("VARCHAR", "TEXT")
     with engine.begin() as c:
         c.execute(sa.text(ddl))
-        c.execute(sa.text(MIGRATE.format(table=name)))
+        for migrate in MIGRATES:
+            c.execute(sa.text(migrate.format(table=name)))
         dates = [d.to_pydatetime() for d in pd.to_datetime(scores["as_of"].unique(), utc=True)]
         c.execute(sa.text(f"DELETE FROM {name} WHERE as_of = ANY(:dates)"), {"dates": dates})
         with c.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
@@ -125,14 +200,18 @@ def write_postgres(url: str, scores: pd.DataFrame, table: str = "churn_scores", 
 
 def score(
     con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[datetime] | None = None, to: str | None = None,
-    keep: int = KEEP,
+    keep: int = KEEP, holdout: Holdout | None = None,
 ) -> ScoreReport:  # fmt: skip
     """Score ``dates`` (default: the latest snapshot date) and store the scores: with ``to`` a postgresql:// URL in
     its table ``churn_scores``, else in the warehouse's ``scores.accounts``. With ``to`` (that URL, or a folder), the
-    whole table is then published there as a new version for the server, keeping the newest ``keep`` versions."""
+    whole table is then published there as a new version for the server, keeping the newest ``keep`` versions.
+    The play assignments go to the warehouse's ``scores.play_assignments`` either way; ``holdout`` defaults to
+    CHURN_HOLDOUT_SEED and CHURN_HOLDOUT_SHARE, so that every caller (score, retrain, demo) holds out alike."""
     t0 = time.perf_counter()
+    holdout = holdout or configured_holdout()
     dates = list(dates or latest_dates(con))
-    scores = score_dates(con, scorer, dates)
+    scores = score_dates(con, scorer, dates, holdout)
+    write_assignments(con, scores, holdout)
     published = None
     if to and is_postgres(to):
         write_postgres(to, scores)

@@ -23,6 +23,18 @@ class Settings(BaseSettings):
         "serve` reads too): a folder of versions, or a postgresql:// URL.",
     )
     scores_keep: int = Field(5, ge=2, description="Published score versions kept; older ones are removed.")
+    # Unset: pipelines.score.Holdout's defaults (a fixed seed, features.holdout.HOLDOUT_SHARE).
+    holdout_seed: int | None = Field(
+        None,
+        description="Seed of the holdouts of plays (`churn score --holdout-seed`): which accounts are held out of "
+        "their suggested play. Keep it fixed; a new seed starts a new experiment. Unset: 24.",
+    )
+    holdout_share: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the accounts suggested each play that are held out of it (--holdout-share); unset: 0.2.",
+    )
     features_file: Path | None = Field(
         None,
         description="The features file (TOML: login event, milestones, event types counted one by one, ratios; "

@@ -9,6 +9,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,8 +17,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving import actions, export
+from serving.action_log import open_actions
 from serving.auth import key_of, scope_of
 from serving.batching import Batcher
 from serving.guard import Guard
@@ -89,6 +93,22 @@ class Measure:
             self.metrics.requests.labels(name, str(status)).inc()
 
 
+def allowed(app: FastAPI, path: str) -> list[str]:
+    """Every method of every route at ``path``. Starlette's 405 names the methods of the first route whose path
+    matches only, and two routes share a path when GET and POST take different bodies (an account's actions)."""
+    methods: set[str] = set()
+
+    def walk(entries: Any) -> None:
+        for r in entries:
+            if hasattr(r, "effective_route_contexts"):  # an included router (FastAPI 0.165)
+                walk(r.effective_route_contexts())
+            elif getattr(r, "path", None) is not None and compile_path(r.path)[0].match(path):
+                methods.update(getattr(r, "methods", None) or ())
+
+    walk(app.routes)
+    return sorted(methods)
+
+
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     settings = settings or get_serving_settings()
     holder = Holder()
@@ -114,9 +134,12 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
                               "Send an API key as 'Authorization: Bearer KEY'.")  # fmt: skip
     app.state.settings, app.state.holder, app.state.reload, app.state.keys = settings, holder, reload, settings.keys()
     app.include_router(router)
+    app.include_router(actions.router)
+    app.include_router(export.router)
     app.include_router(pages)
     exact_document(app)
     app.state.users = settings.users()
+    app.state.actions = open_actions(settings.scores)
     app.state.batcher = Batcher(settings.max_rows, settings.threads, metrics.batches)
     app.state.revoked = Revoked(settings.state_dir / "sessions.sqlite", max_age=SESSION_SECONDS)
     app.state.throttle = Throttle(settings.state_dir / "sessions.sqlite", settings.login_limit_user,
@@ -141,8 +164,11 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             detail = f"no route at {path}: the API's routes are listed at /docs"
         elif (e.status_code, e.detail) == (405, "Method Not Allowed"):
             detail = f"{request.method} is not allowed at {path}: the API's routes and methods are listed at /docs"
+        headers = e.headers
+        if e.status_code == 405 and (methods := allowed(app, request.url.path)):
+            headers = {**(e.headers or {}), "Allow": ", ".join(methods)}
         body = {"error": detail} if isinstance(detail, str) else {"error": "invalid request", "detail": detail}
-        return JSONResponse(body, status_code=e.status_code, headers=e.headers)
+        return JSONResponse(body, status_code=e.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:

@@ -1,5 +1,8 @@
-"""API keys with scopes (read, admin), compared in constant time. Sent as ``Authorization: Bearer KEY`` or
-``X-API-Key: KEY``."""
+"""API keys with scopes, compared in constant time. Sent as ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``.
+
+Scopes, each allowing what the ones before it do: ``read`` (scores, rankings, models), ``write`` (also records
+actions taken on accounts: ``POST /v1/accounts/{id}/actions``; for a CRM or a health-score system that reports what
+was done), ``admin`` (also reloads)."""
 
 import hmac
 from typing import Annotated
@@ -9,7 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
-RANK = {"read": 0, "admin": 1}
+RANK = {"read": 0, "write": 1, "admin": 2}
 
 
 MISSING = "missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
@@ -57,4 +60,5 @@ def require(scope: str):  # type: ignore[no-untyped-def]
 
 
 Reader = Annotated[str, Depends(require("read"))]
+Writer = Annotated[str, Depends(require("write"))]
 Admin = Annotated[str, Depends(require("admin"))]

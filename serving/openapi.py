@@ -3,6 +3,7 @@
 - each live-scoring row listing the features of the loaded models (known only once they load, so the document is
   rebuilt when a reload swaps the models), each with its type, null allowed, money 0 or more, and no other key;
 - the settings' batch limits (``maxItems``: more ids or rows get 413);
+- the plays an action may name (the loaded playbook's);
 - every 422 in the Problem shape the app answers, not FastAPI's validation error, which it never sends.
 
 A client (or schemathesis) reading ``/openapi.json`` then knows what is refused before sending it.
@@ -30,6 +31,8 @@ def tailored(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
     rows["items"] = {"$ref": "#/components/schemas/LiveRow"}
     rows["maxItems"] = settings.max_rows
     schemas["IdsIn"]["properties"]["account_ids"]["maxItems"] = settings.max_ids
+    if b is not None and "ActionIn" in schemas:  # an action names one of the loaded playbook's plays
+        schemas["ActionIn"]["properties"]["play"]["enum"] = sorted({r.play for r in b.scorer.playbook.rules})
     for operations in doc["paths"].values():
         for op in operations.values():
             invalid = op.get("responses", {}).get("422")

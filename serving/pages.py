@@ -7,6 +7,7 @@ import logging
 import math
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +17,11 @@ from pwdlib.exceptions import PwdlibError
 
 from models.ranking import Filters, Order, RankedList, rank
 from serving import charts
+from serving.action_log import ActionRefused, new_action
+from serving.actions import refused
+from serving.export import csv_response
 from serving.routes import bundle, ranking_page
+from serving.schemas import MAX_NOTE
 from serving.sessions import PRINT, SID, check_form, csrf_token, fingerprint, start
 from serving.state import Bundle
 from serving.throttle import Refused
@@ -129,6 +134,17 @@ def _options(b: Bundle) -> dict[str, list[str]]:
     )
 
 
+def _chosen(orders: dict[str, tuple[RankedList, Order]], by: str, segment: str | None, touch_model: str | None,
+            owner: str | None, tier: str | None, q: str | None, mine: bool,
+            me: dict[str, Any]) -> tuple[str, str | None, str | None, Filters]:  # fmt: skip
+    """The page's order (the first when ``by`` is not one of ``orders``), owner (with ``mine``, the CSM ``me``'s
+    own), tier and filters, as the page and its CSV download read them."""
+    by = by if by in orders else next(iter(orders))
+    owner = me["owner"] if mine else owner
+    tier = tier if tier in ("red", "yellow", "green") else None
+    return by, owner, tier, Filters(segment or None, touch_model or None, owner or None, tier, q or None)
+
+
 def _ranked(request: Request, template: str, orders: dict[str, tuple[RankedList, Order]], by: str,
             segment: str | None, touch_model: str | None, owner: str | None, tier: str | None, q: str | None,
             mine: bool, page: int) -> HTMLResponse:  # fmt: skip
@@ -136,13 +152,8 @@ def _ranked(request: Request, template: str, orders: dict[str, tuple[RankedList,
     and how many accounts of the same filters are at risk before notice and on the save desk (the tabs)."""
     me = user(request)
     b = bundle(request)
-    if by not in orders:
-        by = next(iter(orders))
-    if mine:
-        owner = me["owner"]
-    tier = tier if tier in ("red", "yellow", "green") else None
+    by, owner, tier, chosen = _chosen(orders, by, segment, touch_model, owner, tier, q, mine, me)
     page = max(page, 1)
-    chosen = Filters(segment or None, touch_model or None, owner or None, tier, q or None)
     ranking, order = orders[by]
     offset = (page - 1) * PAGE
     r = ranking_page(b, ranking, order, chosen, PAGE, offset)
@@ -157,6 +168,17 @@ def accounts(request: Request, by: str = "risk", segment: str | None = None, tou
              owner: str | None = None, tier: str | None = None, q: str | None = None, mine: bool = False,
              page: int = 1) -> HTMLResponse:  # fmt: skip
     return _ranked(request, "accounts.html", ORDERS, by, segment, touch_model, owner, tier, q, mine, page)
+
+
+@pages.get("/accounts.csv")
+def accounts_csv(request: Request, by: str = "risk", segment: str | None = None, touch_model: str | None = None,
+                 owner: str | None = None, tier: str | None = None, q: str | None = None,
+                 mine: bool = False) -> Response:  # fmt: skip
+    """The accounts page's list as CSV: every row of the page's list and filters, not only the page shown."""
+    me = user(request)
+    by, _, _, chosen = _chosen(ORDERS, by, segment, touch_model, owner, tier, q, mine, me)
+    ranking, order = ORDERS[by]
+    return csv_response(bundle(request), ranking, order, chosen, f"accounts-{by}")
 
 
 @pages.get("/save-desk")
@@ -179,7 +201,29 @@ def account(request: Request, account_id: str) -> HTMLResponse:
     base = s["health"] - sum(parts.values())
     return _page(request, "account.html", s=s, base=base, chart=charts.components(parts),
                  trend=charts.trend(b.scores.history.get(account_id, []), cfg.red_below, cfg.yellow_below),
-                 history=b.scores.history.get(account_id, []))  # fmt: skip
+                 history=b.scores.history.get(account_id, []), actions=request.app.state.actions.of(account_id),
+                 plays=sorted({r.play for r in b.scorer.playbook.rules}), max_note=MAX_NOTE)  # fmt: skip
+
+
+@pages.post("/accounts/{account_id}/actions")
+def record_action(request: Request, account_id: str, play: Annotated[str, Form(max_length=200)],
+                  status: Annotated[str, Form(max_length=20)],
+                  note: Annotated[str, Form(max_length=MAX_NOTE)] = "",
+                  csrf: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    """Record an action from the account page (by the signed-in CSM), then back to the page."""
+    check_form(request, csrf)
+    me = user(request)
+    b = bundle(request)
+    if account_id not in b.scores.payloads:
+        raise HTTPException(404, f"no account {account_id!r} among the latest scores")
+    try:
+        action = new_action(account_id=account_id, play=play, status=status, note=note.strip() or None, by=None,
+                            at=None, recorded_by=me["name"], source="page",
+                            plays={r.play for r in b.scorer.playbook.rules})  # fmt: skip
+    except ActionRefused as e:
+        raise refused(e, "form") from e
+    request.app.state.actions.append(action)
+    return RedirectResponse(f"/accounts/{quote(account_id, safe='')}#actions", status_code=303)
 
 
 @pages.get("/model")

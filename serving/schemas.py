@@ -16,6 +16,12 @@ NOTICE = (
     "snapshot is gone). Rankings count unknown as not given."
 )
 
+PLAY = "the suggested next step; empty when none is needed, null when the account is held out of its play"
+HELD_OUT = (
+    "the account is held out of its suggested play (a random share of each play's accounts, to measure the "
+    "play's effect): its play is null, and nobody should run it on this account"
+)
+
 
 class Reason(BaseModel):
     feature: str
@@ -42,7 +48,8 @@ class Score(BaseModel):
     upsell_reasons: list[Reason]
     arr: float | None = None
     revenue_at_risk: float | None = None
-    play: str
+    play: str | None = Field(description=PLAY)
+    held_out: bool = Field(False, description=HELD_OUT)
     model_versions: dict[str, str]
 
 
@@ -162,7 +169,7 @@ class RankItem(BaseModel):
     arr: float | None
     revenue_at_risk: float | None
     top_reason: str | None
-    play: str
+    play: str | None = Field(description=PLAY)
 
 
 class Ranking(BaseModel):
@@ -236,3 +243,37 @@ class Readiness(BaseModel):
     versions: dict[str, str] | None = Field(None, description="admin key only: the loaded model versions")
     scores_as_of: str | None = Field(None, description="admin key only: the date of the scores served")
     last_reload_error: str | None = Field(None, description="admin key only: why the last reload failed")
+
+
+MAX_NOTE = 2000  # characters of an action's note
+MAX_BY = 200  # characters of who took an action
+
+
+class ActionIn(BaseModel):
+    """An action taken on an account. ``by`` defaults to the caller ("api-key:<scope>"), ``at`` to now."""
+
+    model_config = ConfigDict(extra="forbid")
+    play: str = Field(min_length=1, max_length=200, description="one of the playbook's plays (models/plays.toml)")
+    status: Literal["started", "done", "abandoned"]
+    note: str | None = Field(None, max_length=MAX_NOTE)
+    by: str | None = Field(None, min_length=1, max_length=MAX_BY, description="who took it; default: the caller")
+    at: datetime | None = Field(None, description="when it happened (RFC 3339; naive is UTC); default: now; "
+                                "never in the future")  # fmt: skip
+
+
+class ActionOut(BaseModel):
+    id: str
+    account_id: str
+    play: str
+    status: Literal["started", "done", "abandoned"]
+    note: str | None
+    by: str
+    at: str
+    recorded_at: str = Field(description="when the server recorded it")
+    recorded_by: str = Field(description="who recorded it: a CSM's user name, or api-key:<scope>")
+    source: Literal["api", "page"]
+
+
+class ActionsOut(BaseModel):
+    account_id: str
+    actions: list[ActionOut] = Field(description="newest first (by at)")

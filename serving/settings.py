@@ -34,10 +34,10 @@ class ServingSettings(BaseSettings):
         description="MLflow tracking and registry URI; unset: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db.",
     )
     alias: str = Field("champion", description="Registry alias the server loads and follows.")
-    api_keys: dict[str, Literal["read", "admin"]] = Field(
+    api_keys: dict[str, Literal["read", "write", "admin"]] = Field(
         default_factory=dict,
-        description='API keys and their scope, as JSON: {"key": "read", "other": "admin"}. Development without '
-        "keys uses demo-read-key and demo-admin-key.",
+        description='API keys and their scope, as JSON: {"key": "read", "other": "admin"}; write also records '
+        "actions on accounts, admin also reloads. Development without keys uses demo-read-key and demo-admin-key.",
     )
     reload_interval: float = Field(
         60.0, description="Seconds between checks of the registry alias and of the current scores version; 0: never."

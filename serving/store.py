@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models import published  # the layout: file and table names, columns
@@ -130,7 +131,13 @@ def _document(text: str, where: str) -> dict[str, Any]:
 
 
 def _checked(table: pa.Table, where: str) -> pa.Table:
-    """``table`` with exactly the published columns and types (field metadata dropped)."""
+    """``table`` with exactly the published columns and types (field metadata dropped). A version published before
+    holdouts existed holds out nobody."""
+    if "held_out" not in table.column_names:
+        table = table.append_column("held_out", pa.array([False] * table.num_rows, pa.bool_()))
+    elif table.column("held_out").null_count:
+        table = table.set_column(table.column_names.index("held_out"), "held_out",
+                                 pc.fill_null(table.column("held_out"), False))  # fmt: skip
     missing = [n for n in published.SCHEMA.names if n not in table.column_names]
     if missing:
         raise ValueError(f"{where} lacks the published columns {missing}: it was not written by `churn score` of "

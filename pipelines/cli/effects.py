@@ -25,6 +25,17 @@ def effects_cmd(
             "world's ground_truth/oracle."
         ),
     ] = None,
+    assignments: Annotated[
+        Path | None,
+        typer.Option(help="A warehouse whose scores.play_assignments (the holdouts of `churn score`) join SOURCE's."),
+    ] = None,
+    actions: Annotated[
+        str | None,
+        typer.Option(
+            help="The published scores store (folder or postgresql:// URL) whose actions recorded on the "
+            "server join SOURCE's play_actions, each once by its id."
+        ),
+    ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Days within which the outcome counts.")] = 90,
     grace: Annotated[int, typer.Option(min=0, help="Churn: days of return that undo a stop of service.")] = 30,
 ) -> None:
@@ -32,7 +43,14 @@ def effects_cmd(
     (eligible, not held out) against held out, adjusted for the predicted risk, with 90% and 95% intervals; and
     the naive comparison (accounts a play was run on against the rest), biased by the CSMs' choice."""
     with failing_as("effects failed", EffectsError):
-        report = measure(source, target=target, risk_file=risk, cfg=LabelConfig(horizon_days=horizon, grace_days=grace))
+        report = measure(
+            source,
+            target=target,
+            risk_file=risk,
+            cfg=LabelConfig(horizon_days=horizon, grace_days=grace),
+            assignments_from=assignments,
+            actions_from=actions,
+        )
     print_effects(report)
 
 

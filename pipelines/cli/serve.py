@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from models.registered import ModelNotFound
 from pipelines.cli import spark as cli_spark
 from pipelines.cli.console import Warehouse, console, failing_as
-from pipelines.score import ScoreReport, champion_scorer, latest_dates, score
+from pipelines.score import ScoreReport, champion_scorer, configured_holdout, latest_dates, score
 from pipelines.settings import get_settings
 from pipelines.warehouse import connect
 
@@ -26,6 +26,13 @@ def score_cmd(
         ),
     ] = None,
     dates: Annotated[int, typer.Option(min=1, help="Score the latest N snapshot dates (history for trends).")] = 1,
+    holdout_seed: Annotated[
+        int | None, typer.Option(help="Seed of the plays' holdouts. Default: CHURN_HOLDOUT_SEED, else 24.")
+    ] = None,
+    holdout_share: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=0.99, help="Share of each play's accounts held out. Default: CHURN_HOLDOUT_SHARE."),
+    ] = None,
     warehouse: Warehouse = None,
     engine: cli_spark.EngineOption = "duckdb",
     spark_master: cli_spark.Master = None,
@@ -46,7 +53,8 @@ def score_cmd(
     with failing_as("score failed", ModelNotFound, ValueError, OSError, SQLAlchemyError, adbc_driver_manager.Error):
         scorer = champion_scorer(s.mlflow_uri())
         with connect(warehouse or s.warehouse) as con:
-            report = score(con, scorer, latest_dates(con, dates), to or s.scores, s.scores_keep)
+            holdout = configured_holdout(holdout_seed, holdout_share)
+            report = score(con, scorer, latest_dates(con, dates), to or s.scores, s.scores_keep, holdout)
     print_score(report)
 
 

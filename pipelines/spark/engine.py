@@ -352,7 +352,7 @@ def score(
     numbers = {"p_churn", "p_upsell", "health", "arr", "revenue_at_risk"}
     schema = StructType([
         StructField(c, TimestampType() if c in ("as_of", "scored_at") else DoubleType() if c in numbers
-                    else BooleanType() if c == "notice_given" else StringType())
+                    else BooleanType() if c in ("notice_given", "held_out") else StringType())
         for c in COLUMNS
     ])  # fmt: skip
 

@@ -122,13 +122,14 @@ def test_notice_given_is_the_snapshots_cancellation_pending(served: Served, ware
 def test_scoring_into_a_table_written_before_notice_given_adds_it(
     served: Served, scorer: Scorer, warehouse: Path
 ) -> None:
-    with duckdb.connect(str(warehouse)) as con:  # the table as `churn score` wrote it before the column existed
+    with duckdb.connect(str(warehouse)) as con:  # the table as `churn score` wrote it before the columns existed
         con.execute("ALTER TABLE scores.accounts DROP COLUMN notice_given")
+        con.execute("ALTER TABLE scores.accounts DROP COLUMN held_out")
     before = read_table(warehouse, SCORES)
     with connect(warehouse) as con:
         score(con, scorer, [served.dates[-1]])
     after = read_table(warehouse, SCORES)
-    assert list(after.columns) == [*before.columns, "notice_given"] == list(COLUMNS)
+    assert list(after.columns) == [*before.columns, "notice_given", "held_out"] == list(COLUMNS)
     latest = after["as_of"] == pd.Timestamp(served.dates[-1])
     assert after.loc[latest, "notice_given"].notna().all() and after.loc[latest, "notice_given"].astype(bool).any()
     assert after.loc[~latest, "notice_given"].isna().all()  # older rows: unknown, until scored again

@@ -9,11 +9,13 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from features.catalog import features
+from models.plays import load_playbook
 from serving.app import create_app
 from serving.settings import ServingSettings
 from tests.serving.conftest import ADMIN, READ, READ_KEY, Served, body, settings_for
 
 NUMERIC = next(f.name for f in features() if not f.categorical)
+ACTIONS = "/v1/accounts/{account_id}/actions"
 
 
 def some_account(client: TestClient) -> str:
@@ -39,11 +41,13 @@ def routes(app: Any) -> list[tuple[str, str]]:
 def requests_for(client: TestClient) -> list[tuple[str, str, Any]]:
     """(method, url, JSON body) for every /v1 route of the app, with a valid body and a real account id."""
     account = some_account(client)
-    bodies = {"/v1/scores": {"account_ids": [account]}, "/v1/scores/live": {"rows": [{"account_id": "x"}]}}
+    play = next(r.play for r in load_playbook().rules)
+    bodies = {"/v1/scores": {"account_ids": [account]}, "/v1/scores/live": {"rows": [{"account_id": "x"}]},
+              ACTIONS: {"play": play, "status": "started", "note": "from test_auth_errors"}}  # fmt: skip
     v1 = [(m, p) for m, p in routes(client.app) if p.startswith("/v1/")]
     documented = {(m.upper(), p) for p, ops in body(client.get("/openapi.json"))["paths"].items() for m in ops}
     assert set(v1) == {(m, p) for m, p in documented if p.startswith("/v1/")}  # the walk missed nothing
-    return [(m, p.replace("{account_id}", account), bodies.get(p)) for m, p in v1]
+    return [(m, p.replace("{account_id}", account), bodies.get(p) if m == "POST" else None) for m, p in v1]
 
 
 def test_every_v1_route_needs_a_key(client: TestClient) -> None:
@@ -67,12 +71,14 @@ READ_STATUS = {"/v1/monitoring": 404}
 def test_read_key_reads_and_only_the_admin_key_reloads(client: TestClient) -> None:
     for method, url, payload in requests_for(client):
         admin_route = url.startswith("/v1/admin/")
-        ok = READ_STATUS.get(url, 200)
+        write_route = method == "POST" and url.endswith("/actions")  # recording an action needs write (or admin)
+        ok = 201 if write_route else READ_STATUS.get(url, 200)
         for headers in (READ, {"X-API-Key": READ["Authorization"].removeprefix("Bearer ")}):
             r = client.request(method, url, json=payload, headers=headers)
-            if admin_route:
+            if admin_route or write_route:
                 assert r.status_code == 403, (url, r.status_code)
-                assert "'read' scope" in body(r)["error"] and "'admin'" in body(r)["error"]
+                needed = "'admin'" if admin_route else "'write'"
+                assert "'read' scope" in body(r)["error"] and needed in body(r)["error"]
             else:
                 assert r.status_code == ok, (url, r.text)
         r = client.request(method, url, json=payload, headers=ADMIN)  # admin includes read

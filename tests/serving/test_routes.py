@@ -40,6 +40,8 @@ def expected_score(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: (None if isinstance(row[k], float) and np.isnan(row[k]) else row[k]) for k in SCORE_FIELDS}
     out |= {k: json.loads(row[k]) for k in ("components", "reasons", "upsell_reasons")}
     out["model_versions"] = {"churn": row["churn_version"], "upsell": row["upsell_version"]}
+    if row.get("held_out"):  # held out of its play: shown none (tests/serving/test_holdouts.py)
+        out["play"] = None
     return out
 
 
