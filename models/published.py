@@ -49,9 +49,21 @@ POINTER = "CURRENT"
 # row of a PostgreSQL table. Small; read by the server at every reload interval.
 MONITORING = "monitoring.json"
 MONITORING_TABLE = "churn_monitoring"
-MONITORING_DDL = (f"CREATE TABLE IF NOT EXISTS {MONITORING_TABLE} (published_at TIMESTAMPTZ NOT NULL, "
-                  "body TEXT NOT NULL)")  # fmt: skip
-LATEST_MONITORING_SQL = f"SELECT body FROM {MONITORING_TABLE} ORDER BY published_at DESC LIMIT 1"
+# The latest forecast of the book's retention (``churn forecast``), kept the same way as the monitoring.
+FORECAST = "forecast.json"
+FORECAST_TABLE = "churn_forecast"
+# Published documents by kind: (file in a folder store, table in PostgreSQL).
+DOCUMENTS = {"monitoring": (MONITORING, MONITORING_TABLE), "forecast": (FORECAST, FORECAST_TABLE)}
+
+
+def document_ddl(table: str) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {table} (published_at TIMESTAMPTZ NOT NULL, body TEXT NOT NULL)"
+
+
+def latest_document_sql(table: str) -> str:
+    return f"SELECT body FROM {table} ORDER BY published_at DESC LIMIT 1"
+
+
 SUFFIX = ".parquet"
 VERSIONS_TABLE, ROWS_TABLE = "churn_score_versions", "churn_score_rows"
 VERSION = re.compile(r"v\d{8}T\d{12}Z-[0-9a-f]{8}")

@@ -27,17 +27,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models.published import (
+    DOCUMENTS,
     FRAME_SCHEMA,
     LATEST_SQL,
-    MONITORING,
-    MONITORING_DDL,
-    MONITORING_TABLE,
     PG_DDL,
     POINTER,
     ROWS_TABLE,
     SCHEMA,
     SUFFIX,
     VERSIONS_TABLE,
+    document_ddl,
     is_postgres,
     is_version,
     libpq_url,
@@ -223,26 +222,32 @@ def _publish_postgres(table: pa.Table, url: str, version: str, keep: int) -> lis
     return gone
 
 
-def publish_monitoring(document: dict[str, Any], store: str, keep: int = KEEP) -> str:
-    """Make ``document`` (``pipelines.monitor.document``) the monitoring the server shows: ``monitoring.json`` in the
-    folder ``store`` replaced in one step, or a new row of ``churn_monitoring`` (the newest ``keep`` kept). Where, as
-    it may be shown."""
+def publish_document(kind: str, document: dict[str, Any], store: str, keep: int = KEEP) -> str:
+    """Make ``document`` the one of its ``kind`` (``models.published.DOCUMENTS``: the monitoring of ``churn monitor``,
+    the forecast of ``churn forecast``) the server shows: its file in the folder ``store`` replaced in one step, or a
+    new row of its PostgreSQL table (the newest ``keep`` kept). Where, as it may be shown."""
+    name, table = DOCUMENTS[kind]
     body = json.dumps(document, default=str)
     if is_postgres(store):
         with adbc.connect(libpq_url(store)) as c:
             with c.cursor() as cur:
-                cur.execute(MONITORING_DDL)
-                cur.execute(f"INSERT INTO {MONITORING_TABLE} VALUES ($1, $2)", (datetime.now(UTC), body))
-                cur.execute(f"DELETE FROM {MONITORING_TABLE} WHERE published_at NOT IN (SELECT published_at FROM "
-                            f"{MONITORING_TABLE} ORDER BY published_at DESC LIMIT {int(keep)})")  # fmt: skip
+                cur.execute(document_ddl(table))
+                cur.execute(f"INSERT INTO {table} VALUES ($1, $2)", (datetime.now(UTC), body))
+                cur.execute(f"DELETE FROM {table} WHERE published_at NOT IN (SELECT published_at FROM "
+                            f"{table} ORDER BY published_at DESC LIMIT {int(keep)})")  # fmt: skip
             c.commit()
         return shown(store)
     folder = Path(store)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{MONITORING}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.write_text(body)
-    _replace(tmp, folder / MONITORING)
-    return str(folder / MONITORING)
+    _replace(tmp, folder / name)
+    return str(folder / name)
+
+
+def publish_monitoring(document: dict[str, Any], store: str, keep: int = KEEP) -> str:
+    """``publish_document`` of the monitoring (``pipelines.monitor.document``)."""
+    return publish_document("monitoring", document, store, keep)
 
 
 def postgres_scores(url: str, table: str = "churn_scores") -> pa.Table:

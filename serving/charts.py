@@ -123,3 +123,36 @@ def performance(estimated: list[dict[str, Any]], realised: list[dict[str, Any]],
         _, y = xy(dates[0], v)
         out.append(f'<text x="{pad - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{v:.2f}</text>')
     return "".join(out) + "</svg>"
+
+
+def retention(figures: list[dict[str, Any]], measure: str, width: int = 560) -> str:
+    """One row per group ("all", then the segments) of the forecast ``measure`` (grr or nrr): the 95% interval as a
+    thin line, the 80% interval as a thick one, the point forecast as a dot, on a shared axis in percent."""
+    rows = [f for f in figures if f["measure"] == measure]
+    if not rows:
+        return "<p>No forecast figures.</p>"
+    lo = min(float(f["lo95"]) for f in rows)
+    hi = max(float(f["hi95"]) for f in rows)
+    lo, hi = lo - (hi - lo) * 0.05 - 1e-3, hi + (hi - lo) * 0.05 + 1e-3
+    left, pad, step = 120, 20, 28
+    height = pad * 2 + step * len(rows)
+
+    def x(v: float) -> float:
+        return left + (width - left - pad) * (v - lo) / (hi - lo)
+
+    name = measure.upper()
+    out = [f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" {FIT} aria-labelledby="{measure}t '
+           f'{measure}d"><title id="{measure}t">{name} forecast by group</title><desc id="{measure}d">Point '
+           f'forecast of {name} per group with its 80% (thick) and 95% (thin) intervals.</desc>']  # fmt: skip
+    for i, f in enumerate(rows):
+        y = pad + step * i + step / 2
+        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12">{escape(str(f["group"]))}'
+                   "</text>")  # fmt: skip
+        out.append(f'<line x1="{x(float(f["lo95"])):.1f}" y1="{y:.1f}" x2="{x(float(f["hi95"])):.1f}" y2="{y:.1f}" '
+                   'stroke="#1a1a1a"/>')  # fmt: skip
+        out.append(f'<line x1="{x(float(f["lo80"])):.1f}" y1="{y:.1f}" x2="{x(float(f["hi80"])):.1f}" y2="{y:.1f}" '
+                   'stroke="#1a1a1a" stroke-width="6"/>')  # fmt: skip
+        out.append(f'<circle cx="{x(float(f["point"])):.1f}" cy="{y:.1f}" r="5" fill="#fff" stroke="#1a1a1a"/>')
+    for v in (lo, (lo + hi) / 2, hi):
+        out.append(f'<text x="{x(v):.1f}" y="{height - 4}" text-anchor="middle" font-size="11">{100 * v:.1f}%</text>')
+    return "".join(out) + "</svg>"

@@ -248,3 +248,13 @@ def monitoring(request: Request) -> HTMLResponse:
     return _page(request, "monitoring.html", doc=doc, estimated=perf["estimated"], realised=perf["realised"],
                  chart=charts.performance(perf["estimated"], perf["realised"]), latest=latest,
                  drift=sorted(drift, key=lambda d: -d["psi_mean"]))  # fmt: skip
+
+
+@pages.get("/forecast")
+def forecast(request: Request) -> HTMLResponse:
+    """What `churn forecast` last published: the book's GRR and NRR over the next period, per segment."""
+    user(request)
+    doc = request.app.state.holder.forecast
+    figures = doc["figures"] if doc else []
+    return _page(request, "forecast.html", doc=doc, figures=figures,
+                 charts={m: charts.retention(figures, m) for m in ("nrr", "grr")})  # fmt: skip

@@ -77,15 +77,17 @@ class Reloader:
             return True
 
     def monitoring(self) -> None:
-        """Read the latest monitoring document (small: read whole every interval). A store that cannot be read, or a
-        broken document, leaves the previous one shown and says why in the log (monitoring does not make the server
-        unready)."""
+        """Read the latest monitoring and forecast documents (small: read whole every interval). A store that cannot
+        be read, or a broken document, leaves the previous ones shown and says why in the log (neither makes the
+        server unready)."""
         try:
-            doc = self.store.monitoring()
-        except Exception as e:  # any failure must leave the previous document shown
-            logger.error("monitoring not read from %s, the previous one is shown: %s", shown(str(self.store)), e)
+            doc = self.store.document("monitoring")
+            forecast = self.store.document("forecast")
+        except Exception as e:  # any failure must leave the previous documents shown
+            logger.error("monitoring or forecast not read from %s, the previous ones are shown: %s",
+                         shown(str(self.store)), e)  # fmt: skip
             return
-        self.holder.monitoring = doc
+        self.holder.monitoring, self.holder.forecast = doc, forecast
         if doc is None:
             return
         for level, n in doc.get("counts", {}).items():

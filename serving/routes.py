@@ -14,6 +14,7 @@ from serving.auth import Admin, Reader
 from serving.schemas import (
     MAX_ID,
     AccountOut,
+    Forecast,
     IdsIn,
     LiveOut,
     ModelInfo,
@@ -234,6 +235,21 @@ async def monitoring(request: Request, _: Reader) -> Response:
     document = request.app.state.holder.monitoring
     if document is None:
         raise HTTPException(404, "no monitoring published yet: run `churn monitor` (the server picks it up within "
+                                 "its reload interval)")  # fmt: skip
+    return Response(json.dumps(document), media_type="application/json")
+
+
+@router.get(
+    "/forecast",
+    response_model=Forecast,
+    responses={404: {"model": Problem, "description": "Nothing published yet by `churn forecast`"}},
+)
+async def forecast(request: Request, _: Reader) -> Response:
+    """The book's gross and net revenue retention over the next period, overall and per segment, with 80%, 90% and
+    95% intervals, as `churn forecast` last published it."""
+    document = request.app.state.holder.forecast
+    if document is None:
+        raise HTTPException(404, "no forecast published yet: run `churn forecast` (the server picks it up within "
                                  "its reload interval)")  # fmt: skip
     return Response(json.dumps(document), media_type="application/json")
 

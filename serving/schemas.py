@@ -228,6 +228,31 @@ class Monitoring(BaseModel):
     notes: list[str]
 
 
+class ForecastFigure(BaseModel):
+    group: str = Field(description='"all" or a segment')
+    measure: Literal["grr", "nrr"] = Field(description="gross or net revenue retention, as a share of the start's ARR")
+    point: float = Field(description="the forecast: the mean of the simulated periods")
+    lo80: float
+    hi80: float
+    lo90: float
+    hi90: float
+    lo95: float
+    hi95: float
+
+
+class Forecast(BaseModel):
+    """What `churn forecast` last published (``pipelines.forecast.forecast_document``)."""
+
+    as_of: str = Field(description="the snapshot date whose book is forecast")
+    months: int = Field(description="the period's length: the retention over the months after as_of")
+    accounts: int
+    arr: float = Field(description="the book's ARR at as_of")
+    model: str = Field(description="the churn model whose probabilities were used")
+    draws: int = Field(description="simulated periods")
+    past_periods: int = Field(description="ended past periods the shocks and ARR ratios came from")
+    figures: list[ForecastFigure]
+
+
 class Problem(BaseModel):
     error: str
     detail: Any = None

@@ -35,8 +35,9 @@ class ScoreStore(Protocol):
         """The rows of ``version`` (``models.published.SCHEMA``); ``VersionGone`` if it was pruned meanwhile."""
         ...
 
-    def monitoring(self) -> dict[str, Any] | None:
-        """The latest monitoring document ``churn monitor`` published; None when none was."""
+    def document(self, kind: str) -> dict[str, Any] | None:
+        """The latest document of ``kind`` published (``models.published.DOCUMENTS``: ``churn monitor``'s
+        monitoring, ``churn forecast``'s forecast); None when none was."""
         ...
 
 
@@ -65,9 +66,10 @@ class FolderStore:
             raise VersionGone(version) from e
         return _checked(table, f"{self.folder / version}{published.SUFFIX}")
 
-    def monitoring(self) -> dict[str, Any] | None:
+    def document(self, kind: str) -> dict[str, Any] | None:
+        path = self.folder / published.DOCUMENTS[kind][0]
         try:
-            return _document((self.folder / published.MONITORING).read_text(), str(self.folder / published.MONITORING))
+            return _document(path.read_text(), str(path), kind)
         except FileNotFoundError:
             return None
 
@@ -108,25 +110,27 @@ class PostgresStore:
                              "`churn score`")  # fmt: skip
         return _checked(table.drop_columns(["expected"]), f"{published.ROWS_TABLE} version {version}")
 
-    def monitoring(self) -> dict[str, Any] | None:
+    def document(self, kind: str) -> dict[str, Any] | None:
+        table = published.DOCUMENTS[kind][1]
         with adbc.connect(self.url) as c, c.cursor() as cur:
             try:
-                cur.execute(published.LATEST_MONITORING_SQL)
+                cur.execute(published.latest_document_sql(table))
             except adbc_driver_manager.ProgrammingError as e:
                 if getattr(e, "sqlstate", None) == UNDEFINED_TABLE:
-                    return None  # churn monitor has not published here yet
+                    return None  # nothing of this kind published here yet
                 raise
             row = cur.fetchone()
-        return None if row is None else _document(str(row[0]), published.MONITORING_TABLE)
+        return None if row is None else _document(str(row[0]), table, kind)
 
 
-def _document(text: str, where: str) -> dict[str, Any]:
+def _document(text: str, where: str, kind: str) -> dict[str, Any]:
+    command = {"monitoring": "churn monitor", "forecast": "churn forecast"}[kind]
     try:
         got = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where} is not JSON ({e}): run `churn monitor` again to publish it") from e
+        raise ValueError(f"{where} is not JSON ({e}): run `{command}` again to publish it") from e
     if not isinstance(got, dict):
-        raise ValueError(f"{where} is not a monitoring document: run `churn monitor` again to publish it")
+        raise ValueError(f"{where} is not a {kind} document: run `{command}` again to publish it")
     return got
 
 

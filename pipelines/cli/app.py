@@ -27,7 +27,7 @@ from pipelines.cli.features import (
     print_dataset,
     print_off,
 )
-from pipelines.cli.forecast import forecast_cmd
+from pipelines.cli.forecast import forecast_cmd, print_forecast
 from pipelines.cli.models import models_app, print_train, train_cmd
 from pipelines.cli.monitor import monitor_cmd
 from pipelines.cli.retrain import retrain_cmd
@@ -207,6 +207,7 @@ def demo_cmd(
     for target in ("churn", "upsell"):
         print_train(ctx.results[f"train_{target}"])
     print_score(ctx.results["score"])
+    print_forecast(ctx.results["forecast"])
     console.print(
         "Next: [bold]uv run churn serve[/bold] starts the API and the CSM pages on http://127.0.0.1:8000 "
         "(sign in as demo / demo; API docs at /docs); demo API keys: demo-read-key (read), demo-admin-key "

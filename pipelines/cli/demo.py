@@ -10,8 +10,11 @@ from typing import Any
 
 from features.labels import LabelConfig
 from pipelines.cli.console import Report, counted, per_table
+from pipelines.cli.forecast import make_forecast
+from pipelines.forecast import forecast_document
 from pipelines.generate.run import GenerateReport, generate
 from pipelines.ingest import IngestReport, ingest
+from pipelines.publish import publish_document
 from pipelines.score import champion_scorer, latest_dates, score
 from pipelines.settings import get_settings
 from pipelines.snapshots import default_dates, refresh
@@ -96,6 +99,12 @@ def _score(ctx: DemoContext) -> None:
         ctx.results["score"] = score(con, scorer, latest_dates(con, 6), s.scores, s.scores_keep)
 
 
+def _forecast(ctx: DemoContext) -> None:
+    s = get_settings()
+    ctx.results["forecast"] = f = make_forecast(ctx.warehouse)
+    publish_document("forecast", forecast_document(f), s.scores, s.scores_keep)
+
+
 def _datasets(ctx: DemoContext) -> None:
     with connect(ctx.warehouse) as con:
         for target in TARGETS:
@@ -111,6 +120,7 @@ STAGES: list[Stage] = [
     Stage("datasets", "build churn and upsell training sets, split by time", _datasets),
     Stage("train", "train, evaluate and register the churn and upsell models (MLflow)", _train),
     Stage("score", "score every active account with the champion models (last six snapshots)", _score),
+    Stage("forecast", "forecast the book's revenue retention over the next quarter", _forecast),
 ]
 
 

@@ -96,13 +96,13 @@ def database() -> Iterator[str]:
 
 @pytest.mark.postgres
 def test_postgresql_holds_the_latest_documents_and_the_store_reads_the_newest(database: str) -> None:
-    assert PostgresStore(database).monitoring() is None  # nothing published: no table yet
+    assert PostgresStore(database).document("monitoring") is None  # nothing published: no table yet
     for i in range(4):
         publish_monitoring(document(0.7 + i / 100, f"run {i}"), database, keep=2)
-    assert PostgresStore(database).monitoring() == document(0.73, "run 3")
+    assert PostgresStore(database).document("monitoring") == document(0.73, "run 3")
     with psycopg.connect(database) as c:
         assert c.execute(f"SELECT count(*) FROM {MONITORING_TABLE}").fetchone() == (2,)
 
 
 def test_a_folder_without_a_document_has_none(tmp_path: Path) -> None:
-    assert FolderStore(tmp_path).monitoring() is None
+    assert FolderStore(tmp_path).document("monitoring") is None
