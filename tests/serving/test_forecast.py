@@ -45,9 +45,7 @@ def test_nothing_published_is_a_404_and_the_page_says_what_to_run(served: Served
         assert "Nothing published yet" in c.get("/forecast").text
 
 
-def test_a_published_forecast_is_served_and_shown_and_a_broken_one_keeps_the_last(
-    served: Served, store: Path
-) -> None:
+def test_a_published_forecast_is_served_and_shown_and_a_broken_one_keeps_the_last(served: Served, store: Path) -> None:
     settings = settings_for(served, scores=str(store), state_dir=store.parent, reload_interval=0.02)
     with TestClient(create_app(settings)) as c:
         first = document(0.987)
@@ -57,7 +55,7 @@ def test_a_published_forecast_is_served_and_shown_and_a_broken_one_keeps_the_las
         sign_in(c, "demo", "demo")
         page = c.get("/forecast").text
         # The figures in words (the overall NRR and its intervals, SMB's GRR) and both charts.
-        assert "98.7%" in page and "97.7–99.7%" in page and "97.1–100.3%" in page and "92.7%" in page
+        assert "98.7%" in page and "97.7\u201399.7%" in page and "97.1\u2013100.3%" in page and "92.7%" in page
         assert page.count("<svg") == 2 and "6,422" in page
         (store / FORECAST).write_text('{"as_of": ')  # planted: half written; the last good one stays
         threading.Event().wait(0.3)

@@ -49,7 +49,7 @@ SECRET_OK = "a-session-secret-long-enough-for-production-0d3b"
 
 
 REFUSED = [
-    ({"CHURN_API_KEYS": f'{{"{KEY}": "write"}}'}, "CHURN_API_KEYS: Input should be 'read' or 'admin'"),
+    ({"CHURN_API_KEYS": f'{{"{KEY}": "owner"}}'}, "CHURN_API_KEYS: Input should be 'read', 'write' or 'admin'"),
     (
         {"CHURN_API_KEYS": f"{KEY} not JSON"},
         "CHURN_API_KEYS is not valid JSON: see the README's settings table for its form",
