@@ -38,7 +38,7 @@ FRAME_SCHEMA = pa.schema(
         ("health", pa.float64()), ("tier", pa.string()), ("arr", pa.float64()), ("revenue_at_risk", pa.float64()),
         ("play", pa.string()), ("churn_version", pa.string()), ("upsell_version", pa.string()),
         ("scored_at", pa.timestamp("us", tz="UTC")), ("notice_given", pa.bool_()), ("top_reason", pa.string()),
-        ("held_out", pa.bool_()),
+        ("held_out", pa.bool_()), ("next_renewal_at", pa.timestamp("us", tz="UTC")), ("renewal_arr", pa.float64()),
     ]
 )  # fmt: skip
 JSON_FIELDS = ("payload", "history")
@@ -76,11 +76,19 @@ PG_DDL = (
     f"CREATE TABLE IF NOT EXISTS {ROWS_TABLE} (version TEXT NOT NULL, "
     + ", ".join(f"{f.name} {_PG_TYPES[f.type]}" + (" NOT NULL" if f.name == "account_id" else "") for f in SCHEMA)
     + ", PRIMARY KEY (version, account_id))",
-    # Rows tables made before held_out existed gain it (their versions are read as not held out, serving.store).
-    # Only when missing: ALTER TABLE locks the table even when the column is there, and would wait for a reader.
-    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-    f"AND table_name = '{ROWS_TABLE}' AND column_name = 'held_out') THEN "
-    f"ALTER TABLE {ROWS_TABLE} ADD COLUMN held_out BOOLEAN; END IF; END $$",
+    # Rows tables made before a column existed gain it (their versions read as not held out, no renewal known:
+    # serving.store). Only when missing: ALTER TABLE locks the table even when the column is there, and would wait
+    # for a reader.
+    *(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        f"AND table_name = '{ROWS_TABLE}' AND column_name = '{name}') THEN "
+        f"ALTER TABLE {ROWS_TABLE} ADD COLUMN {name} {kind}; END IF; END $$"
+        for name, kind in (
+            ("held_out", "BOOLEAN"),
+            ("next_renewal_at", "TIMESTAMPTZ"),
+            ("renewal_arr", "DOUBLE PRECISION"),
+        )
+    ),
 )
 # Newest first: published_at, then the version's name (which starts with its UTC time) to break a tie.
 LATEST_SQL = f"SELECT version FROM {VERSIONS_TABLE} ORDER BY published_at DESC, version DESC"

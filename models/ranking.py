@@ -68,6 +68,16 @@ def rank(
         mask &= given if ranking == "save-desk" else ~given
     else:  # without an upsell model (a feature table with a churn label only) there is nothing to rank
         mask &= scores["p_upsell"].notna().to_numpy()
+    mask &= _kept(scores, filters)
+    ordered = scores[mask].sort_values([SORT[ranking, by], "account_id"], ascending=[False, True], kind="stable")
+    page = ordered.iloc[offset : offset + limit][list(COLUMNS)]
+    rows = page.astype(object).where(page.notna(), None).to_dict(orient="records")
+    return Ranked(int(mask.sum()), rows)  # type: ignore[arg-type]
+
+
+def _kept(scores: pd.DataFrame, filters: Filters) -> np.ndarray:
+    """The rows of ``scores`` that ``filters`` keep."""
+    mask = np.ones(len(scores), bool)
     chosen = (("segment", filters.segment), ("touch_model", filters.touch_model), ("csm_owner", filters.owner),
               ("tier", filters.tier))  # fmt: skip
     for col, value in chosen:
@@ -75,7 +85,32 @@ def rank(
             mask &= (scores[col] == value).to_numpy()
     if filters.q:
         mask &= scores["name"].fillna("").str.contains(filters.q, case=False, regex=False).to_numpy()
-    ordered = scores[mask].sort_values([SORT[ranking, by], "account_id"], ascending=[False, True], kind="stable")
-    page = ordered.iloc[offset : offset + limit][list(COLUMNS)]
+    return mask
+
+
+RENEWAL_COLUMNS = ("account_id", "name", "segment", "csm_owner", "next_renewal_at", "days_to_renewal",
+                   "renewal_arr", "p_churn", "notice_given", "expected_arr_lost", "top_reason", "play")  # fmt: skip
+
+
+def renewals(
+    scores: pd.DataFrame, as_of: pd.Timestamp, within_days: int, filters: Filters | None = None, *, limit: int = 50,
+    offset: int = 0,
+) -> Ranked:  # fmt: skip
+    """One page of the accounts renewing within ``within_days`` of ``as_of`` (``next_renewal_at``, from
+    ``features.renewals``), by the ARR expected to be lost at the renewal, highest first: the ARR up for renewal
+    times the churn probability, or times 1 when the account gave notice. (The churn probability is the model's
+    horizon's: beyond it, the figure understates the risk of a later renewal.)"""
+    if scores.empty or "next_renewal_at" not in scores:
+        return Ranked(0, [])
+    at = pd.to_datetime(scores["next_renewal_at"], utc=True)
+    mask = _kept(scores, filters or Filters()) & at.notna().to_numpy()
+    mask &= (at <= as_of + pd.Timedelta(days=within_days)).fillna(False).to_numpy(bool)
+    given = scores["notice_given"].fillna(False).to_numpy(bool)
+    chosen = scores.assign(
+        expected_arr_lost=scores["renewal_arr"].to_numpy(float) * np.where(given, 1.0, scores["p_churn"].to_numpy()),
+        days_to_renewal=(at - as_of).dt.days, next_renewal_at=at.map(lambda t: None if pd.isna(t) else t.isoformat()),
+    )[mask]  # fmt: skip
+    ordered = chosen.sort_values(["expected_arr_lost", "account_id"], ascending=[False, True], kind="stable")
+    page = ordered.iloc[offset : offset + limit][list(RENEWAL_COLUMNS)]
     rows = page.astype(object).where(page.notna(), None).to_dict(orient="records")
     return Ranked(int(mask.sum()), rows)  # type: ignore[arg-type]

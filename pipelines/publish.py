@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.renewals import renewals_sql
 from models.published import (
     DOCUMENTS,
     FRAME_SCHEMA,
@@ -83,7 +84,31 @@ def version_rows(con: duckdb.DuckDBPyConnection, source: str) -> pd.DataFrame:
     # Through Arrow: duckdb's .df() warns under pandas 3.1 on time-zone-aware columns (see pipelines.score).
     rows = con.sql(sql).to_arrow_table().to_pandas()
     rows["notice_given"] = rows["notice_given"].astype("boolean")
-    return rows
+    return _with_renewals(con, rows)
+
+
+def _with_renewals(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each account's next renewal and ARR up for renewal at its as_of (``features.renewals``), from
+    the warehouse's subscriptions; NULL where there are none (a feature table's warehouse, a PostgreSQL source)."""
+    rows = rows.assign(next_renewal_at=pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us, UTC]"),
+                       renewal_arr=np.nan)  # fmt: skip
+    if rows.empty or not _columns(con, "raw.subscriptions"):
+        return rows
+    empty = frozenset(
+        t
+        for t in ("churn_events", "invoices")
+        if not _columns(con, f"raw.{t}") or not con.execute(f"SELECT 1 FROM raw.{t} LIMIT 1").fetchall()
+    )
+    dates = [d.to_pydatetime() for d in pd.to_datetime(rows["as_of"].unique(), utc=True)]
+    con.execute("CREATE OR REPLACE TEMP TABLE snapshot_dates AS SELECT UNNEST(CAST(? AS TIMESTAMPTZ[])) AS as_of",
+                [dates])  # fmt: skip
+    got = con.sql(f"SELECT account_id, as_of, next_renewal_at, renewal_arr FROM ({renewals_sql(empty)})")
+    found = got.to_arrow_table().to_pandas()
+    con.execute("DROP TABLE snapshot_dates")
+    joined = rows.drop(columns=["next_renewal_at", "renewal_arr"]).merge(found, on=["account_id", "as_of"],
+                                                                         how="left")  # fmt: skip
+    joined["next_renewal_at"] = pd.to_datetime(joined["next_renewal_at"], utc=True)
+    return joined
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -91,9 +116,11 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
     for k in JSON_COLUMNS:
         out[k] = json.loads(out[k]) if isinstance(out[k], str) else out[k]
-    for k in ("as_of", "scored_at"):
+    for k in ("as_of", "scored_at", "next_renewal_at"):
         if isinstance(out.get(k), pd.Timestamp | datetime):
             out[k] = out[k].isoformat()
+    if out.get("next_renewal_at") is pd.NaT:
+        out["next_renewal_at"] = None
     given = out.get("notice_given")
     out["notice_given"] = None if given is None or given is pd.NA else bool(given)
     out["held_out"] = bool(out.get("held_out", False))

@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving import actions, export
+from serving import actions, export, renewals
 from serving.action_log import open_actions
 from serving.auth import key_of, scope_of
 from serving.batching import Batcher
@@ -136,6 +136,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(actions.router)
     app.include_router(export.router)
+    app.include_router(renewals.router)
     app.include_router(pages)
     exact_document(app)
     app.state.users = settings.users()

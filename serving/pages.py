@@ -20,6 +20,7 @@ from serving import charts
 from serving.action_log import ActionRefused, new_action
 from serving.actions import refused
 from serving.export import csv_response
+from serving.renewals import renewals_page
 from serving.routes import bundle, ranking_page
 from serving.schemas import MAX_NOTE
 from serving.sessions import PRINT, SID, check_form, csrf_token, fingerprint, start
@@ -258,3 +259,12 @@ def forecast(request: Request) -> HTMLResponse:
     figures = doc["figures"] if doc else []
     return _page(request, "forecast.html", doc=doc, figures=figures,
                  charts={m: charts.retention(figures, m) for m in ("nrr", "grr")})  # fmt: skip
+
+
+@pages.get("/renewals")
+def renewals_list(request: Request, within: int = 90, segment: str | None = None) -> HTMLResponse:
+    """Accounts renewing within ``within`` days, by the ARR expected to be lost at the renewal."""
+    user(request)
+    within = within if within in (30, 60, 90, 180, 365) else 90
+    page = renewals_page(bundle(request), within, Filters(segment=segment or None), 200, 0)
+    return _page(request, "renewals.html", page=page, within=within, segment=segment or "")

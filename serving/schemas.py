@@ -50,6 +50,12 @@ class Score(BaseModel):
     revenue_at_risk: float | None = None
     play: str | None = Field(description=PLAY)
     held_out: bool = Field(False, description=HELD_OUT)
+    next_renewal_at: str | None = Field(
+        None,
+        description="the next renewal (features.renewals): the end a notice "
+        "gave, else the next anniversary of the first start by the account's term",
+    )
+    renewal_arr: float | None = Field(None, description="the ARR up for renewal: what the account pays now")
     model_versions: dict[str, str]
 
 
@@ -185,6 +191,30 @@ class Ranking(BaseModel):
     limit: int
     offset: int
     items: list[RankItem]
+
+
+class RenewalItem(BaseModel):
+    account_id: str
+    name: str | None
+    segment: str | None
+    csm_owner: str | None
+    next_renewal_at: str
+    days_to_renewal: int
+    renewal_arr: float | None = Field(description="the ARR up for renewal: what the account pays now")
+    p_churn: float
+    notice_given: bool | None = Field(description=NOTICE)
+    expected_arr_lost: float | None = Field(description="renewal ARR x churn probability (x 1 when notice was given)")
+    top_reason: str | None
+    play: str | None = Field(description=PLAY)
+
+
+class Renewals(BaseModel):
+    as_of: str | None
+    within: int = Field(description="days after as_of the renewals fall within")
+    total: int
+    limit: int
+    offset: int
+    items: list[RenewalItem]
 
 
 class HistoryPoint(BaseModel):

@@ -136,7 +136,10 @@ def _document(text: str, where: str, kind: str) -> dict[str, Any]:
 
 def _checked(table: pa.Table, where: str) -> pa.Table:
     """``table`` with exactly the published columns and types (field metadata dropped). A version published before
-    holdouts existed holds out nobody."""
+    holdouts existed holds out nobody, one before renewals knows none."""
+    for name, kind in (("next_renewal_at", pa.timestamp("us", tz="UTC")), ("renewal_arr", pa.float64())):
+        if name not in table.column_names:  # published before renewals were: none known
+            table = table.append_column(name, pa.nulls(table.num_rows, kind))
     if "held_out" not in table.column_names:
         table = table.append_column("held_out", pa.array([False] * table.num_rows, pa.bool_()))
     elif table.column("held_out").null_count:

@@ -17,7 +17,7 @@ ALLOWED = {
     "serving": {"features", "models"},
     "pipelines.settings": set(),
     "pipelines.warehouse": {"features", "pipelines.settings"},
-    "pipelines.publish": {"models", "pipelines.warehouse"},
+    "pipelines.publish": {"features", "models", "pipelines.warehouse"},
     "pipelines.score": {"features", "models", "pipelines.settings", "pipelines.warehouse", "pipelines.publish"},
     "pipelines.generate": {"features"},
     "pipelines.ingest": {"features", "pipelines.settings", "pipelines.warehouse"},

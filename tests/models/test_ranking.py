@@ -4,7 +4,7 @@ filters, the totals and the pages, all written out by hand."""
 import pandas as pd
 import pytest
 
-from models.ranking import Filters, rank
+from models.ranking import Filters, rank, renewals
 
 NA = pd.NA
 
@@ -96,3 +96,26 @@ def test_an_unknown_list_or_order_is_refused_naming_it() -> None:
         rank(scores(), "churn")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="by 'arr'"):
         rank(scores(), "at-risk", "arr")  # type: ignore[arg-type]
+
+
+def test_renewals_within_the_window_by_expected_arr_lost_a_notice_counting_whole() -> None:
+    t = pd.Timestamp("2025-12-01", tz="UTC")
+    scores = pd.DataFrame({
+        "account_id": ["a", "b", "c", "d", "e"], "name": ["A", "B", "C", "D", "E"],
+        "segment": ["smb", "smb", "enterprise", "smb", "smb"], "touch_model": "low", "csm_owner": "x", "tier": "red",
+        "notice_given": pd.array([False, True, None, False, False], dtype="boolean"),
+        "p_churn": [0.5, 0.1, 0.2, 0.9, 0.3], "renewal_arr": [1000.0, 600.0, 5000.0, 100.0, 2000.0],
+        "next_renewal_at": [t + pd.Timedelta(days=d) for d in (10, 89, 90, 91, 30)],
+        "top_reason": None, "play": "p",
+    })  # fmt: skip
+    got = renewals(scores, t, 90)
+    # By hand: a 500, b 600 (notice: all of it), c 1000, e 600; d renews after 90 days. Ties by account id.
+    assert [(r["account_id"], r["expected_arr_lost"]) for r in got.rows] == [
+        ("c", 1000.0),
+        ("b", 600.0),
+        ("e", 600.0),
+        ("a", 500.0),
+    ]
+    assert got.total == 4 and [r["days_to_renewal"] for r in got.rows] == [90, 89, 30, 10]
+    assert renewals(scores, t, 90, Filters(segment="smb"), limit=1, offset=1).rows[0]["account_id"] == "e"
+    assert renewals(scores.drop(columns=["next_renewal_at"]), t, 90).total == 0  # published before renewals
