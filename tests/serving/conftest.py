@@ -9,6 +9,7 @@ The world is built by ``build_served``, cached per process, so that the fixtures
 
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,3 +194,10 @@ def body(response: Any) -> Any:
     """The JSON body, after checking that the response says it is JSON."""
     assert response.headers["content-type"].startswith("application/json"), response.headers["content-type"]
     return json.loads(response.content)
+
+
+@pytest.fixture
+def store(served: Served, tmp_path: Path) -> Path:
+    """A copy of the published scores, to publish a document (monitoring, a forecast) beside."""
+    shutil.copytree(served.scores, tmp_path / "scores")
+    return tmp_path / "scores"

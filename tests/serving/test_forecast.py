@@ -1,7 +1,6 @@
 """What `churn forecast` publishes reaches the server by itself (``GET /v1/forecast`` and the Forecast page), from
-a folder or from PostgreSQL; nothing published is a 404 that says what to run; a broken document keeps the last."""
+a folder or from PostgreSQL; a broken document keeps the last (nothing published: ``test_monitoring``)."""
 
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,20 +28,6 @@ def document(nrr: float) -> dict[str, Any]:
                             "hi95": point + 0.016})  # fmt: skip
     return {"as_of": "2025-12-01T00:00:00+00:00", "months": 3, "accounts": 6422, "arr": 96288362.0,
             "model": "churn v1 (champion)", "draws": 4000, "past_periods": 20, "figures": figures}  # fmt: skip
-
-
-@pytest.fixture
-def store(served: Served, tmp_path: Path) -> Path:
-    shutil.copytree(served.scores, tmp_path / "scores")
-    return tmp_path / "scores"
-
-
-def test_nothing_published_is_a_404_and_the_page_says_what_to_run(served: Served, store: Path) -> None:
-    with TestClient(create_app(settings_for(served, scores=str(store), state_dir=store.parent))) as c:
-        got = c.get("/v1/forecast", headers=READ)
-        assert got.status_code == 404 and "run `churn forecast`" in body(got)["error"]
-        sign_in(c, "demo", "demo")
-        assert "Nothing published yet" in c.get("/forecast").text
 
 
 def test_a_published_forecast_is_served_and_shown_and_a_broken_one_keeps_the_last(served: Served, store: Path) -> None:

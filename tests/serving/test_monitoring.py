@@ -2,7 +2,6 @@
 a folder or from PostgreSQL; a broken document leaves the previous one shown; nothing published is a 404 in the
 Problem shape."""
 
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,19 +42,15 @@ def document(estimate: float, message: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@pytest.fixture
-def store(served: Served, tmp_path: Path) -> Path:
-    """A copy of the published scores, to publish monitoring beside."""
-    shutil.copytree(served.scores, tmp_path / "scores")
-    return tmp_path / "scores"
-
-
-def test_nothing_published_is_a_404_and_the_page_says_what_to_run(served: Served, store: Path) -> None:
+@pytest.mark.parametrize(("kind", "command"), [("monitoring", "churn monitor"), ("forecast", "churn forecast")])
+def test_nothing_published_is_a_404_and_the_page_says_what_to_run(
+    served: Served, store: Path, kind: str, command: str
+) -> None:
     with TestClient(create_app(settings_for(served, scores=str(store), state_dir=store.parent))) as c:
-        got = c.get("/v1/monitoring", headers=READ)
-        assert got.status_code == 404 and "run `churn monitor`" in body(got)["error"]
+        got = c.get(f"/v1/{kind}", headers=READ)
+        assert got.status_code == 404 and f"run `{command}`" in body(got)["error"]
         sign_in(c, "demo", "demo")
-        assert "Nothing published yet" in c.get("/monitoring").text
+        assert "Nothing published yet" in c.get(f"/{kind}").text
 
 
 def test_a_published_document_is_served_and_shown_and_a_broken_one_keeps_the_last(served: Served, store: Path) -> None:
