@@ -39,8 +39,14 @@ FRAME_SCHEMA = pa.schema(
         ("play", pa.string()), ("churn_version", pa.string()), ("upsell_version", pa.string()),
         ("scored_at", pa.timestamp("us", tz="UTC")), ("notice_given", pa.bool_()), ("top_reason", pa.string()),
         ("held_out", pa.bool_()), ("next_renewal_at", pa.timestamp("us", tz="UTC")), ("renewal_arr", pa.float64()),
+        ("expected_expansion_arr", pa.float64()),
+        *((f"churn_within_{d}", pa.float64()) for d in (30, 60, 90, 180, 365)),
+        ("expected_churn_at", pa.timestamp("us", tz="UTC")),
     ]
 )  # fmt: skip
+# Columns a version published before them lacks (read as null: none known; ``held_out`` as not held out).
+LATER = ("held_out", "next_renewal_at", "renewal_arr", "expected_expansion_arr",
+         *(f"churn_within_{d}" for d in (30, 60, 90, 180, 365)), "expected_churn_at")  # fmt: skip
 JSON_FIELDS = ("payload", "history")
 SCHEMA = pa.schema([*FRAME_SCHEMA, *(pa.field(n, pa.string()) for n in JSON_FIELDS)])
 
@@ -52,8 +58,17 @@ MONITORING_TABLE = "churn_monitoring"
 # The latest forecast of the book's retention (``churn forecast``), kept the same way as the monitoring.
 FORECAST = "forecast.json"
 FORECAST_TABLE = "churn_forecast"
+# The latest effects of the plays (``churn effects --publish``), kept the same way.
+EFFECTS = "effects.json"
+EFFECTS_TABLE = "churn_effects"
 # Published documents by kind: (file in a folder store, table in PostgreSQL).
-DOCUMENTS = {"monitoring": (MONITORING, MONITORING_TABLE), "forecast": (FORECAST, FORECAST_TABLE)}
+DOCUMENTS = {
+    "monitoring": (MONITORING, MONITORING_TABLE),
+    "forecast": (FORECAST, FORECAST_TABLE),
+    "effects": (EFFECTS, EFFECTS_TABLE),
+}
+# The command that publishes each kind, for the messages that say what to run.
+PUBLISHED_BY = {"monitoring": "churn monitor", "forecast": "churn forecast", "effects": "churn effects --publish"}
 
 
 def document_ddl(table: str) -> str:
@@ -83,11 +98,7 @@ PG_DDL = (
         "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
         f"AND table_name = '{ROWS_TABLE}' AND column_name = '{name}') THEN "
         f"ALTER TABLE {ROWS_TABLE} ADD COLUMN {name} {kind}; END IF; END $$"
-        for name, kind in (
-            ("held_out", "BOOLEAN"),
-            ("next_renewal_at", "TIMESTAMPTZ"),
-            ("renewal_arr", "DOUBLE PRECISION"),
-        )
+        for name, kind in ((n, _PG_TYPES[FRAME_SCHEMA.field(n).type]) for n in LATER)
     ),
 )
 # Newest first: published_at, then the version's name (which starts with its UTC time) to break a tie.

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from models.expansion import EXPANSION_ARTIFACT, ExpansionModel, load_expansion
 from models.family import Model
+from models.hazard_model import HAZARD_ARTIFACT, HazardModel, load_hazard
 from models.pyfunc import ARTIFACT, load
 from models.scoring import Scorer
 
@@ -33,6 +34,8 @@ class Registered:
     calibration: list[tuple[float, float]] = field(default_factory=list)  # (predicted, observed) on validation
     # upsell: the expected-expansion model logged with this version (``models.expansion``); None before it was
     expansion: ExpansionModel | None = None
+    # churn: the model of churn over time logged with this version (``models.hazard_model``); None before it was
+    hazard: HazardModel | None = None
 
 
 def alias_version(name: str, alias: str, tracking_uri: str) -> str | None:
@@ -65,8 +68,10 @@ def load_registered(name: str, alias: str, tracking_uri: str, version: str | Non
         except (MlflowException, OSError, KeyError, ValueError):
             bins = []  # logged before calibration bins were: the model page shows none
     size = next(folder.rglob(EXPANSION_ARTIFACT), None)
+    curve = next(folder.rglob(HAZARD_ARTIFACT), None)
     return Registered(name, alias, str(mv.version), mv.run_id or "", load(found), run.data.metrics if run else {},
-                      bins, None if size is None else load_expansion(size))  # fmt: skip
+                      bins, None if size is None else load_expansion(size),
+                      None if curve is None else load_hazard(curve))  # fmt: skip
 
 
 def load_pair(tracking_uri: str, alias: str) -> tuple[dict[str, Registered], Scorer]:
@@ -77,5 +82,6 @@ def load_pair(tracking_uri: str, alias: str) -> tuple[dict[str, Registered], Sco
     with suppress(ModelNotFound):
         models["upsell"] = load_registered("upsell", alias, tracking_uri)
     versions = {t: m.version for t, m in models.items()}
-    upsell = models["upsell"].model if "upsell" in models else None
-    return models, Scorer(models["churn"].model, upsell, versions)
+    up = models.get("upsell")
+    return models, Scorer(models["churn"].model, None if up is None else up.model, versions,
+                          expansion=None if up is None else up.expansion, curve=models["churn"].hazard)  # fmt: skip

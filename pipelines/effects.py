@@ -17,7 +17,9 @@ table, counts each action once.
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
 import duckdb
@@ -29,6 +31,8 @@ from models import published
 from models.effects import effects_table
 
 RISK_COLUMN = {"churn": "p_churn", "upsell": "p_upsell"}
+# The sign of an effect that helps: fewer churners, more upsells.
+HELPS = {"churn": -1, "upsell": 1}
 
 
 class EffectsError(ValueError):
@@ -37,9 +41,16 @@ class EffectsError(ValueError):
 
 @dataclass
 class EffectsReport:
+    """``table``: ``models.effects.effects_table``'s (per play, then ``all``). ``matured_through``: the end of the
+    data the outcomes were labelled from; ``assigned``: the first and last as_of of the rows measured."""
+
     table: pd.DataFrame
     target: str
     notes: list[str] = field(default_factory=list)
+    horizon_days: int = LabelConfig().horizon_days
+    matured_through: pd.Timestamp | None = None
+    assigned: tuple[pd.Timestamp, pd.Timestamp] | None = None
+    measured_at: datetime | None = None
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -155,9 +166,45 @@ def measure(folder: Path, *, target: str = "churn", risk_file: Path | None = Non
             cfg: LabelConfig = LabelConfig(), assignments_from: Path | None = None,
             actions_from: str | None = None) -> EffectsReport:  # fmt: skip
     """The effects table of the plays recorded in ``folder`` (see the module)."""
-    frame, notes = load_frame(folder, target=target, risk_file=risk_file, cfg=cfg, assignments_from=assignments_from,
-                              actions_from=actions_from)  # fmt: skip
-    return EffectsReport(effects_table(frame), target, notes)
+    frame, notes, data_end = _load(folder, target=target, risk_file=risk_file, cfg=cfg,
+                                   assignments_from=assignments_from, actions_from=actions_from)  # fmt: skip
+    return EffectsReport(effects_table(frame), target, notes, cfg.horizon_days, data_end,
+                         (frame["as_of"].min(), frame["as_of"].max()), datetime.now(UTC))  # fmt: skip
+
+
+def _iso(t: pd.Timestamp | datetime | None) -> str | None:
+    return None if t is None or pd.isna(t) else t.isoformat()
+
+
+def effect_row(row: pd.Series, target: str) -> dict[str, Any]:
+    """One row of ``effects_table`` as published: counts, the adjusted effect with its standard error and its 90%
+    and 95% intervals, the unadjusted and the naive differences (probabilities, treated minus held out), and the
+    verdict of the 90% interval: ``helps`` or ``harms`` when it excludes 0, else ``unclear``."""
+    out: dict[str, Any] = {"play": str(row["play"]), "treated": int(row["treated"]), "held_out": int(row["held_out"])}
+    for k in ("effect", "se", "lo90", "hi90", "lo95", "hi95", "unadjusted", "naive"):
+        out[k] = round(float(row[k]), 6)
+    helps = HELPS[target]
+    if helps * row["lo90"] > 0 and helps * row["hi90"] > 0:
+        out["verdict"] = "helps"
+    elif helps * row["lo90"] < 0 and helps * row["hi90"] < 0:
+        out["verdict"] = "harms"
+    else:
+        out["verdict"] = "unclear"
+    return out
+
+
+def effects_document(report: EffectsReport) -> dict[str, Any]:
+    """What the server shows (GET /v1/effects, the What works page): the target and horizon, when it was measured,
+    the data's end the outcomes matured by and the dates of the plays measured, then per play and overall
+    (``effect_row``), and the notes."""
+    rows = [effect_row(r, report.target) for _, r in report.table.iterrows()]
+    first, last = report.assigned if report.assigned is not None else (None, None)
+    return {
+        "target": report.target, "horizon_days": report.horizon_days, "measured_at": _iso(report.measured_at),
+        "matured_through": _iso(report.matured_through), "assigned_from": _iso(first), "assigned_to": _iso(last),
+        "plays": rows[:-1], "overall": rows[-1],  # effects_table's last row pools the plays
+        "notes": list(report.notes),
+    }  # fmt: skip
 
 
 def play_tables(folder: Path, assignments_from: Path | None = None,
@@ -188,6 +235,14 @@ def load_frame(folder: Path, *, target: str = "churn", risk_file: Path | None = 
     """The eligible (account, play) rows of ``folder`` with a known outcome and risk (``effect_frame``), and notes
     on what was assumed or left out. ``assignments_from``: a warehouse whose ``scores.play_assignments`` join the
     folder's; ``actions_from``: a published scores store whose recorded actions join the folder's."""
+    frame, notes, _ = _load(folder, target=target, risk_file=risk_file, cfg=cfg, assignments_from=assignments_from,
+                            actions_from=actions_from)  # fmt: skip
+    return frame, notes
+
+
+def _load(folder: Path, *, target: str, risk_file: Path | None, cfg: LabelConfig, assignments_from: Path | None,
+          actions_from: str | None) -> tuple[pd.DataFrame, list[str], pd.Timestamp]:  # fmt: skip
+    """``load_frame``'s frame and notes, and the end of the data the outcomes were labelled from."""
     if target not in RISK_COLUMN:
         raise EffectsError(f"target must be one of {', '.join(RISK_COLUMN)}, got {target!r}")
     assignments, actions = play_tables(folder, assignments_from, actions_from)
@@ -204,7 +259,7 @@ def load_frame(folder: Path, *, target: str = "churn", risk_file: Path | None = 
     frame = frame[~unknown]
     if frame.empty:
         raise EffectsError(f"no eligible account of {folder} has both a known outcome and a predicted risk")
-    return frame, notes
+    return frame, notes, data_end
 
 
 def _risk(folder: Path, risk_file: Path | None, target: str) -> pd.DataFrame:

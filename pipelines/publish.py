@@ -30,6 +30,7 @@ from features.renewals import renewals_sql
 from models.published import (
     DOCUMENTS,
     FRAME_SCHEMA,
+    LATER,
     LATEST_SQL,
     PG_DDL,
     POINTER,
@@ -84,12 +85,13 @@ def version_rows(con: duckdb.DuckDBPyConnection, source: str) -> pd.DataFrame:
     # Through Arrow: duckdb's .df() warns under pandas 3.1 on time-zone-aware columns (see pipelines.score).
     rows = con.sql(sql).to_arrow_table().to_pandas()
     rows["notice_given"] = rows["notice_given"].astype("boolean")
-    return _with_renewals(con, rows)
+    return rows if "next_renewal_at" in have else with_renewals(con, rows)
 
 
-def _with_renewals(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with each account's next renewal and ARR up for renewal at its as_of (``features.renewals``), from
-    the warehouse's subscriptions; NULL where there are none (a feature table's warehouse, a PostgreSQL source)."""
+def with_renewals(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (account_id, as_of, ...) with each account's next renewal and ARR up for renewal at its as_of
+    (``features.renewals``), from the warehouse's subscriptions; NULL where there are none (a feature table's
+    warehouse). ``churn score`` stores them with the scores; a scores table written before it did gets them here."""
     rows = rows.assign(next_renewal_at=pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us, UTC]"),
                        renewal_arr=np.nan)  # fmt: skip
     if rows.empty or not _columns(con, "raw.subscriptions"):
@@ -116,11 +118,11 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
     for k in JSON_COLUMNS:
         out[k] = json.loads(out[k]) if isinstance(out[k], str) else out[k]
-    for k in ("as_of", "scored_at", "next_renewal_at"):
-        if isinstance(out.get(k), pd.Timestamp | datetime):
+    for k in ("as_of", "scored_at", "next_renewal_at", "expected_churn_at"):
+        if out.get(k) is pd.NaT:
+            out[k] = None
+        elif isinstance(out.get(k), pd.Timestamp | datetime):
             out[k] = out[k].isoformat()
-    if out.get("next_renewal_at") is pd.NaT:
-        out["next_renewal_at"] = None
     given = out.get("notice_given")
     out["notice_given"] = None if given is None or given is pd.NA else bool(given)
     out["held_out"] = bool(out.get("held_out", False))
@@ -135,6 +137,9 @@ def version_table(rows: pd.DataFrame) -> pa.Table:
     if rows.empty:
         return SCHEMA.empty_table()
     latest = rows[rows["as_of"] == rows["as_of"].max()].reset_index(drop=True)
+    for name in LATER:  # a scores table written before the column was (PostgreSQL's, read as it is)
+        if name not in latest:
+            latest[name] = None
     active = set(latest["account_id"])
     history: dict[str, list[dict[str, Any]]] = {}
     points = rows.loc[rows["account_id"].isin(active), ["account_id", *HISTORY]]
@@ -251,8 +256,9 @@ def _publish_postgres(table: pa.Table, url: str, version: str, keep: int) -> lis
 
 def publish_document(kind: str, document: dict[str, Any], store: str, keep: int = KEEP) -> str:
     """Make ``document`` the one of its ``kind`` (``models.published.DOCUMENTS``: the monitoring of ``churn monitor``,
-    the forecast of ``churn forecast``) the server shows: its file in the folder ``store`` replaced in one step, or a
-    new row of its PostgreSQL table (the newest ``keep`` kept). Where, as it may be shown."""
+    the forecast of ``churn forecast``, the plays' effects of ``churn effects``) the server shows: its file in the
+    folder ``store`` replaced in one step, or a new row of its PostgreSQL table (the newest ``keep`` kept). Where, as
+    it may be shown."""
     name, table = DOCUMENTS[kind]
     body = json.dumps(document, default=str)
     if is_postgres(store):

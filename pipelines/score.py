@@ -23,18 +23,21 @@ import sqlalchemy as sa
 from features.holdout import HOLDOUT_SHARE, held_out
 from models.published import is_postgres, shown
 from models.registered import load_pair
-from models.scoring import Scorer
-from pipelines.publish import KEEP, Published, postgres_scores, publish_table
+from models.scoring import CURVE_COLUMNS, Scorer
+from pipelines.publish import KEEP, Published, postgres_scores, publish_table, with_renewals
 from pipelines.settings import get_settings
 from pipelines.warehouse import arrow_table, replace_rows
 
 ACCOUNT_COLUMNS = ("name", "segment", "touch_model", "csm_owner", "industry", "region")
 JSON_COLUMNS = ("components", "reasons", "upsell_reasons")
-# notice_given, then held_out, come last: a table written before they existed gets them by ALTER TABLE ADD COLUMN,
-# at the end.
+# The columns added since the first release come last, in the order they came: a table written before them gains
+# them by ALTER TABLE ADD COLUMN (``MIGRATES``), at the end, NULL in its older rows.
+ADDED = (("notice_given", "BOOLEAN"), ("held_out", "BOOLEAN"), ("next_renewal_at", "TIMESTAMPTZ"),
+         ("renewal_arr", "DOUBLE"), ("expected_expansion_arr", "DOUBLE"),
+         *((c, "DOUBLE") for c in CURVE_COLUMNS), ("expected_churn_at", "TIMESTAMPTZ"))  # fmt: skip
 COLUMNS = ("account_id", "as_of", "name", "segment", "touch_model", "csm_owner", "industry", "region", "p_churn",
            "p_upsell", "health", "tier", "components", "reasons", "upsell_reasons", "arr", "revenue_at_risk", "play",
-           "churn_version", "upsell_version", "scored_at", "notice_given", "held_out")  # fmt: skip
+           "churn_version", "upsell_version", "scored_at", *(c for c, _ in ADDED))  # fmt: skip
 HOLDOUT_SEED = 24  # the default seed of the holdouts: fixed, so that every run holds out the same accounts
 ASSIGNMENTS = "scores.play_assignments"
 ASSIGNMENT_COLUMNS = ("account_id", "play", "as_of", "eligible", "held_out", "seed", "share")
@@ -114,15 +117,24 @@ def score_dates(con: duckdb.DuckDBPyConnection, scorer: Scorer, dates: Sequence[
     )
     # Through Arrow: duckdb 2.0's .df() calls DataFrame.drop(inplace=True) on time-zone-aware columns, which
     # pandas 3.1 deprecates (an error under the tests' warning filters).
-    return scored(con.sql(sql).to_arrow_table().to_pandas(), scorer, datetime.now(UTC), holdout)
+    rows = with_renewals(con, con.sql(sql).to_arrow_table().to_pandas())
+    return scored(rows, scorer, datetime.now(UTC), holdout)
 
 
 def scored(rows: pd.DataFrame, scorer: Scorer, scored_at: datetime, holdout: Holdout = Holdout()) -> pd.DataFrame:
     """The stored form (``COLUMNS``) of the scores of ``rows`` (snapshots with the accounts' columns): reasons and
     components as JSON text, notice_given as a nullable boolean (the snapshot's ``cancellation_pending``; NULL
-    when the rows lack it), held_out whether the account is held out of its play (``holdouts``). The Spark engine
-    applies this very function to each part of its table."""
+    when the rows lack it), held_out whether the account is held out of its play (``holdouts``); the renewal
+    columns from ``rows`` when it has them (``pipelines.publish.with_renewals``), NULL otherwise. The Spark engine
+    applies this very function to each part of its table, joined to the renewals it computes from the same SQL."""
     scores = scorer.score(rows)
+    if "next_renewal_at" in rows:
+        scores["next_renewal_at"] = pd.to_datetime(rows["next_renewal_at"], utc=True).to_numpy()
+        scores["renewal_arr"] = rows["renewal_arr"].astype("float64").to_numpy()
+    else:
+        scores["next_renewal_at"] = pd.Series(pd.NaT, index=scores.index, dtype="datetime64[us, UTC]")
+        scores["renewal_arr"] = np.nan
+    scores["expected_churn_at"] = pd.to_datetime(scores["expected_churn_at"], utc=True)
     for c in ACCOUNT_COLUMNS:
         scores[c] = rows[c].to_numpy()
     scores["scored_at"] = pd.Timestamp(scored_at)
@@ -158,16 +170,19 @@ def write_assignments(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, hold
     replace_rows(con, ASSIGNMENTS, rows, "as_of IN (SELECT as_of FROM _scored_dates)")
 
 
-DDL = """CREATE TABLE IF NOT EXISTS {table} (
+DDL = (
+    """CREATE TABLE IF NOT EXISTS {table} (
     account_id VARCHAR NOT NULL, as_of TIMESTAMPTZ NOT NULL, name VARCHAR, segment VARCHAR, touch_model VARCHAR,
     csm_owner VARCHAR, industry VARCHAR, region VARCHAR, p_churn DOUBLE, p_upsell DOUBLE, health DOUBLE,
     tier VARCHAR, components VARCHAR, reasons VARCHAR, upsell_reasons VARCHAR, arr DOUBLE, revenue_at_risk DOUBLE,
-    play VARCHAR, churn_version VARCHAR, upsell_version VARCHAR, scored_at TIMESTAMPTZ, notice_given BOOLEAN,
-    held_out BOOLEAN, PRIMARY KEY (account_id, as_of))"""
-# A table created before notice_given existed gains it; its older rows keep NULL there (unknown; the server then
-# reads the stored snapshot's cancellation_pending, see serving.state). Likewise held_out (NULL: not held out).
-MIGRATES = ("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS notice_given BOOLEAN",
-            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS held_out BOOLEAN")  # fmt: skip
+    play VARCHAR, churn_version VARCHAR, upsell_version VARCHAR, scored_at TIMESTAMPTZ, """
+    + ", ".join(f"{c} {kind}" for c, kind in ADDED)
+    + """, PRIMARY KEY (account_id, as_of))"""
+)
+# A table created before a column of ``ADDED`` existed gains it; its older rows keep NULL there: notice_given
+# unknown (the server then reads the stored snapshot's cancellation_pending, see serving.state), not held out, no
+# renewal, expansion or churn curve known.
+MIGRATES = tuple(f"ALTER TABLE {{table}} ADD COLUMN IF NOT EXISTS {c} {kind}" for c, kind in ADDED)
 
 
 def write_warehouse(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
@@ -187,14 +202,16 @@ def write_postgres(url: str, scores: pd.DataFrame, table: str = "churn_scores", 
     with engine.begin() as c:
         c.execute(sa.text(ddl))
         for migrate in MIGRATES:
-            c.execute(sa.text(migrate.format(table=name)))
+            c.execute(sa.text(migrate.format(table=name).replace("DOUBLE", "DOUBLE PRECISION")))
         dates = [d.to_pydatetime() for d in pd.to_datetime(scores["as_of"].unique(), utc=True)]
         c.execute(sa.text(f"DELETE FROM {name} WHERE as_of = ANY(:dates)"), {"dates": dates})
         with c.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
             cols = ", ".join(COLUMNS)
             with cur.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:
                 for row in scores.astype(object).itertuples(index=False):
-                    copy.write_row([None if v is pd.NA or (isinstance(v, float) and v != v) else v for v in row])
+                    copy.write_row(
+                        [None if v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v) else v for v in row]
+                    )
     engine.dispose()
 
 

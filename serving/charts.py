@@ -156,3 +156,49 @@ def retention(figures: list[dict[str, Any]], measure: str, width: int = 560) -> 
     for v in (lo, (lo + hi) / 2, hi):
         out.append(f'<text x="{x(v):.1f}" y="{height - 4}" text-anchor="middle" font-size="11">{100 * v:.1f}%</text>')
     return "".join(out) + "</svg>"
+
+
+VERDICT_COLOURS = {"helps": GREEN, "harms": RED, "unclear": GREY}
+
+
+def effects(rows: list[dict[str, Any]], names: list[str], target: str, width: int = 360) -> list[str]:
+    """One small chart per play (``rows``: ``pipelines.effects.effect_row``'s, ``names`` as people read them), on an
+    axis in points shared by all of them: the 95% interval as a thin line, the 90% interval as a thick one coloured by
+    the verdict (green helps, red harms, grey no measurable effect), the estimate as a dot, 0 dashed, and the naive
+    comparison as a grey tick."""
+    if not rows:
+        return []
+    values = [100 * float(r[k]) for r in rows for k in ("lo95", "hi95", "naive")] + [0.0]
+    lo, hi = min(values), max(values)
+    lo, hi = lo - (hi - lo) * 0.05 - 0.1, hi + (hi - lo) * 0.05 + 0.1
+    pad, height, y = 12, 46, 16
+
+    def x(v: float) -> float:
+        return pad + (width - 2 * pad) * (100 * v - lo) / (hi - lo)
+
+    zero = x(0.0)
+    labels = [(zero, "middle", "0")] + [
+        (x(v / 100), anchor, f"{v:+.1f}") for v, anchor in ((lo, "start"), (hi, "end")) if abs(x(v / 100) - zero) > 30
+    ]
+    axis = "".join(f'<text x="{at:.1f}" y="{height - 4}" text-anchor="{anchor}" font-size="11">{text}</text>'
+                   for at, anchor, text in labels)  # fmt: skip
+    out = []
+    for i, (r, name) in enumerate(zip(rows, names, strict=True)):
+        colour = VERDICT_COLOURS.get(str(r["verdict"]), GREY)
+        e, lo90, hi90, naive = (100 * float(r[k]) for k in ("effect", "lo90", "hi90", "naive"))
+        tick = x(float(r["naive"]))
+        out.append(
+            f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" {FIT} aria-labelledby="e{i}t e{i}d">'
+            f'<title id="e{i}t">Effect of {escape(name)} on {escape(target)}</title><desc id="e{i}d">{e:+.1f} points, '
+            f"90% interval {lo90:+.1f} to {hi90:+.1f} (thick), 95% interval thin; grey tick: the naive comparison, "
+            f"{naive:+.1f}.</desc>"
+            f'<line x1="{zero:.1f}" y1="2" x2="{zero:.1f}" y2="{y * 2 - 2}" stroke="{GREY}" stroke-dasharray="3 3"/>'
+            f'<line x1="{x(float(r["lo95"])):.1f}" y1="{y}" x2="{x(float(r["hi95"])):.1f}" y2="{y}" stroke="{colour}"/>'
+            f'<line x1="{x(float(r["lo90"])):.1f}" y1="{y}" x2="{x(float(r["hi90"])):.1f}" y2="{y}" stroke="{colour}" '
+            f'stroke-width="6"/><circle cx="{x(float(r["effect"])):.1f}" cy="{y}" r="5" fill="#fff" '
+            f'stroke="{colour}" stroke-width="2"/>'
+            f'<line x1="{tick:.1f}" y1="{y - 9}" x2="{tick:.1f}" y2="{y + 9}" stroke="{GREY}" stroke-width="2"/>'
+            + axis
+            + "</svg>"
+        )  # fmt: skip
+    return out

@@ -1,6 +1,7 @@
 """Server-rendered pages for CSMs on the same app as the API: sign-in, the ranked accounts (at risk before notice,
-or by upsell propensity), the save desk (accounts that have given notice), one account, the models. The rankings
-come from the same function as the API's, so a page and the API agree for a filter."""
+or by upsell propensity), the save desk (accounts that have given notice), one account, the models, and what the
+batch commands published (monitoring, the forecast, what works). The rankings come from the same function as the
+API's, so a page and the API agree for a filter."""
 
 import json
 import logging
@@ -26,6 +27,7 @@ from serving.schemas import MAX_NOTE
 from serving.sessions import PRINT, SID, check_form, csrf_token, fingerprint, start
 from serving.state import Bundle
 from serving.throttle import Refused
+from serving.what_works import views
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 pages = APIRouter(include_in_schema=False)
@@ -259,6 +261,15 @@ def forecast(request: Request) -> HTMLResponse:
     figures = doc["figures"] if doc else []
     return _page(request, "forecast.html", doc=doc, figures=figures,
                  charts={m: charts.retention(figures, m) for m in ("nrr", "grr")})  # fmt: skip
+
+
+@pages.get("/what-works")
+def what_works(request: Request) -> HTMLResponse:
+    """What `churn effects --publish` last published: each play's measured effect in words, with its interval."""
+    user(request)
+    doc = request.app.state.holder.effects
+    plays, overall = views(doc) if doc else ([], None)
+    return _page(request, "what_works.html", doc=doc, plays=plays, overall=overall)
 
 
 @pages.get("/renewals")

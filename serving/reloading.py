@@ -10,11 +10,11 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
 
-from models.published import shown
+from models.published import DOCUMENTS, shown
 from models.registered import TARGETS, alias_version
 from serving.settings import ServingSettings
 from serving.state import Holder, load_models, load_scores
@@ -76,18 +76,23 @@ class Reloader:
                         len(fresh.payloads), fresh.as_of, time.perf_counter() - t0)  # fmt: skip
             return True
 
-    def monitoring(self) -> None:
-        """Read the latest monitoring and forecast documents (small: read whole every interval). A store that cannot
-        be read, or a broken document, leaves the previous ones shown and says why in the log (neither makes the
-        server unready)."""
-        try:
-            doc = self.store.document("monitoring")
-            forecast = self.store.document("forecast")
-        except Exception as e:  # any failure must leave the previous documents shown
-            logger.error("monitoring or forecast not read from %s, the previous ones are shown: %s",
-                         shown(str(self.store)), e)  # fmt: skip
+    def documents(self) -> None:
+        """Read the latest monitoring, forecast and effects documents (small: read whole every interval), each on its
+        own. A store that cannot be read, or a broken document, leaves the previous one of its kind shown and says
+        why in the log (none makes the server unready)."""
+        read: dict[str, dict[str, Any] | None] = {}
+        for kind in DOCUMENTS:
+            try:
+                read[kind] = self.store.document(kind)
+            except Exception as e:  # any failure must leave the previous document shown
+                logger.error("%s not read from %s, the previous one is shown: %s", kind, shown(str(self.store)), e)
+        if "forecast" in read:
+            self.holder.forecast = read["forecast"]
+        if "effects" in read:
+            self.holder.effects = read["effects"]
+        if "monitoring" not in read:
             return
-        self.holder.monitoring, self.holder.forecast = doc, forecast
+        doc = self.holder.monitoring = read["monitoring"]
         if doc is None:
             return
         for level, n in doc.get("counts", {}).items():
@@ -98,9 +103,9 @@ class Reloader:
                 self.metrics.monitoring_roc_auc.labels(kind).set(float(points[-1][key]))
 
     def reload(self) -> bool:
-        """Models and scores, both tried (and the monitoring document); True when both are loaded."""
+        """Models and scores, both tried (and the published documents); True when both are loaded."""
         ok_models = self.models()
-        self.monitoring()
+        self.documents()
         return self.scores() and ok_models
 
     def alias_moved(self) -> bool:
@@ -113,7 +118,7 @@ class Reloader:
         while True:
             await asyncio.sleep(self.settings.reload_interval)
             await asyncio.to_thread(self.scores)
-            await asyncio.to_thread(self.monitoring)
+            await asyncio.to_thread(self.documents)
             try:
                 moved = await asyncio.to_thread(self.alias_moved)
             except Exception as e:  # the registry may be down for a while: keep watching

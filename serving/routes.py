@@ -14,6 +14,7 @@ from serving.auth import Admin, Reader
 from serving.schemas import (
     MAX_ID,
     AccountOut,
+    Effects,
     Forecast,
     IdsIn,
     LiveOut,
@@ -251,6 +252,22 @@ async def forecast(request: Request, _: Reader) -> Response:
     if document is None:
         raise HTTPException(404, "no forecast published yet: run `churn forecast` (the server picks it up within "
                                  "its reload interval)")  # fmt: skip
+    return Response(json.dumps(document), media_type="application/json")
+
+
+@router.get(
+    "/effects",
+    response_model=Effects,
+    responses={404: {"model": Problem, "description": "Nothing published yet by `churn effects --publish`"}},
+)
+async def effects(request: Request, _: Reader) -> Response:
+    """Per play and overall, the effect of assigning the play on churn (or upsell) within the horizon, treated against
+    held out, adjusted for the predicted risk, with 90% and 95% intervals and the naive comparison beside it, as
+    `churn effects --publish` last published it."""
+    document = request.app.state.holder.effects
+    if document is None:
+        raise HTTPException(404, "no effects published yet: run `churn effects --publish STORE` with the store the "
+                                 "server reads (it picks them up within its reload interval)")  # fmt: skip
     return Response(json.dumps(document), media_type="application/json")
 
 

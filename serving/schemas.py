@@ -31,6 +31,12 @@ class Reason(BaseModel):
     sentence: str
 
 
+CURVE = (
+    "P(churn within {days} days) from the model of churn over time (models.hazard), never decreasing with the "
+    "horizon; null without one"
+)
+
+
 class Score(BaseModel):
     account_id: str | None = None
     as_of: str | None = None
@@ -56,6 +62,17 @@ class Score(BaseModel):
         "gave, else the next anniversary of the first start by the account's term",
     )
     renewal_arr: float | None = Field(None, description="the ARR up for renewal: what the account pays now")
+    expected_expansion_arr: float | None = Field(
+        None, description="ARR the account is expected to add within the horizon (models.expansion); null without it"
+    )
+    churn_within_30: float | None = Field(None, description=CURVE.format(days=30))
+    churn_within_60: float | None = Field(None, description=CURVE.format(days=60))
+    churn_within_90: float | None = Field(None, description=CURVE.format(days=90))
+    churn_within_180: float | None = Field(None, description=CURVE.format(days=180))
+    churn_within_365: float | None = Field(None, description=CURVE.format(days=365))
+    expected_churn_at: str | None = Field(
+        None, description="when churn becomes more likely than not (the curve's median); null if not within a year"
+    )
     model_versions: dict[str, str]
 
 
@@ -281,6 +298,42 @@ class Forecast(BaseModel):
     draws: int = Field(description="simulated periods")
     past_periods: int = Field(description="ended past periods the shocks and ARR ratios came from")
     figures: list[ForecastFigure]
+
+
+class PlayEffect(BaseModel):
+    """A play's effect on the target within the horizon (``pipelines.effects.effect_row``): probabilities, treated
+    minus held out (for churn, negative means fewer churners)."""
+
+    play: str = Field(description='the play, or "all" for the plays pooled')
+    treated: int = Field(description="eligible accounts assigned the play (not held out), whether or not it was run")
+    held_out: int = Field(description="eligible accounts held out of the play")
+    effect: float = Field(description="the effect adjusted for the predicted risk (intention-to-treat)")
+    se: float = Field(description="its standard error (HC2)")
+    lo90: float
+    hi90: float
+    lo95: float
+    hi95: float
+    unadjusted: float = Field(description="the plain difference of the outcome's rate, treated minus held out")
+    naive: float = Field(description="accounts the play was run on against every other eligible account, without "
+                         "the holdout: biased, since CSMs choose whom to run it on")  # fmt: skip
+    verdict: Literal["helps", "harms", "unclear"] = Field(
+        description="helps or harms when the 90% interval excludes 0; unclear (no measurable effect) otherwise"
+    )
+
+
+class Effects(BaseModel):
+    """What `churn effects --publish` last published (``pipelines.effects.effects_document``)."""
+
+    target: Literal["churn", "upsell"] = Field(description="the outcome the effects are on")
+    horizon_days: int = Field(description="the outcome counts within this many days of the play's as_of")
+    measured_at: str | None = Field(description="when `churn effects` measured them")
+    matured_through: str | None = Field(description="the end of the data the outcomes were labelled from: the "
+                                        "plays' outcomes matured by then")  # fmt: skip
+    assigned_from: str | None = Field(description="the earliest as_of of the plays measured")
+    assigned_to: str | None = Field(description="the latest as_of of the plays measured")
+    plays: list[PlayEffect]
+    overall: PlayEffect = Field(description="the plays pooled (an account eligible for two plays counts twice)")
+    notes: list[str]
 
 
 class Problem(BaseModel):

@@ -116,6 +116,7 @@ class Holder:
         self.errors: dict[str, str] = {}  # "models" or "scores" -> why its last load failed
         self.monitoring: dict[str, Any] | None = None  # the latest document `churn monitor` published
         self.forecast: dict[str, Any] | None = None  # the latest document `churn forecast` published
+        self.effects: dict[str, Any] | None = None  # the latest document `churn effects --publish` published
         self.lock = threading.Lock()  # held while swapping, so a models swap and a scores swap never lose one
 
     @property

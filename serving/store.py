@@ -37,7 +37,7 @@ class ScoreStore(Protocol):
 
     def document(self, kind: str) -> dict[str, Any] | None:
         """The latest document of ``kind`` published (``models.published.DOCUMENTS``: ``churn monitor``'s
-        monitoring, ``churn forecast``'s forecast); None when none was."""
+        monitoring, ``churn forecast``'s forecast, ``churn effects``'s effects); None when none was."""
         ...
 
 
@@ -124,7 +124,7 @@ class PostgresStore:
 
 
 def _document(text: str, where: str, kind: str) -> dict[str, Any]:
-    command = {"monitoring": "churn monitor", "forecast": "churn forecast"}[kind]
+    command = published.PUBLISHED_BY[kind]
     try:
         got = json.loads(text)
     except json.JSONDecodeError as e:
@@ -136,10 +136,10 @@ def _document(text: str, where: str, kind: str) -> dict[str, Any]:
 
 def _checked(table: pa.Table, where: str) -> pa.Table:
     """``table`` with exactly the published columns and types (field metadata dropped). A version published before
-    holdouts existed holds out nobody, one before renewals knows none."""
-    for name, kind in (("next_renewal_at", pa.timestamp("us", tz="UTC")), ("renewal_arr", pa.float64())):
-        if name not in table.column_names:  # published before renewals were: none known
-            table = table.append_column(name, pa.nulls(table.num_rows, kind))
+    holdouts existed holds out nobody, one before renewals (or expansion, or the churn curve) knows none."""
+    for name in published.LATER:
+        if name not in table.column_names and name != "held_out":  # published before the column was: none known
+            table = table.append_column(name, pa.nulls(table.num_rows, published.FRAME_SCHEMA.field(name).type))
     if "held_out" not in table.column_names:
         table = table.append_column("held_out", pa.array([False] * table.num_rows, pa.bool_()))
     elif table.column("held_out").null_count:

@@ -3,13 +3,16 @@
 from pathlib import Path
 from typing import Annotated
 
+import adbc_driver_manager
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from features.labels import LabelConfig
 from pipelines.cli.console import console, failing_as
-from pipelines.effects import EffectsError, EffectsReport, measure
+from pipelines.effects import EffectsError, EffectsReport, effects_document, measure
+from pipelines.publish import publish_document
+from pipelines.settings import get_settings
 
 
 def effects_cmd(
@@ -38,10 +41,19 @@ def effects_cmd(
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Days within which the outcome counts.")] = 90,
     grace: Annotated[int, typer.Option(min=0, help="Churn: days of return that undo a stop of service.")] = 30,
+    publish: Annotated[
+        str | None,
+        typer.Option(
+            metavar="STORE",
+            help="Also publish the effects for the server (GET /v1/effects and the What works page) to this "
+            "published scores store: the folder or postgresql:// URL the server reads (its CHURN_SCORES).",
+        ),
+    ] = None,
 ) -> None:
     """Per play and overall: the effect of assigning the play on churn (or upsell) within the horizon, treated
     (eligible, not held out) against held out, adjusted for the predicted risk, with 90% and 95% intervals; and
-    the naive comparison (accounts a play was run on against the rest), biased by the CSMs' choice."""
+    the naive comparison (accounts a play was run on against the rest), biased by the CSMs' choice. With --publish,
+    also published beside the scores for the server's /v1/effects and What works page."""
     with failing_as("effects failed", EffectsError):
         report = measure(
             source,
@@ -52,6 +64,10 @@ def effects_cmd(
             actions_from=actions,
         )
     print_effects(report)
+    if publish is not None:
+        with failing_as("publishing the effects failed", ValueError, OSError, adbc_driver_manager.Error):
+            where = publish_document("effects", effects_document(report), publish, get_settings().scores_keep)
+        console.print(escape(f"Published the effects for the server to {where}"))
 
 
 def print_effects(report: EffectsReport) -> None:

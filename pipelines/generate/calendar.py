@@ -7,9 +7,9 @@ import numpy as np
 from pandas.tseries.holiday import USFederalHolidayCalendar
 
 # Months kept before the window (accounts that already exist when the data starts) and after it
-# (the oracle simulates up to 4 months past the last snapshot, and an annual renewal lies 12 beyond).
+# (the oracle's churn curve simulates up to 12 months past the last snapshot, and an annual renewal lies 12 beyond).
 PAST_MONTHS = 48
-FUTURE_MONTHS = 18
+FUTURE_MONTHS = 24
 WEEKDAY_FACTOR = np.array([1.0, 1.05, 1.05, 1.0, 0.85, 0.12, 0.08])  # Monday .. Sunday
 
 
@@ -28,6 +28,11 @@ class Calendar:
     @property
     def n_days(self) -> int:
         return int(self.ms(self.months))
+
+    @property
+    def last_month(self) -> int:
+        """The last month whose first day the calendar holds (``FUTURE_MONTHS`` past the data's end)."""
+        return len(self.month_start) - 1 - PAST_MONTHS
 
     def ms(self, k: int | np.ndarray) -> np.ndarray:
         """Day number of the first day of month ``k`` (month 0 is the first month of the data)."""

@@ -5,6 +5,7 @@ import pyarrow as pa
 
 from pipelines.generate.chunk import Chunk
 from pipelines.generate.latent import PRE_MONTHS
+from pipelines.generate.simulate import CURVE_COLUMNS
 from pipelines.generate.type_mix import EVENT_TYPES
 
 
@@ -22,7 +23,9 @@ def health(c: Chunk) -> pa.Table:
 
 
 def oracle(c: Chunk) -> pa.Table:
-    """P(churn) and P(expansion) within the horizon, per account active at each monthly snapshot date."""
+    """P(churn) and P(expansion) within the horizon, per account active at each monthly snapshot date, and the churn
+    curve: P(churn within d days) for each d of ``CURVE_DAYS`` (``p_churn_<d>``, non-decreasing in d; NaN where the
+    simulated future does not reach as_of + d; ``p_churn_90`` is ``p_churn`` under the default 90-day horizon)."""
     o = c.hist.oracle
     row = o["row"].astype(np.int64)
     return pa.table({
@@ -30,6 +33,7 @@ def oracle(c: Chunk) -> pa.Table:
         "as_of": c.times(c.cal.ms(o["as_of_month"].astype(np.int64))),
         "p_churn": o["p_churn"],
         "p_expand": o["p_expand"],
+        **{name: o[name] for name in CURVE_COLUMNS},
     })  # fmt: skip
 
 

@@ -135,6 +135,8 @@ class SparkEngine:
         """The DuckDB-dialect ``sql`` as Spark SQL, with ``raw.<table>`` pointed at the registered source."""
 
         def rename(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Anonymous) and node.name.lower() == "to_months":  # DuckDB's month interval
+                return exp.Anonymous(this="make_interval", expressions=[exp.Literal.number(0), *node.expressions])
             if isinstance(node, exp.Table) and node.db == "raw":
                 if self.database:
                     return exp.table_(node.name, db=self.database, alias=node.alias or None)
@@ -339,19 +341,27 @@ def score(
     from pyspark.sql import functions as F
     from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, StructType, TimestampType
 
+    from features.renewals import renewals_sql
+    from models.scoring import CURVE_COLUMNS
     from pipelines.score import ACCOUNT_COLUMNS, COLUMNS, scored
 
     spark = engine.spark
     snaps = read_built(spark, out, "snapshots")
     latest = [r[0] for r in snaps.select("as_of").distinct().orderBy(F.col("as_of").desc()).limit(dates).collect()]
     accounts = spark.sql(engine.to_spark(f"SELECT account_id, {', '.join(ACCOUNT_COLUMNS)} FROM raw.accounts"))
-    rows = snaps.where(F.col("as_of").isin(latest)).join(
-        accounts.drop("segment", "touch_model", "industry", "region"), "account_id", "left"
+    engine.snapshot_dates([_utc(d) for d in latest])
+    renewals = engine.create("renewals", renewals_sql(engine.coverage().empty_tables))
+    rows = (
+        snaps.where(F.col("as_of").isin(latest))
+        .join(accounts.drop("segment", "touch_model", "industry", "region"), "account_id", "left")
+        .join(renewals.select("account_id", "as_of", "next_renewal_at", "renewal_arr"), ["account_id", "as_of"], "left")
     )
     at = scored_at or datetime.now(UTC)
-    numbers = {"p_churn", "p_upsell", "health", "arr", "revenue_at_risk"}
+    numbers = {"p_churn", "p_upsell", "health", "arr", "revenue_at_risk", "renewal_arr", "expected_expansion_arr",
+               *CURVE_COLUMNS}  # fmt: skip
+    times = ("as_of", "scored_at", "next_renewal_at", "expected_churn_at")
     schema = StructType([
-        StructField(c, TimestampType() if c in ("as_of", "scored_at") else DoubleType() if c in numbers
+        StructField(c, TimestampType() if c in times else DoubleType() if c in numbers
                     else BooleanType() if c in ("notice_given", "held_out") else StringType())
         for c in COLUMNS
     ])  # fmt: skip

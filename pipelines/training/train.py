@@ -43,6 +43,7 @@ from pipelines.training.datasets import (
     label_config,
 )
 from pipelines.training.expansion import ExpansionReport, fit_and_judge, log_expansion
+from pipelines.training.survival import SurvivalReport, fit_and_judge_survival, log_survival
 from pipelines.training.tune import tune
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class TrainReport:
     selection: Selection | None = None  # which family won on the inner folds, and by how much; None: not chosen
     baselines: dict[str, str] = field(default_factory=dict)  # a baseline's name -> its description in words
     expansion: ExpansionReport | None = None  # upsell: the expected-expansion model and its figures
+    survival: SurvivalReport | None = None  # churn: the model of churn over time and its figures
 
 
 @dataclass(frozen=True)
@@ -180,15 +182,17 @@ def train(
     off = families_off(con) if any(n in registry for n in model.features_) else {}
     evaluation = evaluate_validation(_valid(rows), scores, target)
     expansion = fit_and_judge(con, rows, model, scores, fitted.config, labels) if target == "upsell" else None
+    survival = (fit_and_judge_survival(con, rows, model, scores, fitted.config, labels, oracle)
+                if target == "churn" else None)  # fmt: skip
     seconds = time.perf_counter() - t0
     run_id, decision = None, None
     if register:
         run_id, decision = log_and_register(rows, target, fitted.config, model, scores, evaluation, tracking_uri,
                                             artifacts, force, off, fitted.selection, fitted.baselines,
-                                            expansion)  # fmt: skip
+                                            expansion, survival)  # fmt: skip
     later = rows.loc[rows["split"] == "valid", "as_of"].min() > rows.loc[rows["split"] == "train", "as_of"].max()
     return TrainReport(target, evaluation, model.summary(), seconds, run_id, decision, off, bool(later),
-                       fitted.selection, fitted.baselines, expansion)  # fmt: skip
+                       fitted.selection, fitted.baselines, expansion, survival)  # fmt: skip
 
 
 def _valid(rows: pd.DataFrame) -> pd.DataFrame:
@@ -229,13 +233,15 @@ def log_and_register(
     evaluation: Evaluation | None, tracking_uri: str, artifacts: Path, force: bool = False,
     families_off: dict[str, str] | None = None, selection: Selection | None = None,
     baselines: dict[str, str] | None = None, expansion: ExpansionReport | None = None,
+    survival: SurvivalReport | None = None,
 ) -> tuple[str, Decision]:  # fmt: skip
     """One MLflow run in the experiment ``churn-<target>``: parameters (the model's settings as trained), data
     fingerprint, features, the family selection (``selection``: which family won on the inner folds, each
     candidate's inner-fold ROC AUC and the margin), metrics with their intervals, plots and the model (registered
     as ``target``, given the alias it earns on ``rows``' validation part, or champion with ``force``).
     ``evaluation`` of ``scores`` is computed when not given; ``baselines`` words the baselines' names;
-    ``expansion`` (upsell) is logged in the same run and its model beside the upsell model's."""
+    ``expansion`` (upsell) is logged in the same run and its model beside the upsell model's; ``survival`` (churn)
+    likewise, its hazard model beside the churn model's."""
     mlflow.set_tracking_uri(tracking_uri)
     name = f"churn-{target}"
     if mlflow.get_experiment_by_name(name) is None:
@@ -268,6 +274,7 @@ def log_and_register(
         mlflow.log_metrics({k: float(v) for k, v in flat.items() if np.isfinite(v)})
         mlflow.log_dict(flat, "metrics.json")
         extra = log_expansion(expansion, Path(tmp)) if expansion is not None else {}
+        extra |= log_survival(survival, Path(tmp)) if survival is not None else {}
         mlflow.log_dict({"bins": calibration_bins(y, scores["model"])}, "calibration.json")
         sample = valid.sample(min(len(valid), 2000), random_state=cfg.seed)
         X = model.prepare(sample)

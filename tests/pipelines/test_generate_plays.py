@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 
 from features.holdout import held_out
 from pipelines.cli.app import app
-from pipelines.effects import load_frame, measure
+from pipelines.effects import effects_document, load_frame, measure
 from pipelines.generate.params import Params
 from pipelines.generate.playbook import PLAYS, Play, Plays
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
+from serving.store import FolderStore
 
 SEED = 4
 
@@ -96,3 +97,18 @@ def test_bad_plays_are_refused() -> None:
         generate(
             Path("/nonexistent"), accounts=5, months=4, oracle=Oracle(paths=0), params=replace(Params(), plays=PLAYS)
         )
+
+
+def test_the_cli_publishes_the_effects_for_the_server(world: Path, tmp_path: Path) -> None:
+    store = tmp_path / "scores"
+    done = CliRunner().invoke(app, ["effects", str(world), "--publish", str(store)], env={"COLUMNS": "160"})
+    assert done.exit_code == 0, done.output
+    assert "Published the effects for the server to" in done.output
+    published = FolderStore(store).document("effects")
+    assert published is not None
+    expected = effects_document(measure(world))
+    assert {k: v for k, v in published.items() if k != "measured_at"} == {
+        k: v for k, v in expected.items() if k != "measured_at"
+    }
+    assert {p["play"] for p in published["plays"]} == {p.name for p in PLAYS.plays}
+    assert published["matured_through"] is not None and published["measured_at"] is not None

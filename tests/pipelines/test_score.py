@@ -18,7 +18,7 @@ import pytest
 
 from models.explain import HealthConfig
 from models.scoring import Scorer
-from pipelines.score import COLUMNS, champion_scorer, latest_dates, score, score_dates, write_postgres
+from pipelines.score import ADDED, COLUMNS, champion_scorer, latest_dates, score, score_dates, write_postgres
 from pipelines.warehouse import connect
 from tests.serving.conftest import Served, build_served, read_table
 
@@ -123,13 +123,30 @@ def test_scoring_into_a_table_written_before_notice_given_adds_it(
     served: Served, scorer: Scorer, warehouse: Path
 ) -> None:
     with duckdb.connect(str(warehouse)) as con:  # the table as `churn score` wrote it before the columns existed
-        con.execute("ALTER TABLE scores.accounts DROP COLUMN notice_given")
-        con.execute("ALTER TABLE scores.accounts DROP COLUMN held_out")
+        for column, _ in ADDED:
+            con.execute(f"ALTER TABLE scores.accounts DROP COLUMN {column}")
     before = read_table(warehouse, SCORES)
     with connect(warehouse) as con:
         score(con, scorer, [served.dates[-1]])
     after = read_table(warehouse, SCORES)
-    assert list(after.columns) == [*before.columns, "notice_given", "held_out"] == list(COLUMNS)
+    assert (
+        list(after.columns)
+        == [
+            *before.columns,
+            "notice_given",
+            "held_out",
+            "next_renewal_at",
+            "renewal_arr",
+            "expected_expansion_arr",
+            "churn_within_30",
+            "churn_within_60",
+            "churn_within_90",
+            "churn_within_180",
+            "churn_within_365",
+            "expected_churn_at",
+        ]
+        == list(COLUMNS)
+    )
     latest = after["as_of"] == pd.Timestamp(served.dates[-1])
     assert after.loc[latest, "notice_given"].notna().all() and after.loc[latest, "notice_given"].astype(bool).any()
     assert after.loc[~latest, "notice_given"].isna().all()  # older rows: unknown, until scored again

@@ -65,7 +65,7 @@ def test_every_v1_route_needs_a_key(client: TestClient) -> None:
 
 
 # Nothing published by `churn monitor` for the shared app: a key that may read gets that route's 404, not 401/403.
-READ_STATUS = {"/v1/monitoring": 404, "/v1/forecast": 404}  # nothing published in the test world
+READ_STATUS = {"/v1/monitoring": 404, "/v1/forecast": 404, "/v1/effects": 404}  # nothing published in the test world
 
 
 def test_read_key_reads_and_only_the_admin_key_reloads(client: TestClient) -> None:

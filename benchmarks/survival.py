@@ -1,0 +1,94 @@
+"""Churn over time: the discrete-time hazard model (``models.hazard_model``) against a shifted-beta-geometric
+baseline per segment, the churn model's own P(churn within its horizon) and the generator's oracle (when its ground
+truth has ``p_churn_<days>``), on the churn training set's validation rows: time-dependent ROC AUC and calibration
+error per horizon, concordance and integrated Brier score, with 95% intervals (bootstrap by account).
+
+    .venv/bin/python benchmarks/survival.py                       # the demo's warehouse (data/warehouse.duckdb)
+    .venv/bin/python benchmarks/survival.py --accounts 3000 --seed 11   # a world generated for the run
+
+On the demo's warehouse it trains the churn model as ``churn train --target churn`` does, without logging or
+registering anything (``pipelines.training.train.train``, ``register=False``), and prints the figures that run
+logs. Given ``--accounts``, it first generates a world of that size in a temporary folder (as
+``benchmarks/expansion.py`` does). Horizons past the validation rows' follow-up are not judged (shown as -).
+"""
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+# Run as a file, this folder comes first on sys.path, and its features.py would hide the features package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.hazard import HORIZONS
+from pipelines.generate.run import generate
+from pipelines.ingest import ingest
+from pipelines.snapshots import default_dates, refresh
+from pipelines.snapshots.labels import resolve_labels
+from pipelines.training.datasets import build_dataset, split_config
+from pipelines.training.survival import SurvivalReport
+from pipelines.training.train import train
+from pipelines.warehouse import connect
+
+
+def build_world(root: Path, accounts: int, months: int, seed: int) -> tuple[Path, Path]:
+    """Generate, ingest and build the churn training set of a world in ``root``; its warehouse and oracle."""
+    generate(root / "generated", accounts=accounts, months=months, seed=seed)
+    warehouse = root / "warehouse.duckdb"
+    ingest(root / "generated", warehouse)
+    with connect(warehouse) as con:
+        refresh(con, default_dates(con), lcfg=resolve_labels(con))
+        build_dataset(con, "churn", cfg=split_config(con, "churn"))
+    return warehouse, root / "generated" / "ground_truth" / "oracle.parquet"
+
+
+def measure(warehouse: Path, oracle: Path) -> SurvivalReport:
+    with connect(warehouse, read_only=True) as con:
+        report = train(con, "churn", oracle=oracle, register=False)
+    if report.survival is None:
+        raise SystemExit(f"{warehouse} gave no churn curve (no raw subscriptions, or too few churns): see the log")
+    return report.survival
+
+
+def cell(x: SurvivalReport, who: str, metric: str) -> str:
+    v = x.table.metrics.get(who, {}).get(metric)
+    if v is None:
+        return "-"
+    lo, hi = x.table.intervals[who][metric]
+    return f"{v:.3f} ({lo:.3f}-{hi:.3f})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--warehouse", type=Path, default=Path("data/warehouse.duckdb"))
+    ap.add_argument("--oracle", type=Path, default=Path("data/generated/ground_truth/oracle.parquet"))
+    ap.add_argument("--accounts", type=int, default=None, help="generate a world of this many accounts instead")
+    ap.add_argument("--months", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        warehouse, oracle = args.warehouse, args.oracle
+        if args.accounts is not None:
+            warehouse, oracle = build_world(Path(tmp), args.accounts, args.months, args.seed)
+            print(f"world: {args.accounts} accounts, {args.months} months, seed {args.seed} "
+                  f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+        x = measure(warehouse, oracle)
+    t = x.table
+    print(f"validation rows {t.rows} ({t.churned} churned in their follow-up), judged days {t.times}; "
+          f"training rows {x.train_rows} ({x.train_churned} churned); hazard model {x.model.summary()}")  # fmt: skip
+    metrics = [m for h in HORIZONS for m in (f"auc_{h}", f"ece_{h}")] + ["concordance", "ibs"]
+    print("| metric | " + " | ".join(t.metrics) + " |")
+    print("| --- |" + " --- |" * len(t.metrics))
+    for m in metrics:
+        print(f"| {m} | " + " | ".join(cell(x, who, m) for who in t.metrics) + " |")
+    print(f"{time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
