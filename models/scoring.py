@@ -43,6 +43,8 @@ CURVE_COLUMNS = tuple(f"churn_within_{d}" for d in CURVE_DAYS)
 class ChurnCurve(Protocol):
     """What the scorer needs of a model of churn over time (``models.hazard.HazardModel``)."""
 
+    features_: list[str]  # the feature columns it reads
+
     def churn_within(self, rows: pd.DataFrame) -> np.ndarray: ...  # (n, len(CURVE_DAYS)), non-decreasing per row
 
     def median_day(self, rows: pd.DataFrame) -> list[float | None]: ...  # days to P(churn) = 0.5, None past a year
@@ -71,6 +73,13 @@ class Scorer:
     def extras(self, rows: pd.DataFrame, p_upsell: np.ndarray) -> Extras:
         """The optional models' figures for the feature rows ``rows`` (NaN and None where a model is missing)."""
         n = len(rows)
+        # Rows sent with few features (live scoring) lack columns these models read: missing, as the churn
+        # model's matrix has them.
+        needed = [*(self.curve.features_ if self.curve is not None else ()),
+                  *(self.expansion.features_ if self.expansion is not None else ())]  # fmt: skip
+        absent = list(dict.fromkeys(c for c in needed if c not in rows.columns))
+        if absent:
+            rows = pd.concat([rows, pd.DataFrame(np.nan, index=rows.index, columns=absent)], axis=1)
         expansion = np.full(n, np.nan)
         if self.expansion is not None and n and (self.expansion.kind == "tweedie" or self.upsell is not None):
             expansion = self.expansion.predict(self.expansion.prepare(rows), p_upsell)

@@ -22,8 +22,10 @@ from features.labels import LabelConfig
 from models.estimator import fit_on_slices
 from models.family import Model
 from models.forecast import LEVELS, Forecast, forecast, past_period, realised
+from models.hazard_model import HazardModel
 from pipelines.snapshots.labels import stored_label_config
 
+SAME_PERIOD_DAYS = 5  # a period this close to the churn label's horizon uses the churn model's probabilities
 MIN_PERIODS = 3  # past periods before a backtest date: fewer give no spread worth the name
 
 
@@ -127,10 +129,14 @@ class BookForecast:
 
 
 def book_forecast(
-    con: duckdb.DuckDBPyConnection, model: Model, model_name: str, months: int = 3, draws: int = 4000
-) -> BookForecast:
-    """The forecast of the latest snapshot date's book over the next ``months``, with ``model``'s churn
-    probabilities at that date and at the start of every past period that has ended (``models.forecast``)."""
+    con: duckdb.DuckDBPyConnection, model: Model, model_name: str, months: int = 3, draws: int = 4000,
+    curve: HazardModel | None = None,
+) -> BookForecast:  # fmt: skip
+    """The forecast of the latest snapshot date's book over the next ``months``, with churn probabilities at that
+    date and at the start of every past period that has ended (``models.forecast``): ``model``'s when the period is
+    its label's horizon (within ``SAME_PERIOD_DAYS``), else P(churn within the period) from ``curve`` (the churn
+    model's hazard model) when there is one. Without a curve, ``model``'s probabilities stand for a period they
+    were not made for; the past periods' shocks then carry the difference (the model name says so)."""
     books = snapshot_books(con, months)
     if books.empty:
         raise ValueError("the warehouse has no feature snapshots: run `churn features build` first")
@@ -144,6 +150,14 @@ def book_forecast(
     rows = _training_rows(con)
     scored = rows[rows["as_of"].isin([*past, latest])]
     p = model.predict_proba(model.prepare(scored))[:, 1]
+    days = round(months * 365 / 12)
+    horizon = (stored_label_config(con) or LabelConfig()).horizon_days
+    if abs(days - horizon) > SAME_PERIOD_DAYS:
+        if curve is not None:
+            p = curve.churn_within(scored, [days])[:, 0]
+            model_name += f", churn within {days} days from its hazard model"
+        else:
+            model_name += f", its {horizon}-day probabilities (no hazard model)"
     keyed = books.merge(scored[["account_id", "as_of"]].assign(p_churn=p), on=["account_id", "as_of"])
     book = keyed[keyed["as_of"] == latest]
     history = [past_period(keyed[keyed["as_of"] == d]) for d in past]

@@ -202,3 +202,37 @@ def effects(rows: list[dict[str, Any]], names: list[str], target: str, width: in
             + "</svg>"
         )  # fmt: skip
     return out
+
+
+def curve(points: list[tuple[int, float]], renewal_day: int | None = None, width: int = 560,
+          height: int = 180) -> str:  # fmt: skip
+    """The chance of churning within d days of as_of, d over the next year (a line through the scored horizons,
+    from 0 at day 0), and the next renewal as a dashed vertical line when it falls within the year."""
+    if not points:
+        return '<p class="muted">No churn curve: the churn model was registered without a hazard model.</p>'
+    pad, days = 40, 365
+    top = max(0.1, min(1.0, max(p for _, p in points) * 1.15))
+
+    def xy(d: float, p: float) -> tuple[float, float]:
+        return pad + (width - 2 * pad) * d / days, height - pad - (height - 2 * pad) * p / top
+
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(d, p) for d, p in [(0, 0.0), *points]))
+    last = points[-1]
+    out = [f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" {FIT} aria-labelledby="kt kd">'
+           f'<title id="kt">Chance of churn over the next year</title><desc id="kd">The chance of churning within '
+           f'{last[0]} days is {last[1]:.0%}'
+           + (f"; the next renewal is in {renewal_day} days" if renewal_day is not None else "") + ".</desc>",
+           f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="{GREY}"/>',
+           f'<polyline points="{line}" fill="none" stroke="{RED}" stroke-width="2"/>']  # fmt: skip
+    if renewal_day is not None and 0 <= renewal_day <= days:
+        x, _ = xy(renewal_day, 0.0)
+        out.append(
+            f'<line x1="{x:.1f}" y1="{pad / 2}" x2="{x:.1f}" y2="{height - pad}" stroke="{GREY}" '
+            f'stroke-dasharray="5 4"/><text x="{x + 4:.1f}" y="{pad / 2 + 10}" font-size="11">renewal</text>'
+        )
+    for d, p in points:
+        x, y = xy(d, p)
+        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{RED}"/>')
+        out.append(f'<text x="{x:.1f}" y="{y - 8:.1f}" text-anchor="middle" font-size="11">{p:.0%}</text>')
+        out.append(f'<text x="{x:.1f}" y="{height - pad + 16}" text-anchor="middle" font-size="11">{d} d</text>')
+    return "".join(out) + "</svg>"

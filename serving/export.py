@@ -18,7 +18,8 @@ from serving.state import Bundle
 
 router = APIRouter(prefix="/v1", responses={401: {"model": Problem}, 503: {"model": Problem}})
 COLUMNS = ("rank", "account_id", "name", "segment", "touch_model", "csm_owner", "tier", "health", "p_churn",
-           "p_upsell", "arr", "revenue_at_risk", "notice_given", "top_reason", "play")  # fmt: skip
+           "p_upsell", "arr", "revenue_at_risk", "expected_expansion_arr", "notice_given", "top_reason",
+           "play")  # fmt: skip
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 MAX_ROWS = 100_000
 

@@ -1,6 +1,7 @@
 """Server-rendered pages for CSMs on the same app as the API: sign-in, the ranked accounts (at risk before notice,
-or by upsell propensity), the save desk (accounts that have given notice), one account, the models, and what the
-batch commands published (monitoring, the forecast, what works). The rankings come from the same function as the
+or by expected expansion ARR or upsell propensity), the save desk (accounts that have given notice), one account
+(with its churn curve and renewal), the models, and what the batch commands published (monitoring, the forecast,
+what works). The rankings come from the same function as the
 API's, so a page and the API agree for a filter."""
 
 import json
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import pandas as pd
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -17,6 +19,7 @@ from pwdlib import PasswordHash
 from pwdlib.exceptions import PwdlibError
 
 from models.ranking import Filters, Order, RankedList, rank
+from models.scoring import CURVE_COLUMNS, CURVE_DAYS
 from serving import charts
 from serving.action_log import ActionRefused, new_action
 from serving.actions import refused
@@ -35,7 +38,8 @@ logger = logging.getLogger("churn.serving")
 PAGE = 25
 # The page's "rank by" choice -> (the API's list, its order), for the accounts page and for the save desk
 ORDERS: dict[str, tuple[RankedList, Order]] = {
-    "risk": ("at-risk", "probability"), "revenue": ("at-risk", "revenue"), "upsell": ("upsell", "probability"),
+    "risk": ("at-risk", "probability"), "revenue": ("at-risk", "revenue"), "expansion": ("upsell", "revenue"),
+    "upsell": ("upsell", "probability"),
 }  # fmt: skip
 SAVE_DESK_ORDERS: dict[str, tuple[RankedList, Order]] = {
     "revenue": ("save-desk", "revenue"), "risk": ("save-desk", "probability"),
@@ -202,7 +206,11 @@ def account(request: Request, account_id: str) -> HTMLResponse:
     cfg = b.scorer.health_config
     parts = s["components"]
     base = s["health"] - sum(parts.values())
+    curve = [(d, s[c]) for d, c in zip(CURVE_DAYS, CURVE_COLUMNS, strict=True) if s.get(c) is not None]
+    renewal = s.get("next_renewal_at")
+    renewal_day = (pd.Timestamp(renewal) - pd.Timestamp(s["as_of"])).days if renewal else None
     return _page(request, "account.html", s=s, base=base, chart=charts.components(parts),
+                 curve=charts.curve(curve, renewal_day), curve_points=curve, renewal_day=renewal_day,
                  trend=charts.trend(b.scores.history.get(account_id, []), cfg.red_below, cfg.yellow_below),
                  history=b.scores.history.get(account_id, []), actions=request.app.state.actions.of(account_id),
                  plays=sorted({r.play for r in b.scorer.playbook.rules}), max_note=MAX_NOTE)  # fmt: skip

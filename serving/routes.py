@@ -210,12 +210,14 @@ async def save_desk(request: Request, _: Reader, by: Order = "revenue", segment:
 
 
 @router.get("/rankings/upsell", response_model=Ranking)
-async def upsell(request: Request, _: Reader, segment: Segment = None, touch_model: Touch = None,
-                 owner: Owner = None, tier: Tier = None, q: Search = None, limit: Limit = 50,
-                 offset: Offset = 0) -> Ranking:  # fmt: skip
-    """Expansion candidates by upsell probability (every account, whether or not it has given notice)."""
+async def upsell(request: Request, _: Reader, by: Order = "revenue", segment: Segment = None,
+                 touch_model: Touch = None, owner: Owner = None, tier: Tier = None, q: Search = None,
+                 limit: Limit = 50, offset: Offset = 0) -> Ranking:  # fmt: skip
+    """Expansion candidates (every account, whether or not it has given notice): by the expected expansion ARR
+    within the horizon (revenue, the default: what an upsell is expected to add, propensity and size together) or
+    by upsell probability. Without an expansion model, revenue orders by probability."""
     filters = Filters(segment, touch_model, owner, tier, q)
-    return ranking_page(bundle(request), "upsell", "probability", filters, limit, offset)
+    return ranking_page(bundle(request), "upsell", by, filters, limit, offset)
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut, responses=NOT_FOUND)

@@ -191,6 +191,9 @@ class RankItem(BaseModel):
     tier: str
     arr: float | None
     revenue_at_risk: float | None
+    expected_expansion_arr: float | None = Field(
+        None, description="expected expansion ARR within the horizon; null without an expansion model"
+    )
     top_reason: str | None
     play: str | None = Field(description=PLAY)
 
@@ -201,7 +204,8 @@ class Ranking(BaseModel):
         "had given notice), upsell (every account)"
     )
     by: Literal["probability", "revenue"] = Field(
-        description="the order, highest first: probability (of churn; of upsell for the upsell list) or revenue at risk"
+        description="the order, highest first: probability (of churn; of upsell for the upsell list) or revenue "
+        "(at risk; the expected expansion ARR for the upsell list)"
     )
     as_of: str | None
     total: int
@@ -218,9 +222,15 @@ class RenewalItem(BaseModel):
     next_renewal_at: str
     days_to_renewal: int
     renewal_arr: float | None = Field(description="the ARR up for renewal: what the account pays now")
-    p_churn: float
+    p_churn: float = Field(description="the churn model's probability within its horizon")
+    p_churn_by_renewal: float = Field(
+        description="the chance of churning by the renewal: the churn curve at the days to the renewal (at least 30, "
+        "linear between the curve's horizons); p_churn without a curve"
+    )
     notice_given: bool | None = Field(description=NOTICE)
-    expected_arr_lost: float | None = Field(description="renewal ARR x churn probability (x 1 when notice was given)")
+    expected_arr_lost: float | None = Field(
+        description="renewal ARR x the chance of churning by the renewal (x 1 when notice was given)"
+    )
     top_reason: str | None
     play: str | None = Field(description=PLAY)
 

@@ -43,7 +43,8 @@ def make_forecast(warehouse: Path | None = None, *, months: int = 3, alias: str 
     s = get_settings()
     registered = load_registered("churn", alias, s.mlflow_uri())
     with connect(warehouse or s.warehouse) as con:
-        f = book_forecast(con, registered.model, f"churn v{registered.version} ({alias})", months, draws)
+        f = book_forecast(con, registered.model, f"churn v{registered.version} ({alias})", months, draws,
+                          registered.hazard)  # fmt: skip
         store_forecast(con, f)
     return f
 

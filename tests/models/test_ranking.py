@@ -45,8 +45,20 @@ def test_each_list_holds_its_accounts_highest_first_ties_by_account_id() -> None
     assert ids("save-desk") == ["a5", "a3"]
     assert ids("save-desk", "revenue") == ["a3", "a5"]
     assert ids("upsell") == ["a4", "a2", "a6", "a5", "a3", "a1"]  # a2 and a6 tie at 0.5
-    assert ids("upsell", "revenue") == ids("upsell")  # one order for upsell
+    assert ids("upsell", "revenue") == ids("upsell")  # no expansion model (no column): by probability
     assert (total("at-risk"), total("save-desk"), total("upsell")) == (4, 2, 6)
+
+
+def test_the_upsell_list_by_revenue_ranks_by_expected_expansion_arr_missing_last() -> None:
+    frame = scores().assign(expected_expansion_arr=[50.0, 400.0, None, 90.0, 400.0, 3000.0])
+    got = rank(frame, "upsell", "revenue")
+    # a2 and a5 tie at 400 (by id); a3 has none: last, still listed since it has an upsell probability
+    assert [r["account_id"] for r in got.rows] == ["a6", "a2", "a5", "a4", "a1", "a3"]
+    assert got.rows[0]["expected_expansion_arr"] == 3000.0 and got.rows[-1]["expected_expansion_arr"] is None
+    assert [r["account_id"] for r in rank(frame, "upsell").rows] == ["a4", "a2", "a6", "a5", "a3", "a1"]
+    # an expansion model without an upsell model (the tweedie kind) still lists the accounts
+    alone = frame.assign(p_upsell=None)
+    assert [r["account_id"] for r in rank(alone, "upsell", "revenue").rows] == ["a6", "a2", "a5", "a4", "a1"]
 
 
 def test_filters_keep_equal_values_and_names_containing_the_search_case_ignored() -> None:
@@ -75,7 +87,7 @@ def test_rows_carry_the_ranked_columns_with_missing_values_as_none() -> None:
     assert a2 == [{
         "account_id": "a2", "name": "Beta Labs", "segment": "mid_market", "touch_model": "high", "csm_owner": "Bo",
         "notice_given": None, "p_churn": 0.8, "p_upsell": 0.5, "health": 25.0, "tier": "red", "arr": 5000.0,
-        "revenue_at_risk": 4000.0, "top_reason": "support backlog", "play": "escalate",
+        "revenue_at_risk": 4000.0, "expected_expansion_arr": None, "top_reason": "support backlog", "play": "escalate",
     }]  # fmt: skip
     a5 = rank(scores(), "save-desk", limit=1).rows[0]
     assert (a5["account_id"], a5["name"], a5["notice_given"]) == ("a5", None, True)
@@ -119,3 +131,20 @@ def test_renewals_within_the_window_by_expected_arr_lost_a_notice_counting_whole
     assert got.total == 4 and [r["days_to_renewal"] for r in got.rows] == [90, 89, 30, 10]
     assert renewals(scores, t, 90, Filters(segment="smb"), limit=1, offset=1).rows[0]["account_id"] == "e"
     assert renewals(scores.drop(columns=["next_renewal_at"]), t, 90).total == 0  # published before renewals
+
+
+def test_a_renewal_reads_the_churn_curve_at_its_day_at_least_the_first_horizon() -> None:
+    t = pd.Timestamp("2025-12-01", tz="UTC")
+    curve = {"churn_within_30": [0.1, 0.1, 0.1, None], "churn_within_60": [0.2, 0.2, 0.2, None],
+             "churn_within_90": [0.3, 0.3, 0.3, None], "churn_within_180": [0.6, 0.6, 0.6, None],
+             "churn_within_365": [0.8, 0.8, 0.8, None]}  # fmt: skip
+    scores = pd.DataFrame({
+        "account_id": ["a", "b", "c", "d"], "name": "n", "segment": "smb", "touch_model": "low", "csm_owner": "x",
+        "tier": "red", "notice_given": pd.array([False] * 4, dtype="boolean"), "p_churn": [0.3, 0.3, 0.3, 0.4],
+        "renewal_arr": [1000.0] * 4, "top_reason": None, "play": "p", **curve,
+        "next_renewal_at": [t + pd.Timedelta(days=d) for d in (10, 75, 135, 135)],
+    })  # fmt: skip
+    got = {r["account_id"]: r["p_churn_by_renewal"] for r in renewals(scores, t, 365).rows}
+    # By hand: day 10 reads the 30-day value; 75 is halfway from 60 (0.2) to 90 (0.3); 135 halfway from 90 (0.3)
+    # to 180 (0.6); d has no curve: its p_churn.
+    assert got == pytest.approx({"a": 0.1, "b": 0.25, "c": 0.45, "d": 0.4})

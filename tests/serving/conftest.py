@@ -33,7 +33,9 @@ from pipelines.ingest import ingest
 from pipelines.score import champion_scorer, latest_dates, score
 from pipelines.snapshots import default_dates, refresh
 from pipelines.training.champion import CHAMPION
-from pipelines.training.datasets import build_dataset, feature_definitions
+from pipelines.training.datasets import build_dataset, feature_definitions, label_config
+from pipelines.training.expansion import fit_and_judge
+from pipelines.training.survival import fit_and_judge_survival
 from pipelines.training.train import fit_and_evaluate, log_and_register
 from pipelines.warehouse import connect
 from serving.app import create_app
@@ -86,8 +88,14 @@ def build_served(factory: pytest.TempPathFactory) -> Served:
     for t in TARGETS:
         cfg = TrainConfig.for_target(t, max_trees=100)
         model, scores, _ = fit_and_evaluate(datasets[t], t, cfg, registry=registry)
+        # The models registered with them, as `churn train` does: churn over time, expected expansion.
+        with connect(warehouse, read_only=True) as con:
+            labels = label_config(con)
+            survival = fit_and_judge_survival(con, datasets[t], model, scores, cfg, labels) if t == "churn" else None
+            expansion = fit_and_judge(con, datasets[t], model, scores, cfg, labels) if t == "upsell" else None
         # force: these tests need a champion to serve, whatever the small world's model earns.
-        _, decision = log_and_register(datasets[t], t, cfg, model, scores, None, uri, root / "mlruns", force=True)
+        _, decision = log_and_register(datasets[t], t, cfg, model, scores, None, uri, root / "mlruns", force=True,
+                                       expansion=expansion, survival=survival)  # fmt: skip
         assert (decision.version, decision.alias) == ("1", CHAMPION)
         fitted[t] = model
     with connect(warehouse) as con:

@@ -58,8 +58,8 @@ def test_the_accounts_page_downloads_its_list_with_its_filters(client: TestClien
     got = c.get(unescape(found.group(1)))
     assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
     assert 'filename="accounts-upsell-' in got.headers["content-disposition"]
-    api = body(client.get("/v1/rankings/upsell", params={"touch_model": "high", "tier": "green", "limit": 500},
-                          headers=READ))  # fmt: skip
+    api = body(client.get("/v1/rankings/upsell", params={"by": "probability", "touch_model": "high", "tier": "green",
+                                                         "limit": 500}, headers=READ))  # fmt: skip
     table = rows(got.text)
     assert len(table) == api["total"] > 25  # every page of the list, not only the first
     assert [r["account_id"] for r in table[:500]] == [i["account_id"] for i in api["items"]]

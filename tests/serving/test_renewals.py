@@ -3,12 +3,15 @@ latest as_of; ``GET /v1/renewals`` holds exactly the accounts renewing within th
 lost; the page lists them; a bad window is a 422 in JSON."""
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from fastapi.testclient import TestClient
 
 from features.renewals import renewals_sql
 from models import published
+from models.scoring import CURVE_COLUMNS, CURVE_DAYS
 from serving.app import create_app
 from tests.serving.conftest import READ, Served, body, settings_for
 from tests.serving.signin import sign_in
@@ -37,8 +40,12 @@ def test_scores_carry_the_renewal_and_the_list_holds_the_window_by_expected_loss
         assert {i["account_id"] for i in page["items"]} <= set(inside.index)  # the first 500 of them
         lost = [i["expected_arr_lost"] for i in page["items"]]
         assert lost == sorted(lost, reverse=True)
+        rows = published_scores(served).set_index("account_id")
         for i in page["items"][:20]:
-            p = 1.0 if i["notice_given"] else i["p_churn"]
+            curve = rows.loc[i["account_id"], list(CURVE_COLUMNS)].to_numpy(float)
+            by_hand = np.interp(max(i["days_to_renewal"], 30), CURVE_DAYS, curve)  # linear between horizons
+            assert i["p_churn_by_renewal"] == pytest.approx(by_hand, abs=1e-12)
+            p = 1.0 if i["notice_given"] else by_hand
             assert abs(i["expected_arr_lost"] - i["renewal_arr"] * p) < 1e-6 and 0 < i["days_to_renewal"] <= 60
         bad = c.get("/v1/renewals", params={"within": 0}, headers=READ)
         assert bad.status_code == 422 and "within" in bad.text
@@ -47,9 +54,11 @@ def test_scores_carry_the_renewal_and_the_list_holds_the_window_by_expected_loss
         assert f"{page['total']} account(s) renew within 60 days" in html
 
 
-def served_accounts(served: Served) -> list[str]:
-    """The accounts of the version served, read from its file."""
+def published_scores(served: Served) -> pd.DataFrame:
+    """The rows of the version served, read from its file."""
     version = (served.scores / published.POINTER).read_text().strip()
-    return pq.read_table(served.scores / f"{version}{published.SUFFIX}", columns=["account_id"])[
-        "account_id"
-    ].to_pylist()
+    return pq.read_table(served.scores / f"{version}{published.SUFFIX}").to_pandas()
+
+
+def served_accounts(served: Served) -> list[str]:
+    return published_scores(served)["account_id"].tolist()

@@ -67,8 +67,11 @@ def reference_ranking(scores: pd.DataFrame, route: str, key: str, params: dict[s
         "probability": lambda r: r["p_churn"],
         "revenue": lambda r: r["p_churn"] * r["arr"],
         "upsell": lambda r: r["p_upsell"],
+        "expansion": lambda r: r["expected_expansion_arr"],
     }[key]
-    return sorted(rows, key=lambda r: (-value(r), r["account_id"]))
+    if key == "expansion" and all(np.isnan(value(r)) for r in rows):  # no expansion model: by probability
+        value = lambda r: r["p_upsell"]  # noqa: E731
+    return sorted(rows, key=lambda r: (bool(np.isnan(value(r))), -np.nan_to_num(value(r)), r["account_id"]))
 
 
 CASES = [
@@ -86,6 +89,7 @@ CASES = [
     ("save-desk", {"by": "revenue", "limit": 3, "offset": 2}),
     ("save-desk", {"segment": "smb", "limit": 500}),
     ("upsell", {}),
+    ("upsell", {"by": "probability", "limit": 100}),
     ("upsell", {"segment": "mid_market", "touch_model": "high", "tier": "green", "limit": 9, "offset": 2}),
 ]
 
@@ -98,8 +102,9 @@ def test_rankings_equal_sorting_the_warehouse_rows(
     assert latest["arr"].notna().all() and latest["p_churn"].notna().all()  # no NaN ordering to second-guess
     owners = latest.loc[latest["csm_owner"] != "Digital CS", "csm_owner"].value_counts()
     params = {k: {OWNER: owners.index[0], NAME_PART: "PARTNERS"}.get(v, v) for k, v in params.items()}
-    by = "probability" if route == "upsell" else params.get("by", "revenue" if route == "save-desk" else "probability")
-    want = reference_ranking(warehouse_scores, route, "upsell" if route == "upsell" else by, params)
+    by = params.get("by", "revenue" if route in ("save-desk", "upsell") else "probability")
+    key = {"probability": "upsell", "revenue": "expansion"}[by] if route == "upsell" else by
+    want = reference_ranking(warehouse_scores, route, key, params)
     limit, offset = params.get("limit", 50), params.get("offset", 0)
 
     r = client.get(f"/v1/rankings/{route}", params=params, headers=READ)

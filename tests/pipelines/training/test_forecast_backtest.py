@@ -4,6 +4,7 @@ training row whose label was unknown at the backtest date (a planted leak, label
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -71,3 +72,30 @@ def test_the_book_forecast_is_of_the_latest_snapshot_and_stored_once_per_date(wo
     assert stored == [(2 * groups, 1)]
     doc = fc.forecast_document(f)
     assert {r["measure"] for r in doc["figures"]} == {"grr", "nrr"}  # type: ignore[union-attr]
+
+
+class Curve:
+    """A churn curve that records the horizons it is asked for and answers a known probability."""
+
+    def __init__(self, p: float) -> None:
+        self.p, self.asked = p, list[list[int]]()
+
+    def churn_within(self, rows: pd.DataFrame, horizons: list[int]) -> np.ndarray:
+        self.asked.append(list(horizons))
+        return np.full((len(rows), len(horizons)), self.p)
+
+
+def test_a_period_other_than_the_labels_horizon_reads_the_churn_curve(world: World, tmp_path: Path) -> None:
+    train = world.datasets["churn"]
+    model = fc.fit_on_slices(train[train["split"] == "train"].drop(columns="split"), "churn")
+    curve = Curve(0.3)
+    with duckdb.connect(str(world.warehouse), read_only=True) as con:
+        quarter = fc.book_forecast(con, model, "m", months=3, draws=300, curve=curve)  # type: ignore[arg-type]
+        assert curve.asked == [] and quarter.model == "m"  # the label's 90 days: the churn model's own
+        half = fc.book_forecast(con, model, "m", months=6, draws=300, curve=curve)  # type: ignore[arg-type]
+        alone = fc.book_forecast(con, model, "m", months=6, draws=300)
+    assert curve.asked == [[182]] and "churn within 182 days from its hazard model" in half.model
+    assert "its 90-day probabilities (no hazard model)" in alone.model
+    # every account at 0.3, past periods included: the shock is fitted to the same probabilities, so the forecast
+    # differs from the one with the model's probabilities
+    assert half.forecast.frame()["point"].tolist() != alone.forecast.frame()["point"].tolist()
