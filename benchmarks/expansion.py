@@ -23,26 +23,11 @@ from pathlib import Path
 # Run as a file, this folder comes first on sys.path, and its features.py would hide the features package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.worlds import build_world
 from pipelines.cli.models import print_expansion
-from pipelines.generate.run import generate
-from pipelines.ingest import ingest
-from pipelines.snapshots import default_dates, refresh
-from pipelines.snapshots.labels import resolve_labels
-from pipelines.training.datasets import build_dataset, split_config
 from pipelines.training.expansion import EXPECTED, FLOOR_OF_ORACLE, ExpansionReport
 from pipelines.training.train import train
 from pipelines.warehouse import connect
-
-
-def build_world(root: Path, accounts: int, months: int, seed: int) -> tuple[Path, Path]:
-    """Generate, ingest and build the upsell training set of a world in ``root``; its warehouse and oracle."""
-    generate(root / "generated", accounts=accounts, months=months, seed=seed)
-    warehouse = root / "warehouse.duckdb"
-    ingest(root / "generated", warehouse)
-    with connect(warehouse) as con:
-        refresh(con, default_dates(con), lcfg=resolve_labels(con))
-        build_dataset(con, "upsell", cfg=split_config(con, "upsell"))
-    return warehouse, root / "generated" / "ground_truth" / "oracle.parquet"
 
 
 def measure(warehouse: Path, oracle: Path) -> ExpansionReport:
@@ -67,7 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         warehouse, oracle = args.warehouse, args.oracle
         if args.accounts is not None:
-            warehouse, oracle = build_world(Path(tmp), args.accounts, args.months, args.seed)
+            warehouse, oracle = build_world(Path(tmp), "upsell", args.accounts, args.months, args.seed)
             print(f"world: {args.accounts} accounts, {args.months} months, seed {args.seed} "
                   f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
         x = measure(warehouse, oracle)

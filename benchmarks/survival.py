@@ -27,26 +27,11 @@ import pandas as pd
 # Run as a file, this folder comes first on sys.path, and its features.py would hide the features package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.worlds import build_world
 from models.hazard import HORIZONS
-from pipelines.generate.run import generate
-from pipelines.ingest import ingest
-from pipelines.snapshots import default_dates, refresh
-from pipelines.snapshots.labels import resolve_labels
-from pipelines.training.datasets import build_dataset, split_config
 from pipelines.training.survival import SurvivalReport, sbg_curves
 from pipelines.training.train import load_dataset, train
 from pipelines.warehouse import connect
-
-
-def build_world(root: Path, accounts: int, months: int, seed: int) -> tuple[Path, Path]:
-    """Generate, ingest and build the churn training set of a world in ``root``; its warehouse and oracle."""
-    generate(root / "generated", accounts=accounts, months=months, seed=seed)
-    warehouse = root / "warehouse.duckdb"
-    ingest(root / "generated", warehouse)
-    with connect(warehouse) as con:
-        refresh(con, default_dates(con), lcfg=resolve_labels(con))
-        build_dataset(con, "churn", cfg=split_config(con, "churn"))
-    return warehouse, root / "generated" / "ground_truth" / "oracle.parquet"
 
 
 def measure(warehouse: Path, oracle: Path) -> tuple[SurvivalReport, pd.DataFrame]:
@@ -115,7 +100,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         warehouse, oracle = args.warehouse, args.oracle
         if args.accounts is not None:
-            warehouse, oracle = build_world(Path(tmp), args.accounts, args.months, args.seed)
+            warehouse, oracle = build_world(Path(tmp), "churn", args.accounts, args.months, args.seed)
             print(f"world: {args.accounts} accounts, {args.months} months, seed {args.seed} "
                   f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
         x, valid = measure(warehouse, oracle)

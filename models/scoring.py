@@ -107,7 +107,7 @@ class Scorer:
         return self._records(
             array_from_dicts(rows, c.features_, c.categories_),
             None if u is None else array_from_dicts(rows, u.features_, u.categories_),
-            lambda i, col: rows[i].get(col), len(rows), threads, lambda: pd.DataFrame.from_records(list(rows)),
+            lambda i, col: rows[i].get(col), len(rows), threads, lambda: pd.DataFrame(list(rows)),
         )  # fmt: skip
 
     def _records(
@@ -157,13 +157,13 @@ class Scorer:
 
 def _extra(more: Extras | None, i: int, as_of: object) -> dict[str, Any]:
     """Row ``i``'s expected expansion ARR, churn curve (``CURVE_COLUMNS``) and the expected churn date (as_of plus
-    the median day, ISO text; None when the account is more likely than not a customer in a year, or as_of is
-    unknown)."""
+    the median day rounded to whole days, ISO text; None when the account is more likely than not a customer in a
+    year, or as_of is unknown)."""
     if more is None:
         return {"expected_expansion_arr": None, **dict.fromkeys(CURVE_COLUMNS), "expected_churn_at": None}
     curve = {c: _number(v) for c, v in zip(CURVE_COLUMNS, more.curve[i].tolist(), strict=True)}
     day = more.median_day[i]
     at = None
     if day is not None and as_of is not None and not (isinstance(as_of, float) and math.isnan(as_of)):
-        at = (pd.Timestamp(str(as_of)) + pd.Timedelta(days=float(day))).isoformat()
+        at = (pd.Timestamp(str(as_of)) + pd.Timedelta(days=round(float(day)))).isoformat()  # to the day
     return {"expected_expansion_arr": _number(more.expansion[i]), **curve, "expected_churn_at": at}

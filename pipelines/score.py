@@ -129,12 +129,13 @@ def scored(rows: pd.DataFrame, scorer: Scorer, scored_at: datetime, holdout: Hol
     applies this very function to each part of its table, joined to the renewals it computes from the same SQL."""
     scores = scorer.score(rows)
     if "next_renewal_at" in rows:
-        scores["next_renewal_at"] = pd.to_datetime(rows["next_renewal_at"], utc=True).to_numpy()
+        at = pd.to_datetime(rows["next_renewal_at"], utc=True).astype("datetime64[us, UTC]")
+        scores["next_renewal_at"] = pd.Series(at.array, index=scores.index)
         scores["renewal_arr"] = rows["renewal_arr"].astype("float64").to_numpy()
     else:
         scores["next_renewal_at"] = pd.Series(pd.NaT, index=scores.index, dtype="datetime64[us, UTC]")
         scores["renewal_arr"] = np.nan
-    scores["expected_churn_at"] = pd.to_datetime(scores["expected_churn_at"], utc=True)
+    scores["expected_churn_at"] = pd.to_datetime(scores["expected_churn_at"], utc=True).astype("datetime64[us, UTC]")
     for c in ACCOUNT_COLUMNS:
         scores[c] = rows[c].to_numpy()
     scores["scored_at"] = pd.Timestamp(scored_at)

@@ -108,7 +108,7 @@ def fit_and_judge(
     valid = rows[rows["split"] == "valid"].reset_index(drop=True)
     v_train, v_valid = value.to_numpy()[is_train], value.to_numpy()[(rows["split"] == "valid").to_numpy()]
     try:
-        selection = select_expansion(train, v_train, fold_config(model, config), size)
+        selection = select_expansion(train, v_train, trees_like(model, config, "upsell"), size)
         expansion = fit_expansion(train, v_train, selection.chosen, config, size)
     except ValueError as e:  # too few upsell rows to learn a size from: the upsell model still trains
         logger.warning("expected expansion skipped: %s", e)
@@ -124,14 +124,15 @@ def fit_and_judge(
     return ExpansionReport(expansion, selection, shares, intervals, ratios, len(valid), float(v_valid.sum()))
 
 
-def fold_config(model: Model, settled: TrainConfig) -> TrainConfig:
-    """The settings of the folds' upsell models: the fitted LightGBM's own (leaves, rows per leaf and penalty as
-    chosen), else (a logistic regression won) the upsell defaults; the slices and gap of ``settled``."""
+def trees_like(model: Model, settled: TrainConfig, target: str) -> TrainConfig:
+    """The settings of a model grown beside ``model`` (the expansion folds' upsell models, the churn model's hazard
+    model): the fitted LightGBM's own leaves, rows per leaf and penalty as chosen, else (a logistic regression won)
+    ``target``'s defaults; the slices and gap of ``settled``."""
     if isinstance(model, PropensityModel):
         c = model.config_
         return replace(settled, num_leaves=c.num_leaves, min_child_samples=c.min_child_samples,
                        reg_lambda=c.reg_lambda)  # fmt: skip
-    return replace(settled, **TARGET_DEFAULTS["upsell"])
+    return replace(settled, **TARGET_DEFAULTS[target])
 
 
 def log_expansion(report: ExpansionReport, folder: Path) -> dict[str, str]:

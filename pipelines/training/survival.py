@@ -9,7 +9,7 @@ run and registers the hazard model with it.
 """
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 
 from features.labels import LabelConfig, bounds_sql, service_ends_sql
 from features.survival_labels import survival_times
-from models.config import TARGET_DEFAULTS, TrainConfig
-from models.estimator import PropensityModel
+from models.config import TrainConfig
 from models.family import Model
 from models.hazard import HORIZONS, INTERVAL_ENDS, churn_within
 from models.hazard_model import HazardModel, fit_hazard, save
 from models.sbg import SBG, fit_sbg
 from models.survival_metrics import SurvivalTable, survival_table
+from pipelines.training.expansion import trees_like
 from pipelines.training.expansion_labels import empty_tables
 from pipelines.warehouse import arrow_table, has_table
 
@@ -197,7 +197,7 @@ def fit_and_judge_survival(
     train, d_train, e_train = train[kept].reset_index(drop=True), d_train[kept], e_train[kept]
     valid, d_valid, e_valid = valid[judged].reset_index(drop=True), d_valid[judged], e_valid[judged]
     try:
-        hazard = fit_hazard(train, d_train, e_train, tree_config(model, config), labels.grace_days)
+        hazard = fit_hazard(train, d_train, e_train, trees_like(model, config, "churn"), labels.grace_days)
         segments = fit_segments(train, d_train, e_train)
     except ValueError as e:
         logger.warning("churn over time skipped: %s", e)
@@ -214,16 +214,6 @@ def fit_and_judge_survival(
         curves["oracle"] = truth
     table = survival_table(d_valid, e_valid, curves, valid["account_id"].to_numpy())
     return SurvivalReport(hazard, table, segments, len(train), int(e_train.sum()))
-
-
-def tree_config(model: Model, settled: TrainConfig) -> TrainConfig:
-    """The hazard model's settings: the fitted churn LightGBM's leaves, rows per leaf and penalty, else (a logistic
-    regression won) the churn defaults; the slices and gap of ``settled``."""
-    if isinstance(model, PropensityModel):
-        c = model.config_
-        return replace(settled, num_leaves=c.num_leaves, min_child_samples=c.min_child_samples,
-                       reg_lambda=c.reg_lambda)  # fmt: skip
-    return replace(settled, **TARGET_DEFAULTS["churn"])
 
 
 def log_survival(report: SurvivalReport, folder: Path) -> dict[str, str]:

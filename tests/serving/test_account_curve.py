@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from models.scoring import CURVE_COLUMNS, CURVE_DAYS
 from serving import charts
+from tests.serving.conftest import READ
 from tests.serving.signin import sign_in
 
 
@@ -57,3 +58,13 @@ def test_the_chart_places_each_horizon_and_marks_a_renewal_within_the_year() -> 
     assert "50%" in svg and "in 200 days" in svg
     assert ">renewal<" not in charts.curve(points, renewal_day=400)  # beyond the year: no marker
     assert "No churn curve" in charts.curve([])
+
+
+def test_live_rows_without_features_still_get_a_curve(client: TestClient) -> None:
+    got = client.post("/v1/scores/live", json={"rows": [{}, {"as_of": "2025-06-01T00:00:00+00:00"}]}, headers=READ)
+    assert got.status_code == 200, got.text
+    scores = got.json()["scores"]
+    assert len(scores) == 2
+    for s in scores:
+        curve = [s[c] for c in CURVE_COLUMNS]
+        assert all(isinstance(p, float) for p in curve) and curve == sorted(curve)
