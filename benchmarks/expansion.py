@@ -12,18 +12,14 @@ ingests it, builds monthly snapshots, labels and the upsell training set as ``ch
 the generator's p_expand; it has no expected size, so its revenue reference is p_expand x ARR at as_of.
 """
 
-import argparse
-import logging
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 # Run as a file, this folder comes first on sys.path, and its features.py would hide the features package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.worlds import build_world
+from benchmarks.worlds import arguments, world
 from pipelines.cli.models import print_expansion
 from pipelines.training.expansion import EXPECTED, FLOOR_OF_ORACLE, ExpansionReport
 from pipelines.training.train import train
@@ -39,22 +35,9 @@ def measure(warehouse: Path, oracle: Path) -> ExpansionReport:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--warehouse", type=Path, default=Path("data/warehouse.duckdb"))
-    ap.add_argument("--oracle", type=Path, default=Path("data/generated/ground_truth/oracle.parquet"))
-    ap.add_argument("--accounts", type=int, default=None, help="generate a world of this many accounts instead")
-    ap.add_argument("--months", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=7)
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    args = arguments(__doc__.split("\n\n")[0])
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        warehouse, oracle = args.warehouse, args.oracle
-        if args.accounts is not None:
-            warehouse, oracle = build_world(Path(tmp), "upsell", args.accounts, args.months, args.seed)
-            print(f"world: {args.accounts} accounts, {args.months} months, seed {args.seed} "
-                  f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    with world(args, "upsell") as (warehouse, oracle):
         x = measure(warehouse, oracle)
     print_expansion(x)
     for who, share in x.captured.items():

@@ -13,12 +13,8 @@ logs. Given ``--accounts``, it first generates a world of that size in a tempora
 ``benchmarks/expansion.py`` does). Horizons past the validation rows' follow-up are not judged (shown as -).
 """
 
-import argparse
-import logging
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +23,7 @@ import pandas as pd
 # Run as a file, this folder comes first on sys.path, and its features.py would hide the features package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.worlds import build_world
+from benchmarks.worlds import arguments, world
 from models.hazard import HORIZONS
 from pipelines.training.survival import SurvivalReport, sbg_curves
 from pipelines.training.train import load_dataset, train
@@ -87,22 +83,9 @@ def cell(x: SurvivalReport, who: str, metric: str) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--warehouse", type=Path, default=Path("data/warehouse.duckdb"))
-    ap.add_argument("--oracle", type=Path, default=Path("data/generated/ground_truth/oracle.parquet"))
-    ap.add_argument("--accounts", type=int, default=None, help="generate a world of this many accounts instead")
-    ap.add_argument("--months", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=7)
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    args = arguments(__doc__.split("\n\n")[0])
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        warehouse, oracle = args.warehouse, args.oracle
-        if args.accounts is not None:
-            warehouse, oracle = build_world(Path(tmp), "churn", args.accounts, args.months, args.seed)
-            print(f"world: {args.accounts} accounts, {args.months} months, seed {args.seed} "
-                  f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    with world(args, "churn") as (warehouse, oracle):
         x, valid = measure(warehouse, oracle)
         print_table(x)
         if oracle.exists():

@@ -91,8 +91,14 @@ def by_renewal(scores: pd.DataFrame, days: np.ndarray) -> np.ndarray:
         return out
     curve = scores[list(CURVE_COLUMNS)].to_numpy(float)
     at = np.clip(np.nan_to_num(days, nan=CURVE_DAYS[0]), CURVE_DAYS[0], CURVE_DAYS[-1])
+    # np.interp per row, for every row at once: the segment of CURVE_DAYS each day falls in, and the line on it
+    ends = np.asarray(CURVE_DAYS, dtype=float)
+    j = np.clip(np.searchsorted(ends, at, side="right") - 1, 0, len(ends) - 2)
+    rows = np.arange(len(curve))
+    w = (at - ends[j]) / (ends[j + 1] - ends[j])
+    read = curve[rows, j] + w * (curve[rows, j + 1] - curve[rows, j])
     known = np.isfinite(curve).all(axis=1)
-    out[known] = [np.interp(d, CURVE_DAYS, c) for d, c in zip(at[known], curve[known], strict=True)]
+    out[known] = read[known]
     return out
 
 
