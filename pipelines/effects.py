@@ -16,6 +16,7 @@ table, counts each action once.
 """
 
 import json
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +24,24 @@ from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
 import duckdb
+import numpy as np
 import pandas as pd
 
 from features.labels import LabelConfig, labels_sql
 from features.rollups import served_rows
 from models import published
 from models.effects import effects_table
+from models.uplift import log_odds_learner, qini_coefficient, uplift_at
 
 RISK_COLUMN = {"churn": "p_churn", "upsell": "p_upsell"}
+# The uplift model is fitted on a play only with this many outcomes (churners; for upsell, upsells) and as many
+# accounts without one, among the treated and among the held out: a logistic regression's information is bounded
+# by its rarer class, and with fewer the interactions' estimates, and a Qini over a few dozen events, are noise.
+MIN_OUTCOMES = 30
+TOP_SHARE, BOOTSTRAP, LEVEL = 0.3, 200, 0.90
+TOP = f"uplift_top{round(100 * TOP_SHARE)}"
+UPLIFT_FIGURES = ("qini", "qini_lo90", "qini_hi90", "qini_risk", "qini_vs_risk", "qini_vs_risk_lo90",
+                  "qini_vs_risk_hi90", TOP, f"{TOP}_lo90", f"{TOP}_hi90")  # fmt: skip
 # The sign of an effect that helps: fewer churners, more upsells.
 HELPS = {"churn": -1, "upsell": 1}
 
@@ -51,6 +62,7 @@ class EffectsReport:
     matured_through: pd.Timestamp | None = None
     assigned: tuple[pd.Timestamp, pd.Timestamp] | None = None
     measured_at: datetime | None = None
+    uplift: pd.DataFrame | None = None  # ``uplift_table``'s
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -169,7 +181,8 @@ def measure(folder: Path, *, target: str = "churn", risk_file: Path | None = Non
     frame, notes, data_end = _load(folder, target=target, risk_file=risk_file, cfg=cfg,
                                    assignments_from=assignments_from, actions_from=actions_from)  # fmt: skip
     return EffectsReport(effects_table(frame), target, notes, cfg.horizon_days, data_end,
-                         (frame["as_of"].min(), frame["as_of"].max()), datetime.now(UTC))  # fmt: skip
+                         (frame["as_of"].min(), frame["as_of"].max()), datetime.now(UTC),
+                         uplift_table(frame, target))  # fmt: skip
 
 
 def _iso(t: pd.Timestamp | datetime | None) -> str | None:
@@ -193,11 +206,27 @@ def effect_row(row: pd.Series, target: str) -> dict[str, Any]:
     return out
 
 
+def uplift_entry(row: Mapping[Hashable, Any]) -> dict[str, Any]:
+    """An ``uplift_table`` row as published: ``fitted``, the outcome counts per group, then the figures
+    (``UPLIFT_FIGURES``; null when not computable) or the ``reason`` it was not fitted."""
+    out: dict[str, Any] = {"fitted": bool(row["fitted"]), "treated_events": int(row["treated_events"]),
+                           "held_out_events": int(row["held_out_events"])}  # fmt: skip
+    if not out["fitted"]:
+        return {**out, "reason": str(row["reason"])}
+    for k in UPLIFT_FIGURES:
+        v = float(row[k])
+        out[k] = None if np.isnan(v) else round(v, 6)
+    return out
+
+
 def effects_document(report: EffectsReport) -> dict[str, Any]:
     """What the server shows (GET /v1/effects, the What works page): the target and horizon, when it was measured,
     the data's end the outcomes matured by and the dates of the plays measured, then per play and overall
-    (``effect_row``), and the notes."""
+    (``effect_row``; each play's with its ``uplift``: ``uplift_entry``, null when not measured), and the notes."""
     rows = [effect_row(r, report.target) for _, r in report.table.iterrows()]
+    uplift = {} if report.uplift is None else {r["play"]: r for r in report.uplift.to_dict("records")}
+    for r in rows[:-1]:
+        r["uplift"] = uplift_entry(uplift[r["play"]]) if r["play"] in uplift else None
     first, last = report.assigned if report.assigned is not None else (None, None)
     return {
         "target": report.target, "horizon_days": report.horizon_days, "measured_at": _iso(report.measured_at),
@@ -250,7 +279,8 @@ def _load(folder: Path, *, target: str, risk_file: Path | None, cfg: LabelConfig
     risk = _risk(folder, risk_file, target)
     data_end = _data_end(folder, subs, actions)
     labels = outcomes(subs, assignments[assignments.eligible.astype(bool)], cfg, data_end)
-    frame = effect_frame(assignments, actions, labels, risk, target)
+    accounts = read_table(folder, "accounts", "") if _find(folder, "accounts") is not None else None
+    frame = with_covariates(effect_frame(assignments, actions, labels, risk, target), subs, accounts)
     notes = [f"intention-to-treat: treated = eligible and not held out, whether or not a CSM ran the play; "
              f"adjusted for the predicted risk at as_of; {target} within {cfg.horizon_days} days"]  # fmt: skip
     unknown = frame.y.isna() | frame.risk.isna()
@@ -260,6 +290,76 @@ def _load(folder: Path, *, target: str, risk_file: Path | None, cfg: LabelConfig
     if frame.empty:
         raise EffectsError(f"no eligible account of {folder} has both a known outcome and a predicted risk")
     return frame, notes, data_end
+
+
+def with_covariates(frame: pd.DataFrame, subscriptions: pd.DataFrame,
+                    accounts: pd.DataFrame | None) -> pd.DataFrame:  # fmt: skip
+    """``frame`` (account_id, as_of, ...) with the uplift model's covariates: ``seats`` and ``mrr``, the totals of
+    the account's subscriptions active at as_of (0 when none), and ``segment`` when ``accounts`` has one."""
+    at = frame[["account_id", "as_of"]].drop_duplicates().merge(subscriptions, on="account_id")
+    at = at[(at.start_at <= at.as_of) & (at.end_at.isna() | (at.end_at > at.as_of))]
+    size = at.groupby(["account_id", "as_of"], as_index=False)[["seats", "mrr"]].sum()
+    out = frame.merge(size, on=["account_id", "as_of"], how="left").fillna({"seats": 0, "mrr": 0})
+    if accounts is not None and "segment" in accounts:
+        out = out.merge(accounts[["account_id", "segment"]].drop_duplicates("account_id"), on="account_id",
+                        how="left")  # fmt: skip
+    return out
+
+
+def uplift_covariates(g: pd.DataFrame) -> np.ndarray:
+    """The uplift model's covariates of the rows ``g`` (``with_covariates``'s columns, those present): the
+    segment's dummies (the first in sorted order the reference), log(1 + seats), log(1 + MRR)."""
+    cols: list[np.ndarray] = []
+    if "segment" in g:
+        seg = g["segment"].fillna("unknown").astype(str)
+        cols += [(seg == s).to_numpy(float) for s in sorted(seg.unique())[1:]]
+    cols += [np.log1p(g[c].to_numpy(float)) for c in ("seats", "mrr") if c in g]
+    return np.column_stack(cols) if cols else np.zeros((len(g), 0))
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.nanquantile(draws, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return float(lo), float(hi)
+
+
+def uplift_row(g: pd.DataFrame, target: str, *, seed: int = 0) -> dict[str, Any]:
+    """The uplift ranking of one play's rows (``effect_frame``'s with ``with_covariates``'): the counts of outcomes
+    and non-outcomes per group, then below ``MIN_OUTCOMES`` in any, ``fitted`` False and the ``reason``; else the
+    Qini coefficient of the cross-fitted ranking (``models.uplift.log_odds_learner``, each account ranked within its
+    fold) and of the ranking by risk, their difference, and the uplift (points of the outcome avoided, for upsell
+    gained) among the top ``TOP_SHARE``, each with a 90% interval by bootstrap of the accounts (the scores fixed)."""
+    t = g["treated"].to_numpy(bool)
+    y = g["y"].to_numpy(float)
+    bad = y if target == "churn" else 1 - y  # the outcome the play should lower
+    counts = {"treated_events": int(y[t].sum()), "held_out_events": int(y[~t].sum())}
+    fewest = min(y[t].sum(), (1 - y[t]).sum(), y[~t].sum(), (1 - y[~t]).sum())
+    if fewest < MIN_OUTCOMES:
+        what = "churners" if target == "churn" else "upsells"
+        reason = (f"not fitted: {counts['treated_events']} {what} among the treated and {counts['held_out_events']} "
+                  f"among the held out; the uplift model needs at least {MIN_OUTCOMES} in each group (and as many "
+                  f"without)")  # fmt: skip
+        return {"play": str(g["play"].iloc[0]), "fitted": False, "reason": reason, **counts}
+    risk = g["risk"].to_numpy(float)
+    risk_bad = risk if target == "churn" else 1 - risk
+    rank = log_odds_learner(uplift_covariates(g), bad, t, risk=risk_bad, seed=seed).rank
+
+    def figures(i: np.ndarray) -> tuple[float, float, float]:
+        q, qr = qini_coefficient(rank[i], bad[i], t[i]), qini_coefficient(risk_bad[i], bad[i], t[i])
+        return q, qr, uplift_at(rank[i], bad[i], t[i], TOP_SHARE)
+
+    q, qr, top = figures(np.arange(len(g)))
+    rng = np.random.default_rng(seed)
+    draws = np.array([figures(rng.integers(0, len(g), len(g))) for _ in range(BOOTSTRAP)])
+    out = {"play": str(g["play"].iloc[0]), "fitted": True, "reason": "", **counts, "qini": q, "qini_risk": qr,
+           "qini_vs_risk": q - qr, TOP: top}  # fmt: skip
+    for key, d in (("qini", draws[:, 0]), ("qini_vs_risk", draws[:, 0] - draws[:, 1]), (TOP, draws[:, 2])):
+        out[f"{key}_lo90"], out[f"{key}_hi90"] = _interval(d)
+    return out
+
+
+def uplift_table(frame: pd.DataFrame, target: str, *, seed: int = 0) -> pd.DataFrame:
+    """``uplift_row`` of each play of ``frame``, in its order."""
+    return pd.DataFrame([uplift_row(g, target, seed=seed) for _, g in frame.groupby("play", sort=False)])
 
 
 def _risk(folder: Path, risk_file: Path | None, target: str) -> pd.DataFrame:

@@ -310,6 +310,27 @@ class Forecast(BaseModel):
     figures: list[ForecastFigure]
 
 
+class UpliftRanking(BaseModel):
+    """How well the uplift model ranks a play's accounts (``pipelines.effects.uplift_entry``): Qini coefficients
+    (the churn the play prevented along the ranking, above random, per account) with 90% bootstrap intervals."""
+
+    fitted: bool = Field(description="false when the play had too few outcomes; then only the counts and reason")
+    treated_events: int = Field(description="outcomes (churners, or upsells) among the accounts assigned the play")
+    held_out_events: int = Field(description="outcomes among the accounts held out")
+    reason: str | None = Field(default=None, description="why the model was not fitted")
+    qini: float | None = Field(default=None, description="the uplift ranking's Qini coefficient")
+    qini_lo90: float | None = None
+    qini_hi90: float | None = None
+    qini_risk: float | None = Field(default=None, description="the Qini of ranking by predicted risk instead")
+    qini_vs_risk: float | None = Field(default=None, description="the uplift ranking's Qini minus the risk ranking's")
+    qini_vs_risk_lo90: float | None = None
+    qini_vs_risk_hi90: float | None = None
+    uplift_top30: float | None = Field(default=None, description="held-out minus treated outcome rate among the "
+                                       "top 30% by uplift: the outcome the play avoided there")  # fmt: skip
+    uplift_top30_lo90: float | None = None
+    uplift_top30_hi90: float | None = None
+
+
 class PlayEffect(BaseModel):
     """A play's effect on the target within the horizon (``pipelines.effects.effect_row``): probabilities, treated
     minus held out (for churn, negative means fewer churners)."""
@@ -329,6 +350,8 @@ class PlayEffect(BaseModel):
     verdict: Literal["helps", "harms", "unclear"] = Field(
         description="helps or harms when the 90% interval excludes 0; unclear (no measurable effect) otherwise"
     )
+    uplift: UpliftRanking | None = Field(default=None, description="the uplift ranking of the play's accounts; "
+                                         "null for the plays pooled or when not measured")  # fmt: skip
 
 
 class Effects(BaseModel):

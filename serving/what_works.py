@@ -16,6 +16,7 @@ class PlayView:
     sentence: str  # "<name>: <headline> (<interval>), <counts>"
     naive: str  # the naive comparison in words
     chart: str  # the interval chart (inline SVG)
+    uplift: str = ""  # the uplift ranking in words (``uplift_words``); empty when not measured
 
 
 def play_name(play: str) -> str:
@@ -65,6 +66,34 @@ def naive_words(row: dict[str, Any], target: str) -> str:
     return f"{target} {_points(naive)} points {_side(naive)} where the play was run"
 
 
+def uplift_words(entry: dict[str, Any] | None, target: str) -> str:
+    """The uplift ranking of a play's accounts: "ranking by uplift: Qini 5.2 x 1e-3 (90% interval 3.1 to 7.4),
+    by risk 5.1; difference +0.1 (-1.0 to +1.2); the top 30% by uplift: churn 6.8 points lower where assigned", or
+    why it was not fitted; empty when the document has none."""
+    if not entry:
+        return ""
+    if not entry.get("fitted"):
+        return f"ranking by uplift {entry.get('reason') or 'not fitted'}"
+
+    def q(key: str) -> str:
+        v = entry.get(key)
+        return "n/a" if v is None else f"{1000 * float(v):.1f}"
+
+    def signed(key: str) -> str:
+        v = entry.get(key)
+        return "n/a" if v is None else f"{1000 * float(v):+.1f}"
+
+    words = (f"ranking by uplift: Qini {q('qini')} x 1e-3 (90% interval {q('qini_lo90')} to {q('qini_hi90')}), by "
+             f"risk {q('qini_risk')}; difference {signed('qini_vs_risk')} ({signed('qini_vs_risk_lo90')} to "
+             f"{signed('qini_vs_risk_hi90')})")  # fmt: skip
+    top = entry.get("uplift_top30")
+    if top is not None:
+        # The uplift is the outcome avoided (held out minus treated): for churn, lower where assigned.
+        change = -float(top) if target == "churn" else float(top)
+        words += f"; the top 30% by uplift: {target} {_points(change)} points {_side(change)} where assigned"
+    return words
+
+
 def views(doc: dict[str, Any]) -> tuple[list[PlayView], PlayView]:
     """The plays (as published: by play, in the document's order) and the plays pooled, each with its words and
     its interval chart on one axis shared by all of them."""
@@ -72,6 +101,7 @@ def views(doc: dict[str, Any]) -> tuple[list[PlayView], PlayView]:
     rows = [*doc["plays"], doc["overall"]]
     names = [*(play_name(str(r["play"])) for r in doc["plays"]), "All plays"]
     drawn = charts.effects(rows, names, target)
-    out = [PlayView(name, str(row["verdict"]), sentence(name, row, target), naive_words(row, target), chart)
+    out = [PlayView(name, str(row["verdict"]), sentence(name, row, target), naive_words(row, target), chart,
+                    uplift_words(row.get("uplift"), target))
            for name, row, chart in zip(names, rows, drawn, strict=True)]  # fmt: skip
     return out[:-1], out[-1]

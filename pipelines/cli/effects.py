@@ -10,7 +10,7 @@ from rich.table import Table
 
 from features.labels import LabelConfig
 from pipelines.cli.console import console, failing_as
-from pipelines.effects import EffectsError, EffectsReport, effects_document, measure
+from pipelines.effects import MIN_OUTCOMES, TOP, TOP_SHARE, EffectsError, EffectsReport, effects_document, measure
 from pipelines.publish import publish_document
 from pipelines.settings import get_settings
 
@@ -86,3 +86,34 @@ def print_effects(report: EffectsReport) -> None:
         console.print(escape(note))
     console.print("naive: accounts a play was run on against every other eligible account, no holdout (biased: CSMs "
                   "choose the riskier accounts)")  # fmt: skip
+    print_uplift(report)
+
+
+def print_uplift(report: EffectsReport) -> None:
+    """Per play, the uplift ranking's Qini beside the risk ranking's, or why it was not fitted."""
+    if report.uplift is None or report.uplift.empty:
+        return
+    what = "churn avoided" if report.target == "churn" else "upsell gained"
+    table = Table(title=f"Uplift ranking per play (Qini x 1000; uplift: points of {what}; 90% bootstrap intervals)")
+    for c in ("play", "events treated", "held out", "Qini", "risk's Qini", "difference", f"top {TOP_SHARE:.0%}"):
+        table.add_column(c, justify="left" if c == "play" else "right", no_wrap=c == "play")
+    for r in report.uplift.to_dict("records"):
+        counts = (escape(str(r["play"])), f"{int(r['treated_events']):,}", f"{int(r['held_out_events']):,}")
+        if not r["fitted"]:
+            table.add_row(*counts, "not fitted", "", "", "")
+            continue
+        q = {k: 1000 * float(r[k]) for k in ("qini", "qini_lo90", "qini_hi90", "qini_risk", "qini_vs_risk",
+                                             "qini_vs_risk_lo90", "qini_vs_risk_hi90")}  # fmt: skip
+        top = {k: 100 * float(r[k]) for k in (TOP, f"{TOP}_lo90", f"{TOP}_hi90")}
+        table.add_row(
+            *counts, f"{q['qini']:.2f} ({q['qini_lo90']:.2f} to {q['qini_hi90']:.2f})", f"{q['qini_risk']:.2f}",
+            f"{q['qini_vs_risk']:+.2f} ({q['qini_vs_risk_lo90']:+.2f} to {q['qini_vs_risk_hi90']:+.2f})",
+            f"{top[TOP]:+.1f} ({top[f'{TOP}_lo90']:+.1f} to {top[f'{TOP}_hi90']:+.1f})",
+        )  # fmt: skip
+    console.print(table)
+    for r in report.uplift.to_dict("records"):
+        if not r["fitted"]:
+            console.print(escape(f"{r['play']}: {r['reason']}"))
+    console.print(f"uplift: a logistic model of the play's shift of the log-odds, cross-fitted, fitted on a play "
+                  f"with at least {MIN_OUTCOMES} outcomes and non-outcomes among the treated and among the held "
+                  f"out; difference: its Qini minus the risk ranking's")  # fmt: skip

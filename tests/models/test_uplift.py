@@ -1,9 +1,12 @@
-"""Qini and uplift at k against brute-force computations, and the T-learner on data with a known uplift."""
+"""Qini and uplift at k against brute-force computations, the penalised logistic regression against a general
+minimiser, and the log-odds learner on data with a known shift of the log-odds per segment."""
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize
+from scipy.special import expit, logit
 
-from models.uplift import qini_coefficient, qini_curve, t_learner, uplift_at
+from models.uplift import log_odds_learner, penalised_logistic, qini_coefficient, qini_curve, uplift_at
 
 
 def _qini_by_hand(score: np.ndarray, y: np.ndarray, t: np.ndarray) -> list[float]:
@@ -51,13 +54,59 @@ def test_the_right_ranking_beats_its_reverse() -> None:
     assert qini_coefficient(-tau, y, t) < 0
 
 
-def test_the_t_learner_finds_who_the_play_helps() -> None:
-    rng = np.random.default_rng(5)
-    n = 6000
-    x = rng.normal(0, 1, (n, 3))
-    tau = 0.25 * (x[:, 0] > 0)  # helps only where the first feature is positive
-    t = rng.random(n) < 0.7
-    y = (rng.random(n) < 0.3 - t * tau).astype(float)
-    got = t_learner(x, y, t, seed=1)
-    assert got[x[:, 0] > 0].mean() - got[x[:, 0] <= 0].mean() > 0.15
-    assert qini_coefficient(got, y, t) > 0.8 * qini_coefficient(tau, y, t)
+def test_the_penalised_logistic_regression_equals_a_general_minimiser() -> None:
+    rng = np.random.default_rng(6)
+    n = 400
+    x = np.column_stack([np.ones(n), rng.normal(0, 1, (n, 3)), np.zeros(n)])  # an all-zero column on purpose
+    offset = rng.normal(-1, 0.5, n)
+    y = (rng.random(n) < expit(offset + x[:, :4] @ [0.3, 0.8, -0.5, 0.0])).astype(float)
+    penalty = np.array([0.0, 0.0, 5.0, 50.0, 1.0])
+
+    def loss(w: np.ndarray) -> float:
+        eta = offset + x @ w
+        return float(np.sum(np.logaddexp(0, eta) - y * eta) + 0.5 * np.sum(penalty * w**2))
+
+    options = {"xatol": 1e-9, "fatol": 1e-12, "maxiter": 40_000, "maxfev": 40_000}
+    reference = minimize(loss, np.zeros(5), method="Nelder-Mead", options=options)
+    got = penalised_logistic(x, y, offset, penalty)
+    assert got == pytest.approx(reference.x, abs=1e-4)
+    assert got[4] == 0.0 and abs(got[3]) < abs(got[2])  # the heavier penalty shrinks harder
+
+
+def _segment_world(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Three segments with the same risk, the play shifting the churn log-odds by -1.5, -0.5 and 0; a noise
+    covariate beside the segment dummies. Returns covariates, y, treated, risk and the true uplift."""
+    rng = np.random.default_rng(seed)
+    segment = rng.integers(0, 3, n)
+    risk = expit(rng.normal(-1.8, 0.6, n))
+    shift = np.array([-1.5, -0.5, 0.0])[segment]
+    treated = rng.random(n) < 0.7
+    y = (rng.random(n) < expit(logit(risk) + treated * shift)).astype(float)
+    covariates = np.column_stack([segment == 1, segment == 2, rng.normal(0, 1, n)]).astype(float)
+    return covariates, y, treated, risk, risk - expit(logit(risk) + shift)
+
+
+def test_the_log_odds_learner_recovers_a_shift_per_segment_and_beats_the_risk_ranking() -> None:
+    covariates, y, treated, risk, truth = _segment_world(20_000, 7)
+    got = log_odds_learner(covariates, y, treated, risk=risk, seed=1)
+    segment = covariates[:, 0] + 2 * covariates[:, 1]
+    for s in range(3):
+        assert got.uplift[segment == s].mean() == pytest.approx(truth[segment == s].mean(), abs=0.015)
+    assert qini_coefficient(got.rank, y, treated) > qini_coefficient(risk, y, treated) + 0.005
+    assert qini_coefficient(got.rank, y, treated) > 0.8 * qini_coefficient(truth, y, treated)
+
+
+def test_each_account_is_ranked_within_its_fold_by_its_uplift() -> None:
+    covariates, y, treated, risk, _ = _segment_world(2_000, 8)
+    got = log_odds_learner(covariates, y, treated, risk=risk, folds=4, seed=2)
+    assert sorted(np.unique(got.fold)) == [0, 1, 2, 3]
+    for f in range(4):
+        rows = got.fold == f
+        n = int(rows.sum())
+        assert sorted(got.rank[rows]) == pytest.approx((np.arange(n) + 0.5) / n)
+        assert np.all(np.diff(got.uplift[rows][np.argsort(got.rank[rows])]) >= 0)
+
+
+def test_too_many_folds_for_the_rows_is_refused() -> None:
+    with pytest.raises(ValueError, match="folds must be at least 2 and at most half the 6 rows; got 4"):
+        log_odds_learner(np.zeros((6, 0)), np.zeros(6), np.ones(6, bool), risk=np.full(6, 0.1), folds=4)
