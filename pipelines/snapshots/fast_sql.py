@@ -22,8 +22,9 @@ measured on the benchmark (28,000 accounts, 10.4 M usage events, 2 cores; monthl
 copies), ``$first``/``$last`` the DATE bounds of the days the windows reach.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from features.config import FeatureConfig
@@ -31,6 +32,7 @@ from features.event_types import LAGS, counted_value, last_day
 from features.rollups import (
     EMAIL_COUNTS,
     EVENTS,
+    LONGEST_WINDOW_DAYS,
     ROWS_SEP,
     TOTALS_TABLES,
     USAGE_AMOUNTS,
@@ -178,42 +180,69 @@ class Field(NamedTuple):
     day: bool = False
 
 
-def _field(f: Field, lag: int) -> str:
-    return f"CAST((c{lag}.{f.pack} >> {f.shift}) & {(1 << f.bits) - 1} AS BIGINT)"
+def _field(f: Field, lag: int, at: Callable[[int, str], str]) -> str:
+    """``f`` decoded from its pack read at as_of - ``lag`` (``at(lag, column)``: where that reading is)."""
+    return f"CAST(({at(lag, f.pack)} >> {f.shift}) & {(1 << f.bits) - 1} AS BIGINT)"
 
 
-def _running(t: Totals, fields: Sequence[Field] = ()) -> str:
+# At most this many snapshot dates, the running totals are summed per spine row over its account's bucket rows
+# (a join and one GROUP BY) instead of a cumulative window read by an ASOF JOIN per lag: DuckDB's window pays per
+# account partition, which a build of one date (the monthly retrain's, a few buckets per account) does not recoup
+# (usage totals of one date: 0.11 s -> 0.04 s); with many dates the join grows with dates x buckets.
+FEW_DATES = 2
+
+
+def _running(t: Totals, fields: Sequence[Field] = (), few: bool = False) -> str:
     """Per spine row, as ``features.rollups._running``: cumulative sums over the bucket rows (a bucket's day is
     the read day that closes it, so a read at day x takes the last bucket at or before x), looked up at each
     as_of - lag by one ASOF JOIN per lag. The sums of counts are packed (``PACKED``), amounts summed apart;
-    ``fields`` are read from columns of ``t.daily`` packed before (``_type_days``), in the same window pass."""
-    window = "WINDOW w AS (PARTITION BY account_id ORDER BY day ROWS UNBOUNDED PRECEDING)"
+    ``fields`` are read from columns of ``t.daily`` packed before (``_type_days``), in the same window pass.
+    ``few`` (``FEW_DATES``): the same sums as one conditional sum per lag over the account's bucket rows."""
     packs = _packs(t)
     # Each value's place: its pack (column p<k>) and its field's shift in it.
     own = [Field(v, f"p{k}", BITS * (len(p) - 1 - j), BITS, t.lags_of(v)) for k, p in enumerate(packs)
            for j, v in enumerate(p)]  # fmt: skip
     shift = {f.name: f.shift for f in own}
+    d = "d." if few else ""  # the bucket rows' alias
     # Multiplied, not shifted: a bucket's island steps can be negative (only running sums are non-negative).
-    packed = [" + ".join(f"CAST({v} AS HUGEINT) * {1 << shift[v]}" for v in p) for p in packs]
-    # A last day is the last non-NULL one in day order (each bucket's days follow the last bucket's): the same
-    # as the portable MAX, and DuckDB's LAST_VALUE ... IGNORE NULLS window costs less than its MAX.
-    cums = ", ".join([f"SUM({e}) OVER w AS p{k}" for k, e in enumerate(packed)]
-                     + [f"SUM({c}) OVER w AS {c}" for c in dict.fromkeys(f.pack for f in fields)]
-                     + [f"SUM({v}) OVER w AS {v}" for v in t.amounts]
-                     + [f"LAST_VALUE({n} IGNORE NULLS) OVER w AS {n}" for n in t.lasts])  # fmt: skip
+    packed = [" + ".join(f"CAST({d}{v} AS HUGEINT) * {1 << shift[v]}" for v in p) for p in packs]
+    # What each running column sums (the last days, ``t.lasts``, are kept: the last non-NULL in day order).
+    summed = {f"p{k}": e for k, e in enumerate(packed)}
+    summed |= {c: f"{d}{c}" for c in [*dict.fromkeys(f.pack for f in fields), *t.amounts]}
     by_name = {f.name: f for f in own}
 
-    def read(lag: int) -> str:
-        """The values read at as_of - ``lag``, per spine row."""
-        cols = (
-            [f"COALESCE(c{lag}.{v}, 0) AS {v}_c{lag}" if v in t.amounts
-             else f"COALESCE({_field(by_name[v], lag)}, 0) AS {v}_c{lag}"
+    def read(lag: int, at: Callable[[int, str], str]) -> list[str]:
+        """The values read at as_of - ``lag``, per spine row; ``at(lag, column)`` is a running column there."""
+        return (
+            [f"COALESCE({at(lag, v)}, 0) AS {v}_c{lag}" if v in t.amounts
+             else f"COALESCE({_field(by_name[v], lag, at)}, 0) AS {v}_c{lag}"
              for v in t.values if lag in t.lags_of(v)]
-            + [f"c0.{n} AS {n}" for n in t.lasts if lag == 0]
-            + [f"CASE WHEN {_field(f, 0)} > 0 THEN DATE '$first' + CAST({_field(f, 0)} - 1 AS INTEGER) END AS {f.name}"
-               if f.day else f"COALESCE({_field(f, lag)}, 0) AS {f.name}_c{lag}"
+            + [f"{at(0, n)} AS {n}" for n in t.lasts if lag == 0]
+            + [f"CASE WHEN {_field(f, 0, at)} > 0 THEN DATE '$first' + CAST({_field(f, 0, at)} - 1 AS INTEGER) "
+               f"END AS {f.name}" if f.day else f"COALESCE({_field(f, lag, at)}, 0) AS {f.name}_c{lag}"
                for f in fields if lag in f.lags]
         )  # fmt: skip
+
+    if few:
+        # A bucket's last day is in the bucket, so the last non-NULL in day order is the largest.
+        sums = ", ".join(
+            [f"SUM(CASE WHEN d.day <= s.as_of_day - {lag} THEN {e} END) AS {c}_{lag}"
+             for lag in t.lags for c, e in summed.items()]
+            + [f"MAX(CASE WHEN d.day <= s.as_of_day THEN d.{n} END) AS {n}_0" for n in t.lasts]
+        )  # fmt: skip
+        cols = [c for lag in t.lags for c in read(lag, lambda lag, c: f"c.{c}_{lag}")]
+        return f"""
+        WITH c AS MATERIALIZED (
+            SELECT s.account_id, s.as_of, {sums} FROM spine s
+            LEFT JOIN {t.daily} d ON d.account_id = s.account_id AND d.day <= s.as_of_day GROUP BY 1, 2)
+        SELECT c.account_id, c.as_of, {", ".join(cols)} FROM c"""
+    window = "WINDOW w AS (PARTITION BY account_id ORDER BY day ROWS UNBOUNDED PRECEDING)"
+    # DuckDB's LAST_VALUE ... IGNORE NULLS window costs less than its MAX (the same, as above).
+    cums = ", ".join([f"SUM({e}) OVER w AS {c}" for c, e in summed.items()]
+                     + [f"LAST_VALUE({n} IGNORE NULLS) OVER w AS {n}" for n in t.lasts])  # fmt: skip
+
+    def joined(lag: int) -> str:
+        cols = read(lag, lambda lag, c: f"c{lag}.{c}")
         return f"""r{lag} AS MATERIALIZED (
             SELECT s.account_id, s.as_of, {", ".join(cols)} FROM spine s
             ASOF LEFT JOIN cum c{lag} ON c{lag}.account_id = s.account_id AND s.as_of_day - {lag} >= c{lag}.day)"""
@@ -223,7 +252,7 @@ def _running(t: Totals, fields: Sequence[Field] = ()) -> str:
     first, *others = t.lags
     return f"""
         WITH cum AS MATERIALIZED (SELECT account_id, day, {cums} FROM {t.daily} {window}),
-        {", ".join(map(read, t.lags))}
+        {", ".join(map(joined, t.lags))}
         SELECT * FROM r{first} {" ".join(f"JOIN r{lag} USING (account_id, as_of)" for lag in others)}"""
 
 
@@ -247,14 +276,32 @@ class Rollup(NamedTuple):
     reads: tuple[str, ...]
 
 
-def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
+# Users' islands run per bucket (each user's last day in a bucket standing for it) when the buckets are long: a
+# GROUP BY per bucket pays for itself only when it folds many days into one row. One date's build (the monthly
+# retrain's new date; buckets of 30 and 60 days): user_daily 0.19 s -> 0.07 s; monthly snapshots the same either
+# way (22 dates: 0.82 s against 0.84 s); weekly ones slower per bucket (3.1 s -> 4.1 s for the whole build).
+LONG_BUCKETS_DAYS = 14
+
+
+def _long_user_buckets(cfg: FeatureConfig, dates: Sequence[datetime]) -> bool:
+    """Whether the buckets of the user totals for snapshots at ``dates`` last ``LONG_BUCKETS_DAYS`` on average."""
+    if not dates:
+        return False
+    t = totals(cfg)["user_totals"]
+    reads = {(d - timedelta(days=lag)).date() for d in dates for lag in t.lags}
+    span = (max(dates) - min(dates)).days + LONGEST_WINDOW_DAYS
+    return span / len(reads) >= LONG_BUCKETS_DAYS
+
+
+def rollups(cfg: FeatureConfig, dates: Sequence[datetime] = ()) -> dict[str, Rollup]:
     """SELECT statements by table name, each with the tables it reads, in the order they must be created (as
     ``features.rollups.rollups``, plus intermediate tables: ``usage``, ``buckets`` and the per-day tables that
     ``totals`` read per bucket); they need ``account_ids``, ``snapshot_dates`` and ``spine``.
 
     Each running total is read only at as_of - lag for its lags, so it keeps one row per account and *bucket*,
     the days between two such read days, instead of one per day: a read sees whole buckets. Monthly snapshots
-    read usage at 60 days of a year, weekly ones at 4 days of 7 (``buckets``)."""
+    read usage at 60 days of a year, weekly ones at 4 days of 7 (``buckets``). ``dates``, the snapshot dates,
+    decide whether users' islands run per bucket too (``LONG_BUCKETS_DAYS``); the tables are the same either way."""
     not_feature = ", ".join(f"hash({literal(n)})" for n in (cfg.login_event, *cfg.milestones))
     ts = totals(cfg)
     fields = _type_fields(cfg)
@@ -286,10 +333,8 @@ def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
         # The types' check comes before usage_daily, so that type_days is dropped once usage_daily holds it.
         **({"type_days": _type_days(cfg), "type_days_bounded": _type_bounded()} if fields else {}),
         "usage_daily": _usage_daily(cfg, usage),
-        # Users are not first kept per bucket: user_totals' buckets are short (reads at as_of and as_of - 30) and
-        # the GROUP BY cost more than it saved (weekly 4.1 s -> 3.1 s without; monthly the same).
         "user_daily": _islands(
-            "account_id, uid", f"uid IS NOT NULL AND {seen}", (7, 30), "user_totals", per_bucket=False
+            "account_id, uid", f"uid IS NOT NULL AND {seen}", (7, 30), "user_totals", _long_user_buckets(cfg, dates)
         ),
         "feature_daily": _islands(
             "account_id, event", f"event NOT IN ({not_feature}) AND {seen}", (30, 90), "feature_totals"
@@ -314,8 +359,9 @@ def rollups(cfg: FeatureConfig) -> dict[str, Rollup]:
         "email_daily": ("email_days", "buckets"), "milestone_first": ("account_ids",),
     }  # fmt: skip
     checks = {f"{name}_bounded": Rollup(_bounded(t), (t.daily,)) for name, t in ts.items()}
+    few = 0 < len(set(dates)) <= FEW_DATES
     running = {
-        name: Rollup(_running(t, fields if name == "usage_totals" else ()), (t.daily, "spine"))
+        name: Rollup(_running(t, fields if name == "usage_totals" else (), few), (t.daily, "spine"))
         for name, t in ts.items()
     }
     return {name: Rollup(sql, reads[name]) for name, sql in daily.items()} | checks | running

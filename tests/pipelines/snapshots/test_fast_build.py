@@ -66,7 +66,7 @@ def _plain(v: object) -> object:
     return float(v) if isinstance(v, int | np.integer | float | np.floating) else v
 
 
-def test_same_on_repeats_gaps_and_window_edges() -> None:
+def _edges() -> dict[str, pd.DataFrame]:
     def ev(ts: pd.Timestamp, user: str = "U1", kind: str = "report_run") -> dict[str, object]:
         return {"ts": ts, "user_id": user, "event_type": kind}
 
@@ -76,10 +76,25 @@ def test_same_on_repeats_gaps_and_window_edges() -> None:
     usage += [ev(AS_OF - d * DAY, "U2", "export") for d in (30, 60, 90, 91, 120, 200)]
     usage += [ev(AS_OF - DAY, "U3", "login"), ev(AS_OF - 92 * DAY, "U3", "integration_connected"), ev(AS_OF)]
     emails = [{"ts": AS_OF - d * DAY, "event": e} for d in (1, 30, 31, 90) for e in ("sent", "open", "click")]
-    tables = world(("A1", "A2"), usage_events=usage, email_events=emails)
+    return world(("A1", "A2"), usage_events=usage, email_events=emails)
+
+
+def test_same_on_repeats_gaps_and_window_edges() -> None:
     weekly = snapshot_dates((AS_OF - 200 * DAY).date(), (AS_OF + 14 * DAY).date(), "week")
-    got = assert_same_rollups(tables, [*weekly, midnight(AS_OF)])
+    got = assert_same_rollups(_edges(), [*weekly, midnight(AS_OF)])
     assert got["user_totals"]["a30_c0"].max() >= 1 and got["usage_totals"]["last_login_day"].notna().any()
+
+
+@pytest.mark.parametrize("days", [(0,), (0, 45), (0, 1)])
+def test_same_at_one_or_two_dates(days: tuple[int, ...]) -> None:
+    # A retrain's build of one new month: the running totals are summed per row, not by a window (``FEW_DATES``),
+    # and the users' islands run per bucket (long buckets); two dates a day apart have short ones.
+    dates = [midnight(AS_OF - d * DAY) for d in days]
+    got = assert_same_rollups(_edges(), dates)
+    assert got["usage_totals"]["events_c0"].max() > got["usage_totals"]["events_c30"].max() > 0
+    assert got["user_totals"]["a30_c0"].max() >= 1 and got["email_totals"].filter(like="_c0").to_numpy().max() > 0
+    tables = valid_tables()
+    assert_same_rollups(tables, [midnight(T0 + 150 * DAY), midnight(T0 + 195 * DAY)][: len(days)])
 
 
 def test_same_on_counts_per_period() -> None:
