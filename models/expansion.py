@@ -18,7 +18,6 @@ gives P(upsell); ``expected_expansion_arr`` combines the two for the rows a scor
 ``load_expansion`` of the pickle that ``churn train`` logs beside the upsell model (``EXPANSION_ARTIFACT``).
 """
 
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 
 from models.family import Model
 from models.frame import as_array, columns_of, matrix
+from models.pickled import load_pickle, save_pickle
 from models.slices import refit_trees
 
 KINDS = ("size", "arr", "tweedie")
@@ -179,14 +179,9 @@ def expected_expansion_arr(rows: pd.DataFrame, upsell: Model, expansion: Expansi
 
 
 def save(model: ExpansionModel, folder: Path) -> Path:
-    path = folder / EXPANSION_ARTIFACT
-    path.write_bytes(pickle.dumps(model))
-    return path
+    return save_pickle(model, folder / EXPANSION_ARTIFACT)
 
 
 def load_expansion(path: str | Path) -> ExpansionModel:
     """The ``ExpansionModel`` pickled at ``path`` (``save``)."""
-    model = pickle.loads(Path(path).read_bytes())
-    if not isinstance(model, ExpansionModel):
-        raise TypeError(f"{path} holds a {type(model).__name__}, not an ExpansionModel")
-    return model
+    return load_pickle(path, ExpansionModel)

@@ -14,7 +14,6 @@ the calibration slice's person-period rows: a monotone map of each hazard, which
 ``churn train --target churn`` logs beside the churn model (``HAZARD_ARTIFACT``).
 """
 
-import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -28,6 +27,7 @@ from models.calibration import choose
 from models.config import TrainConfig
 from models.frame import as_array, categories_of, feature_names, is_categorical, matrix
 from models.hazard import HORIZONS, INTERVAL_ENDS, churn_within, expand_person_period, median_churn_day
+from models.pickled import load_pickle, save_pickle
 from models.slices import refit_trees, settled, training_slices
 
 HAZARD_ARTIFACT = "hazard.pkl"  # beside ``models.pyfunc.ARTIFACT`` in the churn model's artifacts
@@ -205,14 +205,9 @@ def fit_hazard(
 
 
 def save(model: HazardModel, folder: Path) -> Path:
-    path = folder / HAZARD_ARTIFACT
-    path.write_bytes(pickle.dumps(model))
-    return path
+    return save_pickle(model, folder / HAZARD_ARTIFACT)
 
 
 def load_hazard(path: str | Path) -> HazardModel:
     """The ``HazardModel`` pickled at ``path`` (``save``)."""
-    model = pickle.loads(Path(path).read_bytes())
-    if not isinstance(model, HazardModel):
-        raise TypeError(f"{path} holds a {type(model).__name__}, not a HazardModel")
-    return model
+    return load_pickle(path, HazardModel)

@@ -31,13 +31,6 @@ from pipelines.training.train import fit_and_select, log_and_register
 from tests.models.conftest import World
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri, tmp_path / "mlruns"
-
-
 def _register(
     rows: pd.DataFrame, world_rows: pd.DataFrame, store: tuple[str, Path], force: bool = False,
     family: Family = "lightgbm",

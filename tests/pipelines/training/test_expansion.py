@@ -23,13 +23,6 @@ from tests.features.reference import load_raw
 from tests.models.conftest import World
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri, tmp_path / "mlruns"
-
-
 @pytest.fixture(scope="module")
 def judged(world: World) -> tuple[Fitted, ExpansionReport]:
     rows = world.datasets["upsell"]
