@@ -79,13 +79,6 @@ def penalised_logistic(x: np.ndarray, y: np.ndarray, offset: np.ndarray, penalty
     return w
 
 
-def _columns(covariates: np.ndarray, logit_risk: np.ndarray, fit: np.ndarray) -> np.ndarray:
-    """The logit of the risk and the covariates, standardised on the ``fit`` rows (a constant column stays 0)."""
-    c = np.column_stack([logit_risk, np.asarray(covariates, float).reshape(len(logit_risk), -1)])
-    mean, sd = c[fit].mean(axis=0), c[fit].std(axis=0)
-    return (c - mean) / np.where(sd > 0, sd, 1.0)
-
-
 def _design(c: np.ndarray, treated: np.ndarray) -> np.ndarray:
     """Intercept, main effects, the treatment indicator and its interactions with the columns ``c``."""
     t = np.asarray(treated, float)[:, None]
@@ -112,26 +105,60 @@ def choose_penalty(c: np.ndarray, y: np.ndarray, treated: np.ndarray, offset: np
     return PENALTIES[int(np.argmin(deviance))]
 
 
+def _logit(risk: np.ndarray) -> np.ndarray:
+    r = np.clip(np.asarray(risk, float), 1e-4, 1 - 1e-4)
+    return np.log(r / (1 - r))
+
+
+@dataclass(frozen=True)
+class LogOddsModel:
+    """The model fitted on some rows (``fit_log_odds``): the columns' standardisation, the coefficients of the
+    design (``_design``) and the interactions' penalty chosen."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    w: np.ndarray
+    penalty: float
+
+    def uplift(self, covariates: np.ndarray, risk: np.ndarray) -> np.ndarray:
+        """P(churn | held out) - P(churn | treated) of each row (``covariates`` as fitted, ``risk`` its P(churn))."""
+        offset = _logit(risk)
+        c = np.column_stack([offset, np.asarray(covariates, float).reshape(len(offset), -1)])
+        c = (c - self.mean) / self.sd
+        held, assigned = (_design(c, np.full(len(c), g)) @ self.w for g in (False, True))
+        return expit(offset + held) - expit(offset + assigned)
+
+
+def fit_log_odds(covariates: np.ndarray, y: np.ndarray, treated: np.ndarray, *, risk: np.ndarray,
+                 seed: int = 0) -> LogOddsModel:  # fmt: skip
+    """The model of the module fitted on every row given (the penalty chosen by cross-validation on them):
+    ``covariates`` a column each, ``y`` churn 0/1, ``treated`` not held out, ``risk`` P(churn) at as_of."""
+    y, t, offset = np.asarray(y, float), np.asarray(treated, bool), _logit(risk)
+    c = np.column_stack([offset, np.asarray(covariates, float).reshape(len(offset), -1)])
+    mean, sd = c.mean(axis=0), c.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)  # a constant column stays 0
+    c = (c - mean) / sd
+    lam = choose_penalty(c, y, t, offset, seed=seed)
+    return LogOddsModel(mean, sd, penalised_logistic(_design(c, t), y, offset, _penalty(c.shape[1], lam)), lam)
+
+
 def log_odds_learner(covariates: np.ndarray, y: np.ndarray, treated: np.ndarray, *, risk: np.ndarray,
                      folds: int = FOLDS, seed: int = 0) -> CrossFitted:  # fmt: skip
-    """The cross-fitted uplift of each row (see the module). ``covariates``: a column each (segment dummies, log
-    seats, ...; may have no columns); ``y``: churn 0/1; ``treated``: not held out; ``risk``: the predicted P(churn)
-    at as_of, before the play."""
+    """The cross-fitted uplift of each row (see the module): each fold scored by ``fit_log_odds`` on the others.
+    ``covariates``: a column each (segment dummies, log seats, ...; may have no columns); ``y``: churn 0/1;
+    ``treated``: not held out; ``risk``: the predicted P(churn) at as_of, before the play."""
     y, t = np.asarray(y, float), np.asarray(treated, bool)
     if folds < 2 or len(y) < 2 * folds:
         raise ValueError(f"folds must be at least 2 and at most half the {len(y)} rows; got {folds}")
-    r = np.clip(np.asarray(risk, float), 1e-4, 1 - 1e-4)
-    offset = np.log(r / (1 - r))
+    x = np.asarray(covariates, float).reshape(len(y), -1)
+    r = np.asarray(risk, float)
     fold = np.random.default_rng(seed).permutation(len(y)) % folds
     uplift, rank = np.zeros(len(y)), np.zeros(len(y))
     for f in range(folds):
         fit, score = fold != f, fold == f
-        c = _columns(covariates, offset, fit)
-        lam = choose_penalty(c[fit], y[fit], t[fit], offset[fit], seed=seed + 1 + f)
-        w = penalised_logistic(_design(c[fit], t[fit]), y[fit], offset[fit], _penalty(c.shape[1], lam))
+        model = fit_log_odds(x[fit], y[fit], t[fit], risk=r[fit], seed=seed + 1 + f)
+        uplift[score] = model.uplift(x[score], r[score])
         n = int(score.sum())
-        held, assigned = (_design(c[score], np.full(n, g)) @ w for g in (False, True))
-        uplift[score] = expit(offset[score] + held) - expit(offset[score] + assigned)
         rank[score] = (np.argsort(np.argsort(uplift[score], kind="stable"), kind="stable") + 0.5) / n
     return CrossFitted(uplift, fold, rank)
 

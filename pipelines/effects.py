@@ -16,7 +16,7 @@ table, counts each action once.
 """
 
 import json
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,14 +63,15 @@ class EffectsReport:
     assigned: tuple[pd.Timestamp, pd.Timestamp] | None = None
     measured_at: datetime | None = None
     uplift: pd.DataFrame | None = None  # ``uplift_table``'s
+    frame: pd.DataFrame | None = None  # the rows measured (``load_frame``'s)
 
 
-def _find(folder: Path, name: str) -> Path | None:
+def find_table(folder: Path, name: str) -> Path | None:
     return next((folder / f"{name}.{s}" for s in ("parquet", "csv") if (folder / f"{name}.{s}").exists()), None)
 
 
 def read_table(folder: Path, name: str, why: str) -> pd.DataFrame:
-    path = _find(folder, name)
+    path = find_table(folder, name)
     if path is None:
         raise EffectsError(f"no {name} table in {folder} ({name}.parquet or {name}.csv): {why}")
     df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
@@ -182,7 +183,7 @@ def measure(folder: Path, *, target: str = "churn", risk_file: Path | None = Non
                                    assignments_from=assignments_from, actions_from=actions_from)  # fmt: skip
     return EffectsReport(effects_table(frame), target, notes, cfg.horizon_days, data_end,
                          (frame["as_of"].min(), frame["as_of"].max()), datetime.now(UTC),
-                         uplift_table(frame, target))  # fmt: skip
+                         uplift_table(frame, target), frame)  # fmt: skip
 
 
 def _iso(t: pd.Timestamp | datetime | None) -> str | None:
@@ -243,7 +244,7 @@ def play_tables(folder: Path, assignments_from: Path | None = None,
     may then be absent."""
     why = "the effects need the holdout assignments and the actions of each play (generate with --plays)"
     frames = []
-    if assignments_from is None or _find(folder, "play_assignments") is not None:
+    if assignments_from is None or find_table(folder, "play_assignments") is not None:
         frames.append(read_table(folder, "play_assignments", why))
     if assignments_from is not None:
         frames.append(scored_assignments(assignments_from))
@@ -253,7 +254,7 @@ def play_tables(folder: Path, assignments_from: Path | None = None,
     if actions_from is None:
         return assignments, read_table(folder, "play_actions", why)
     recorded = recorded_actions(actions_from)
-    if _find(folder, "play_actions") is None:
+    if find_table(folder, "play_actions") is None:
         return assignments, recorded
     return assignments, merged_actions(read_table(folder, "play_actions", why), recorded)
 
@@ -279,7 +280,7 @@ def _load(folder: Path, *, target: str, risk_file: Path | None, cfg: LabelConfig
     risk = _risk(folder, risk_file, target)
     data_end = _data_end(folder, subs, actions)
     labels = outcomes(subs, assignments[assignments.eligible.astype(bool)], cfg, data_end)
-    accounts = read_table(folder, "accounts", "") if _find(folder, "accounts") is not None else None
+    accounts = read_table(folder, "accounts", "") if find_table(folder, "accounts") is not None else None
     frame = with_covariates(effect_frame(assignments, actions, labels, risk, target), subs, accounts)
     notes = [f"intention-to-treat: treated = eligible and not held out, whether or not a CSM ran the play; "
              f"adjusted for the predicted risk at as_of; {target} within {cfg.horizon_days} days"]  # fmt: skip
@@ -306,13 +307,20 @@ def with_covariates(frame: pd.DataFrame, subscriptions: pd.DataFrame,
     return out
 
 
-def uplift_covariates(g: pd.DataFrame) -> np.ndarray:
+def segments_of(g: pd.DataFrame) -> list[str]:
+    """The segments of the rows ``g`` whose dummies the uplift model takes (all but the first in sorted order, the
+    reference); none without a ``segment`` column."""
+    return sorted(g["segment"].fillna("unknown").astype(str).unique())[1:] if "segment" in g else []
+
+
+def uplift_covariates(g: pd.DataFrame, segments: Sequence[str] | None = None) -> np.ndarray:
     """The uplift model's covariates of the rows ``g`` (``with_covariates``'s columns, those present): the
-    segment's dummies (the first in sorted order the reference), log(1 + seats), log(1 + MRR)."""
+    dummies of ``segments`` (default ``segments_of(g)``; rows scored by a model fitted on other rows take the fitted
+    rows' segments, a segment unseen there none), log(1 + seats), log(1 + MRR)."""
     cols: list[np.ndarray] = []
     if "segment" in g:
         seg = g["segment"].fillna("unknown").astype(str)
-        cols += [(seg == s).to_numpy(float) for s in sorted(seg.unique())[1:]]
+        cols += [(seg == s).to_numpy(float) for s in (segments_of(g) if segments is None else segments)]
     cols += [np.log1p(g[c].to_numpy(float)) for c in ("seats", "mrr") if c in g]
     return np.column_stack(cols) if cols else np.zeros((len(g), 0))
 
@@ -320,6 +328,17 @@ def uplift_covariates(g: pd.DataFrame) -> np.ndarray:
 def _interval(draws: np.ndarray) -> tuple[float, float]:
     lo, hi = np.nanquantile(draws, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
     return float(lo), float(hi)
+
+
+def too_few(g: pd.DataFrame, target: str) -> str:
+    """Why the uplift model is not fitted on one play's rows ``g`` (fewer than ``MIN_OUTCOMES`` outcomes, or
+    accounts without one, among the treated or the held out); empty when it is."""
+    t, y = g["treated"].to_numpy(bool), g["y"].to_numpy(float)
+    if min(y[t].sum(), (1 - y[t]).sum(), y[~t].sum(), (1 - y[~t]).sum()) >= MIN_OUTCOMES:
+        return ""
+    what = "churners" if target == "churn" else "upsells"
+    return (f"not fitted: {int(y[t].sum())} {what} among the treated and {int(y[~t].sum())} among the held out; the "
+            f"uplift model needs at least {MIN_OUTCOMES} in each group (and as many without)")  # fmt: skip
 
 
 def uplift_row(g: pd.DataFrame, target: str, *, seed: int = 0) -> dict[str, Any]:
@@ -332,12 +351,8 @@ def uplift_row(g: pd.DataFrame, target: str, *, seed: int = 0) -> dict[str, Any]
     y = g["y"].to_numpy(float)
     bad = y if target == "churn" else 1 - y  # the outcome the play should lower
     counts = {"treated_events": int(y[t].sum()), "held_out_events": int(y[~t].sum())}
-    fewest = min(y[t].sum(), (1 - y[t]).sum(), y[~t].sum(), (1 - y[~t]).sum())
-    if fewest < MIN_OUTCOMES:
-        what = "churners" if target == "churn" else "upsells"
-        reason = (f"not fitted: {counts['treated_events']} {what} among the treated and {counts['held_out_events']} "
-                  f"among the held out; the uplift model needs at least {MIN_OUTCOMES} in each group (and as many "
-                  f"without)")  # fmt: skip
+    reason = too_few(g, target)
+    if reason:
         return {"play": str(g["play"].iloc[0]), "fitted": False, "reason": reason, **counts}
     risk = g["risk"].to_numpy(float)
     risk_bad = risk if target == "churn" else 1 - risk

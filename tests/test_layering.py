@@ -43,6 +43,8 @@ ALLOWED = {
     },
     # The effects of plays: reads the play tables and labels them by the label rules, estimates with models.
     "pipelines.effects": {"features", "models"},
+    # The accounts each play would help most now: the effects' rows and the uplift model.
+    "pipelines.play_ranking": {"models", "pipelines.effects"},
     # The book's retention forecast and its backtest: snapshots and labels in, models.forecast's figures out.
     "pipelines.forecast": {"features", "models", "pipelines.snapshots"},
     # The scheduler's command: every stage, in order.
@@ -53,7 +55,10 @@ ALLOWED = {
     "pipelines.cli": {
         "features",
         "models",
-        *(f"pipelines.{m}" for m in ("settings", "warehouse", "score", "publish", "retrain", "effects", "forecast")),
+        *(
+            f"pipelines.{m}"
+            for m in ("settings", "warehouse", "score", "publish", "retrain", "effects", "play_ranking", "forecast")
+        ),
         *(r for r in ROOMS if r != "pipelines.cli"),
     },
 }

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated
 
 import adbc_driver_manager
+import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -11,6 +12,7 @@ from rich.table import Table
 from features.labels import LabelConfig
 from pipelines.cli.console import console, failing_as
 from pipelines.effects import MIN_OUTCOMES, TOP, TOP_SHARE, EffectsError, EffectsReport, effects_document, measure
+from pipelines.play_ranking import current_accounts, rank_accounts
 from pipelines.publish import publish_document
 from pipelines.settings import get_settings
 
@@ -41,6 +43,18 @@ def effects_cmd(
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Days within which the outcome counts.")] = 90,
     grace: Annotated[int, typer.Option(min=0, help="Churn: days of return that undo a stop of service.")] = 30,
+    rank: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="SCORES",
+            help="Rank the accounts of these scores (Parquet/CSV of account_id, as_of, p_churn or p_upsell; those "
+            "of the latest as_of) by how much each play would help them: the uplift model fitted on the plays "
+            "measured.",
+        ),
+    ] = None,
+    rank_out: Annotated[
+        Path | None, typer.Option(help="Write the whole ranking (every play, every account) to this CSV file.")
+    ] = None,
     publish: Annotated[
         str | None,
         typer.Option(
@@ -53,7 +67,8 @@ def effects_cmd(
     """Per play and overall: the effect of assigning the play on churn (or upsell) within the horizon, treated
     (eligible, not held out) against held out, adjusted for the predicted risk, with 90% and 95% intervals; and
     the naive comparison (accounts a play was run on against the rest), biased by the CSMs' choice. With --publish,
-    also published beside the scores for the server's /v1/effects and What works page."""
+    also published beside the scores for the server's /v1/effects and What works page. With --rank, the accounts of
+    those scores ranked per play by the uplift model (the accounts a play would help most, not the riskiest)."""
     with failing_as("effects failed", EffectsError):
         report = measure(
             source,
@@ -64,6 +79,16 @@ def effects_cmd(
             actions_from=actions,
         )
     print_effects(report)
+    if rank is not None:
+        with failing_as("ranking the accounts failed", EffectsError):
+            assert report.frame is not None
+            ranking, skipped = rank_accounts(report.frame, current_accounts(source, rank, target), target)
+        print_ranking(ranking, skipped, report.target)
+        if rank_out is not None:
+            ranking.to_csv(rank_out, index=False)
+            console.print(escape(f"Wrote the ranking ({len(ranking):,} rows) to {rank_out}"))
+    elif rank_out is not None:
+        raise typer.BadParameter("--rank-out needs --rank SCORES: the accounts to rank")
     if publish is not None:
         with failing_as("publishing the effects failed", ValueError, OSError, adbc_driver_manager.Error):
             where = publish_document("effects", effects_document(report), publish, get_settings().scores_keep)
@@ -87,6 +112,22 @@ def print_effects(report: EffectsReport) -> None:
     console.print("naive: accounts a play was run on against every other eligible account, no holdout (biased: CSMs "
                   "choose the riskier accounts)")  # fmt: skip
     print_uplift(report)
+
+
+def print_ranking(ranking: pd.DataFrame, skipped: dict[str, str], target: str, top: int = 10) -> None:
+    """Per play ranked, the ``top`` accounts it would help most, with their risk and uplift; then why the other
+    plays were not ranked."""
+    what = "churn avoided" if target == "churn" else "upsell gained"
+    for play, g in ranking.groupby("play", sort=False):
+        table = Table(title=f"{play}: the accounts it would help most (uplift: points of {what} if assigned)")
+        for c in ("rank", "account", "as_of", target, "uplift"):
+            table.add_column(c, justify="left" if c == "account" else "right")
+        for r in g.head(top).to_dict("records"):
+            table.add_row(f"{int(r['rank'])}", escape(str(r["account_id"])), f"{pd.Timestamp(r['as_of']):%Y-%m-%d}",
+                          f"{float(r['risk']):.1%}", f"{100 * float(r['uplift']):+.1f}")  # fmt: skip
+        console.print(table)
+    for play, why in skipped.items():
+        console.print(escape(f"{play}: not ranked, {why.removeprefix('not fitted: ')}"))
 
 
 def print_uplift(report: EffectsReport) -> None:

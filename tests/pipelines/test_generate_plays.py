@@ -112,3 +112,23 @@ def test_the_cli_publishes_the_effects_for_the_server(world: Path, tmp_path: Pat
     }
     assert {p["play"] for p in published["plays"]} == {p.name for p in PLAYS.plays}
     assert published["matured_through"] is not None and published["measured_at"] is not None
+
+
+def test_the_cli_ranks_the_latest_accounts_by_how_much_each_play_helps(world: Path, tmp_path: Path) -> None:
+    oracle = pd.read_parquet(world / "ground_truth" / "oracle.parquet", columns=["account_id", "as_of", "p_churn"])
+    scores = tmp_path / "scores.parquet"
+    oracle.to_parquet(scores)
+    out = tmp_path / "ranking.csv"
+    done = CliRunner().invoke(app, ["effects", str(world), "--rank", str(scores), "--rank-out", str(out)],
+                              env={"COLUMNS": "160"})  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "the accounts it would help most" in done.output and "Wrote the ranking" in done.output
+    ranking = pd.read_csv(out)
+    latest = oracle[oracle.as_of == oracle.as_of.max()]
+    for play, g in ranking.groupby("play"):
+        # Every account of the latest scores, once, ranked 1..n by decreasing uplift.
+        assert sorted(g.account_id) == sorted(latest.account_id), play
+        assert g["rank"].tolist() == list(range(1, len(g) + 1)) and g.uplift.is_monotonic_decreasing, play
+    assert "health_check_call" in set(ranking.play)
+    refused = CliRunner().invoke(app, ["effects", str(world), "--rank-out", str(out)])
+    assert refused.exit_code != 0 and "--rank-out needs --rank SCORES" in refused.output
