@@ -223,19 +223,31 @@ def _running(t: Totals, fields: Sequence[Field] = (), few: bool = False) -> str:
                for f in fields if lag in f.lags]
         )  # fmt: skip
 
+    def used(lag: int) -> list[str]:
+        """The running columns (``summed``'s and ``t.lasts``) the reads at ``lag`` take, in order."""
+        found: dict[str, None] = {}
+
+        def note(_: int, column: str) -> str:
+            found[column] = None
+            return column
+
+        read(lag, note)
+        return list(found)
+
+    # Both ways leave the running columns each lag reads as <column>_<lag>, decoded once at the end.
+    decoded = ", ".join(c for lag in t.lags for c in read(lag, lambda lag, c: f"{c}_{lag}"))
     if few:
         # A bucket's last day is in the bucket, so the last non-NULL in day order is the largest.
         sums = ", ".join(
-            [f"SUM(CASE WHEN d.day <= s.as_of_day - {lag} THEN {e} END) AS {c}_{lag}"
-             for lag in t.lags for c, e in summed.items()]
-            + [f"MAX(CASE WHEN d.day <= s.as_of_day THEN d.{n} END) AS {n}_0" for n in t.lasts]
+            f"MAX(CASE WHEN d.day <= s.as_of_day THEN d.{c} END) AS {c}_{lag}" if c in t.lasts
+            else f"SUM(CASE WHEN d.day <= s.as_of_day - {lag} THEN {summed[c]} END) AS {c}_{lag}"
+            for lag in t.lags for c in used(lag)
         )  # fmt: skip
-        cols = [c for lag in t.lags for c in read(lag, lambda lag, c: f"c.{c}_{lag}")]
         return f"""
         WITH c AS MATERIALIZED (
             SELECT s.account_id, s.as_of, {sums} FROM spine s
             LEFT JOIN {t.daily} d ON d.account_id = s.account_id AND d.day <= s.as_of_day GROUP BY 1, 2)
-        SELECT c.account_id, c.as_of, {", ".join(cols)} FROM c"""
+        SELECT account_id, as_of, {decoded} FROM c"""
     window = "WINDOW w AS (PARTITION BY account_id ORDER BY day ROWS UNBOUNDED PRECEDING)"
     # DuckDB's LAST_VALUE ... IGNORE NULLS window costs less than its MAX (the same, as above).
     cums = ", ".join([f"SUM({e}) OVER w AS {c}" for c, e in summed.items()]
@@ -244,9 +256,7 @@ def _running(t: Totals, fields: Sequence[Field] = (), few: bool = False) -> str:
     def joined(lag: int) -> str:
         """The running columns the reads at ``lag`` use, still packed: decoded after the lags are joined, the
         joins carry 16-byte packs of three values instead of 8 bytes a value."""
-        used: dict[str, None] = {}
-        read(lag, lambda lag, c: used.setdefault(c) or c)
-        cols = ", ".join(f"c{lag}.{c} AS {c}_{lag}" for c in used)
+        cols = ", ".join(f"c{lag}.{c} AS {c}_{lag}" for c in used(lag))
         return f"""r{lag} AS MATERIALIZED (
             SELECT s.account_id, s.as_of, {cols} FROM spine s
             ASOF LEFT JOIN cum c{lag} ON c{lag}.account_id = s.account_id AND s.as_of_day - {lag} >= c{lag}.day)"""
@@ -254,11 +264,10 @@ def _running(t: Totals, fields: Sequence[Field] = (), few: bool = False) -> str:
     # One ASOF JOIN per lag from the spine alone, joined after: chained, each join sorted the columns the joins
     # before it had added (weekly, 17 types: 6.2 s against 2.4 s).
     first, *others = t.lags
-    decoded = [c for lag in t.lags for c in read(lag, lambda lag, c: f"{c}_{lag}")]
     return f"""
         WITH cum AS MATERIALIZED (SELECT account_id, day, {cums} FROM {t.daily} {window}),
         {", ".join(map(joined, t.lags))}
-        SELECT account_id, as_of, {", ".join(decoded)}
+        SELECT account_id, as_of, {decoded}
         FROM r{first} {" ".join(f"JOIN r{lag} USING (account_id, as_of)" for lag in others)}"""
 
 
