@@ -75,6 +75,8 @@ def _edges() -> dict[str, pd.DataFrame]:
     usage = [ev(AS_OF - d * DAY + h * 3600 * 10**6 * US) for d in (1, 8, 38, 128) for h in (0, 5, 23)]
     usage += [ev(AS_OF - d * DAY, "U2", "export") for d in (30, 60, 90, 91, 120, 200)]
     usage += [ev(AS_OF - DAY, "U3", "login"), ev(AS_OF - 92 * DAY, "U3", "integration_connected"), ev(AS_OF)]
+    # A user and a feature seen only on the day that closes the window 31 to 60 days ago (in the 30 days, not in it).
+    usage += [ev(AS_OF - 30 * DAY + 3600 * 10**6 * US, "U4", "dashboard_view")]
     emails = [{"ts": AS_OF - d * DAY, "event": e} for d in (1, 30, 31, 90) for e in ("sent", "open", "click")]
     return world(("A1", "A2"), usage_events=usage, email_events=emails)
 
