@@ -169,7 +169,12 @@ def label_inputs(con: duckdb.DuckDBPyConnection, ends: Sequence[datetime]) -> pd
     Unchanged at the data end of the last labeling, and with a data end no earlier, every label known then is still
     right: a known label reads only the rows and times before that end (``LabelConfig.reads_days`` holds the grace
     period, so a service starting later cannot join a stretch that ended within a known label's window)."""
-    got = fingerprints(con, ends, only=LABEL_TABLES).rename(columns={"as_of": "data_end"})
+    return as_label_inputs(fingerprints(con, ends, only=LABEL_TABLES))
+
+
+def as_label_inputs(got: pd.DataFrame) -> pd.DataFrame:
+    """``label_inputs`` from ``fingerprints`` taken at the data ends (of every table, or of the label tables)."""
+    got = got[got["table_name"].isin(LABEL_TABLES)].rename(columns={"as_of": "data_end"}).reset_index(drop=True)
     return got.assign(data_end=pd.to_datetime(got["data_end"], utc=True))
 
 

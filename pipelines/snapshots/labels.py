@@ -36,6 +36,21 @@ def build_labels(
     return con.sql("SELECT * FROM labels ORDER BY as_of, account_id").to_arrow_table().to_pandas()
 
 
+def store_labels(con: duckdb.DuckDBPyConnection, dates: Sequence[datetime], cfg: LabelConfig) -> None:
+    """Replace the stored labels of ``dates`` with new ones (``build_labels``), in one transaction, without a round
+    trip through Python."""
+    create_spine(con, dates)
+    compute_labels(con, cfg)
+    con.begin()
+    try:
+        con.execute("DELETE FROM features.labels WHERE as_of IN (SELECT as_of FROM snapshot_dates)")
+        con.execute("INSERT INTO features.labels BY NAME SELECT * FROM labels")
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
 def update_service_ends(con: duckdb.DuckDBPyConnection, cfg: LabelConfig, exclude: Sequence[datetime]) -> None:
     """Bring ``service_ends_at`` of the stored labels up to date, but at the dates ``exclude`` (labeled whole): a
     stretch of service may end after both labels of a date are known."""
