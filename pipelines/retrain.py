@@ -194,7 +194,8 @@ def build_changed(con: duckdb.DuckDBPyConnection, full: bool = False) -> Built:
                      relabeled, {"checks": t1 - t0, "build": t2 - t1, "changed": 0.0})  # fmt: skip
     new = [d for d in dates if d.timestamp() not in have]
     lcfg, fcfg = stored_label_config(con) or resolve_labels(con), feature_config(con)
-    with ThreadPoolExecutor(1) as pool, con.cursor() as other:
+    # The pool is left first: it waits for the checks, which must end before their cursor closes.
+    with con.cursor() as other, ThreadPoolExecutor(1) as pool:
         other.execute("SET TimeZone = 'UTC'")
         checking = pool.submit(_checks, other, dates, stored, new)
         if new:

@@ -2,10 +2,14 @@
 of its inputs and DuckDB-only rollups (``fast_sql``), with the source tables joined by position. Only the results
 come back, as temp tables with the warehouse's types."""
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from itertools import pairwise
 from string import Template
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -30,6 +34,11 @@ WORK = "features_work"  # the scratch catalog of the fast build
 # Below this many snapshot rows the snapshot is assembled in one slice: planning a slice costs more than the thread
 # saves (one monthly date, 6,300 rows: 0.075 s in two slices, 0.059 s in one; 22 dates, 0.49 s against 0.57 s).
 SLICED_ROWS = 50_000
+# Below this many snapshot rows (accounts x dates), the build's statements run two at a time (``_run_two``). On the
+# demo (9,700 accounts; medians of 5-9, one lane and two alternated, two runs each): one monthly date 0.96-1.01 ->
+# 0.86-0.91 s (the retrain's build_changed), 22 monthly dates 5.1-5.3 -> 4.6-4.7 s; 95 weekly dates (0.9 M rows)
+# were slower two at a time (11.8-12.7 s against 11.1-11.2 s): there memory, not cores, is what the build waits on.
+TWO_LANES_ROWS = 250_000
 
 
 def build_fast(
@@ -72,16 +81,17 @@ def build_fast(
     try:
         con.execute(f"USE {WORK}")
         con.execute("CREATE SCHEMA raw")
-        for name, sql in fast_sql.inputs(columns).items():
-            con.execute(f"CREATE TABLE {name} AS {Template(sql).substitute(subst)}")
         frame = pa.table({"as_of": pa.array(sorted(set(dates)), type=pa.timestamp("us"))})
         con.register("_dates", frame)
         con.execute("CREATE TABLE snapshot_dates AS SELECT as_of FROM _dates")
         con.unregister("_dates")
-        spine = fast_sql.spine_sql(held.empty_tables)
-        _ordered(con, f"CREATE TABLE spine AS {spine} ORDER BY account_id, as_of")
-        _create_rollups(con, fast_sql.rollups(cfg, dates), subst)
-        _create_sources(con, fams, on_progress)
+        steps = _steps(columns, held.empty_tables, fast_sql.rollups(cfg, dates), fams, subst)
+        ((accounts,),) = con.execute(f'SELECT count(*) FROM "{db}".raw.accounts').fetchall()
+        if accounts * len(set(dates)) < TWO_LANES_ROWS:
+            _run_two(con, steps, on_progress)
+        else:
+            _run_one(con, steps, on_progress)
+        _check_order(con, fams)
         # The account ids as strings, in the spine's order: joining them to the wide snapshot by key took 1.5 s of
         # the weekly build's 3.8 s snapshot step; by position, 0.07 s for this table.
         _ordered(con, "CREATE TABLE spine_keys AS SELECT k.account_id FROM spine s JOIN account_ids k "
@@ -118,42 +128,114 @@ def _ordered(con: duckdb.DuckDBPyConnection, statement: str) -> None:
         con.execute(f"SET preserve_insertion_order = {was}")
 
 
-def _drop_unread(con: duckdb.DuckDBPyConnection, held: Sequence[str], later: Iterable[str]) -> list[str]:
-    """Drop each of ``held`` (tables of the scratch catalog) that no later statement reads (``later``: the
-    tables they read); returns the others. Memory is what slows the build: on weekly snapshots the last step
-    spilled to disk at the 1.5GB cap while rollups and raw copies that nothing read any more were still held."""
-    needed = set(later)
-    for table in held:
-        if table not in needed:
+class Step(NamedTuple):
+    """One table of the build: created as ``sql``, after the tables it ``reads`` (those the build creates), in the
+    spine's order when ``ordered`` (``_ordered``); ``source``: a source of the registry (reported as progress)."""
+
+    name: str
+    sql: str
+    reads: frozenset[str]
+    ordered: bool = False
+    source: bool = False
+
+
+def _steps(
+    columns: Mapping[str, Sequence[tuple[str, str]]],
+    empty_tables: frozenset[str],
+    rollups: Mapping[str, fast_sql.Rollup],
+    fams: tuple[Family, ...],
+    subst: Mapping[str, str],
+) -> list[Step]:
+    """The build's tables in an order that runs: the inputs (``fast_sql.inputs``), the spine, the rollups and one
+    table per source of the registry. Each source's table is stored in the spine's order, which must be
+    (account_id, as_of), so that the snapshot joins them by position: on weekly snapshots, 11 hash joins of 0.8 M
+    rows took 2.1 s, the positional join 0.6 s, and ordering the tables 0.35 s (the order is checked after)."""
+    copies = {f"raw.{t}" for t in columns}
+    steps = [Step(name, Template(sql).substitute(subst), frozenset() if name == "account_ids" else
+                  frozenset({"account_ids"})) for name, sql in fast_sql.inputs(columns).items()]  # fmt: skip
+    spine = f"{fast_sql.spine_sql(empty_tables)} ORDER BY account_id, as_of"
+    steps.append(Step("spine", spine, frozenset({"snapshot_dates", *copies}), ordered=True))
+    steps += [Step(name, Template(r.sql).substitute(subst), frozenset(r.reads)) for name, r in rollups.items()]
+    steps += [
+        Step(source_table(fam, src), f"{typed_source_sql(src)} ORDER BY s.account_id, s.as_of", tables_read(src),
+             ordered=True, source=True)
+        for fam in fams for src in fam.sources
+    ]  # fmt: skip
+    return steps
+
+
+# Dropped as soon as no later step reads them: memory is what slows the build (on weekly snapshots the last step
+# spilled to disk at the 1.5GB cap while rollups and raw copies that nothing read any more were still held); the
+# event-level copies of the rollups are the largest tables of the build.
+DROPPED = frozenset({*fast_sql.INTERMEDIATE, *TOTALS_TABLES, "milestone_first", *(f"raw.{t}" for t in fast_sql.COPIED)})
+
+
+def _run_one(con: duckdb.DuckDBPyConnection, steps: Sequence[Step], on_progress: Progress | None) -> None:
+    """Create ``steps`` in order on ``con``, dropping each table of ``DROPPED`` once no later step reads it."""
+    sources = sum(s.source for s in steps)
+    done = 0
+    for i, step in enumerate(steps):
+        create = f"CREATE OR REPLACE TABLE {step.name} AS {step.sql}"
+        _ordered(con, create) if step.ordered else con.execute(create)
+        later = {t for s in steps[i + 1 :] for t in s.reads}
+        for table in ({step.name} | step.reads) & (DROPPED - later):
             con.execute(f"DROP TABLE IF EXISTS {table}")
-    return [t for t in held if t in needed]
+        if step.source and on_progress:
+            done += 1
+            on_progress("features", done, sources)
 
 
-def _create_rollups(con: duckdb.DuckDBPyConnection, rollups: dict[str, fast_sql.Rollup], subst: dict[str, str]) -> None:
-    """Create ``rollups`` in order, dropping each intermediate table (``fast_sql.INTERMEDIATE``) as soon as no later
-    statement reads it: the event-level copies are the largest tables of the build."""
-    pending, held = list(rollups.items()), []
-    for i, (name, rollup) in enumerate(pending):
-        con.execute(f"CREATE TABLE {name} AS {Template(rollup.sql).substitute(subst)}")
-        if name in fast_sql.INTERMEDIATE:
-            held.append(name)
-        held = _drop_unread(con, held, (t for _, later in pending[i + 1 :] for t in later.reads))
+def _run_two(con: duckdb.DuckDBPyConnection, steps: Sequence[Step], on_progress: Progress | None) -> None:
+    """Create ``steps`` two at a time, on two cursors, each step once the steps it reads are done, dropping each
+    table of ``DROPPED`` once every step that reads it is done: a small build's statements (one monthly date: 40 of
+    them, most below 20 ms) each keep about one core busy, so two at once fill the machine's two cores
+    (``TWO_LANES_ROWS``). Insertion order is kept throughout (``_ordered``)."""
+    made: dict[str, Future[bool]] = {}
+    readers = Counter(t for step in steps for t in step.reads)
+    free = [con.cursor() for _ in range(2)]  # made here: a connection refuses a second call while busy
+    cursors, lanes, guard = list(free), threading.local(), threading.Lock()
+    for c in cursors:
+        c.execute(f"USE {WORK}")
+        c.execute("SET TimeZone = 'UTC'")
+        c.execute("SET preserve_insertion_order = true")
+
+    def create(step: Step) -> bool:
+        """Run ``step`` once the steps it reads are done; False, without running, when one of them failed."""
+        if not all(made[t].result() for t in step.reads if t in made):  # earlier steps: the pool takes them in order
+            return False
+        with guard:
+            if not hasattr(lanes, "con"):
+                lanes.con = free.pop()
+        lanes.con.execute(f"CREATE OR REPLACE TABLE {step.name} AS {step.sql}")
+        with guard:
+            readers.subtract(step.reads)
+            unread = [t for t in (step.name, *step.reads) if t in DROPPED and readers[t] == 0]
+        for table in unread:
+            lanes.con.execute(f"DROP TABLE IF EXISTS {table}")
+        return True
+
+    ((was,),) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for step in steps:
+                made[step.name] = pool.submit(create, step)
+            sources = [s for s in steps if s.source]
+            for i, step in enumerate(sources, 1):
+                made[step.name].exception()
+                if on_progress:
+                    on_progress("features", i, len(sources))
+        for future in made.values():
+            future.result()  # in the steps' order: the first to raise is the failed step, not one that waited on it
+    finally:
+        for c in cursors:
+            c.close()
+        con.execute(f"SET preserve_insertion_order = {was}")
 
 
-def _create_sources(con: duckdb.DuckDBPyConnection, fams: tuple[Family, ...], on_progress: Progress | None) -> None:
-    """One table per source of the registry, each stored in the spine's order, which must be (account_id, as_of),
-    so that the snapshot joins them by position: on weekly snapshots, 11 hash joins of 0.8 M rows took 2.1 s, the
-    positional join 0.6 s, and ordering the tables 0.35 s. The order is checked. The rollups and raw copies are
-    dropped as soon as no later source reads them."""
-    sources = [(fam, src) for fam in fams for src in fam.sources]
-    held = [*TOTALS_TABLES, "milestone_first", *(f"raw.{t}" for t in fast_sql.COPIED)]
-    for i, (fam, src) in enumerate(sources, 1):
-        _ordered(con, f"CREATE OR REPLACE TABLE {source_table(fam, src)} AS {typed_source_sql(src)} "
-                      "ORDER BY s.account_id, s.as_of")  # fmt: skip
-        held = _drop_unread(con, held, (t for _, later in sources[i:] for t in tables_read(later)))
-        if on_progress:
-            on_progress("features", i, len(sources))
-    names = [source_table(fam, src) for fam, src in sources]
+def _check_order(con: duckdb.DuckDBPyConnection, fams: tuple[Family, ...]) -> None:
+    """Every source table holds the spine's rows in its order (``_positional_base`` joins them by position)."""
+    names = [source_table(fam, src) for fam in fams for src in fam.sources]
     misplaced = " OR ".join(f"{t}.account_id IS DISTINCT FROM s.account_id OR {t}.as_of IS DISTINCT FROM s.as_of"
                             for t in names)  # fmt: skip
     ((n,),) = con.execute(

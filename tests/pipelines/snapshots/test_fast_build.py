@@ -16,7 +16,7 @@ from features.rollups import totals
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 from pipelines.ingest import ingest
-from pipelines.snapshots import build_fast, build_portable, snapshot_dates
+from pipelines.snapshots import build_fast, build_portable, fast, snapshot_dates
 from pipelines.snapshots.portable import create_rollups
 from tests.factories import T0, valid_tables
 from tests.features.reference import load_raw, read_raw
@@ -117,6 +117,33 @@ def test_same_on_counts_per_period() -> None:
     snaps = got["snapshots"]
     assert snaps["events_30d"].max() > snaps["active_days_30d"].max() > 0 and snaps["usage_hours_30d"].max() > 0
     assert snaps["milestones_reached"].max() == 1
+
+
+@pytest.mark.parametrize("days", [(0,), (0, 45)])
+def test_same_in_one_lane_or_two(days: tuple[int, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small builds run two statements at a time (``TWO_LANES_ROWS``); large ones one at a time, dropping each
+    # rollup once nothing reads it: both give the portable build's snapshots.
+    weekly = snapshot_dates((AS_OF - 200 * DAY).date(), AS_OF.date(), "week")
+    dates = [midnight(AS_OF - d * DAY) for d in days]
+    monkeypatch.setattr(fast, "TWO_LANES_ROWS", 0)
+    assert_same_rollups(_edges(), weekly)
+    assert_same_rollups(_edges(), dates)
+
+
+def test_two_lanes_stop_at_the_failed_step_and_name_it() -> None:
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH ':memory:' AS {fast.WORK}")
+        steps = [
+            fast.Step("a", "SELECT 1 AS x", frozenset()),
+            fast.Step("b", "SELECT no_such_column FROM a", frozenset({"a"})),
+            fast.Step("c", "SELECT * FROM b", frozenset({"b"})),
+            fast.Step("d", "SELECT 2 AS y", frozenset()),
+        ]
+        with pytest.raises(duckdb.BinderException, match="no_such_column"):
+            fast._run_two(con, steps, None)
+        made = {t for (t,) in con.execute(
+            f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{fast.WORK}'").fetchall()}  # fmt: skip
+        assert made == {"a", "d"}  # c waited for b, which failed: it never ran
 
 
 def test_same_on_the_factory_tables() -> None:
