@@ -109,8 +109,10 @@ def _known_labels(con: duckdb.DuckDBPyConnection) -> int:
 def label_ends(con: duckdb.DuckDBPyConnection) -> list[datetime]:
     """The data ends whose label inputs ``relabel`` compares: the data's end now, and the one of the last labeling
     when it is no later (a data end that moved back relabels every date, whatever the inputs)."""
-    end = data_bounds(con)[1]
-    then = _labeled_end(stored_label_inputs(con))
+    return _ends(data_bounds(con)[1], _labeled_end(stored_label_inputs(con)))
+
+
+def _ends(end: datetime, then: datetime | None) -> list[datetime]:
     return [end] if then is None or then > end else sorted({end, then})
 
 
@@ -135,7 +137,7 @@ def relabel(
     end = data_bounds(con)[1]
     before = stored_label_inputs(con)
     then = _labeled_end(before)
-    inputs = label_inputs(con, label_ends(con)) if inputs is None else inputs
+    inputs = label_inputs(con, _ends(end, then)) if inputs is None else inputs
     todo = dates
     if then is not None and then <= end:
         at = pd.to_datetime(inputs["data_end"], utc=True) == pd.Timestamp(then)
