@@ -4,9 +4,10 @@ come back, as temp tables with the warehouse's types."""
 
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from itertools import pairwise
 from string import Template
 from typing import NamedTuple
@@ -27,7 +28,7 @@ from features.query import (
 )
 from features.registry import Family
 from features.rollups import TOTALS_TABLES, window_bounds
-from pipelines.snapshots import fast_sql
+from pipelines.snapshots import fast_sql, running
 from pipelines.snapshots.inputs import Progress, check_raw_columns, coverage
 
 WORK = "features_work"  # the scratch catalog of the fast build
@@ -130,13 +131,24 @@ def _ordered(con: duckdb.DuckDBPyConnection, statement: str) -> None:
 
 class Step(NamedTuple):
     """One table of the build: created as ``sql``, after the tables it ``reads`` (those the build creates), in the
-    spine's order when ``ordered`` (``_ordered``); ``source``: a source of the registry (reported as progress)."""
+    spine's order when ``ordered`` (``_ordered``); ``source``: a source of the registry (reported as progress);
+    ``make``: created by that call on the step's connection instead (the running totals, ``running.create``)."""
 
     name: str
     sql: str
     reads: frozenset[str]
     ordered: bool = False
     source: bool = False
+    make: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+
+
+def _create(con: duckdb.DuckDBPyConnection, step: Step) -> None:
+    if step.make is not None:
+        step.make(con)
+    elif step.ordered:
+        _ordered(con, f"CREATE OR REPLACE TABLE {step.name} AS {step.sql}")
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {step.name} AS {step.sql}")
 
 
 def _steps(
@@ -155,7 +167,12 @@ def _steps(
                   frozenset({"account_ids"})) for name, sql in fast_sql.inputs(columns).items()]  # fmt: skip
     spine = f"{fast_sql.spine_sql(empty_tables)} ORDER BY account_id, as_of"
     steps.append(Step("spine", spine, frozenset({"snapshot_dates", *copies}), ordered=True))
-    steps += [Step(name, Template(r.sql).substitute(subst), frozenset(r.reads)) for name, r in rollups.items()]
+    steps += [
+        Step(name, "", frozenset(r.reads), make=partial(running.create, name=name, t=r.totals, first=subst["first"],
+                                                       types=r.types)) if r.totals
+        else Step(name, Template(r.sql).substitute(subst), frozenset(r.reads))
+        for name, r in rollups.items()
+    ]  # fmt: skip
     steps += [
         Step(source_table(fam, src), f"{typed_source_sql(src)} ORDER BY s.account_id, s.as_of", tables_read(src),
              ordered=True, source=True)
@@ -175,8 +192,7 @@ def _run_one(con: duckdb.DuckDBPyConnection, steps: Sequence[Step], on_progress:
     sources = sum(s.source for s in steps)
     done = 0
     for i, step in enumerate(steps):
-        create = f"CREATE OR REPLACE TABLE {step.name} AS {step.sql}"
-        _ordered(con, create) if step.ordered else con.execute(create)
+        _create(con, step)
         later = {t for s in steps[i + 1 :] for t in s.reads}
         for table in ({step.name} | step.reads) & (DROPPED - later):
             con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -206,7 +222,7 @@ def _run_two(con: duckdb.DuckDBPyConnection, steps: Sequence[Step], on_progress:
         with guard:
             if not hasattr(lanes, "con"):
                 lanes.con = free.pop()
-        lanes.con.execute(f"CREATE OR REPLACE TABLE {step.name} AS {step.sql}")
+        _create(lanes.con, step)
         with guard:
             readers.subtract(step.reads)
             unread = [t for t in (step.name, *step.reads) if t in DROPPED and readers[t] == 0]

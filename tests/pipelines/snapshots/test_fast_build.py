@@ -3,7 +3,7 @@ gives the same snapshots, spine and dates as the portable form that Spark takes 
 registry's SQL over the raw tables), on hand-dated edges and on generated data, at monthly and weekly snapshots."""
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import duckdb
 import numpy as np
@@ -164,42 +164,3 @@ def test_same_on_generated_data(tmp_path: object) -> None:
     weekly = snapshot_dates(datetime(2024, 2, 5).date(), datetime(2024, 12, 30).date(), "week")
     got = assert_same_rollups(tables, monthly + weekly)
     assert len(got["snapshots"]) > 2000
-
-
-def test_packed_totals_refuse_a_running_total_they_cannot_hold() -> None:
-    # The fast build packs running sums 40 bits each; an account whose |values| sum to 2^40 must fail loudly,
-    # one just under must pass.
-    from pipelines.snapshots.fast_sql import BITS, _bounded
-
-    with duckdb.connect() as con:
-        con.execute("CREATE TABLE user_daily (account_id INTEGER, day DATE, a7 HUGEINT, a30 HUGEINT)")
-        con.execute(f"INSERT INTO user_daily VALUES (1, DATE '2024-01-01', {2**BITS - 2}, 1), "
-                    "(1, DATE '2024-01-02', -1, 0), (2, DATE '2024-01-01', 5, 5)")  # fmt: skip
-        assert con.execute(_bounded(totals(FeatureConfig())["user_totals"])).fetchall() == [(None,)]
-        con.execute("UPDATE user_daily SET a7 = -2 WHERE day = DATE '2024-01-02'")
-        with pytest.raises(duckdb.InvalidInputException, match="reaches 2\\^40"):
-            con.execute(_bounded(totals(FeatureConfig())["user_totals"])).fetchall()
-
-
-def test_packed_type_totals_refuse_counts_or_days_they_cannot_hold() -> None:
-    # Each counted type's field holds its events in 30 bits and its last day in 12: an account whose events of the
-    # counted types sum to 2^30, or windows that reach back 4095 days, must fail loudly; just under must pass.
-    from string import Template
-
-    from pipelines.snapshots.fast_sql import COUNT_BITS, DAY_BITS, _type_bounded
-
-    def check(first: str, last: str) -> list[tuple[object, ...]]:
-        return con.execute(Template(_type_bounded()).substitute(first=first, last=last)).fetchall()
-
-    with duckdb.connect() as con:
-        con.execute("CREATE TABLE type_days (account_id INTEGER, day DATE, k INTEGER, n BIGINT)")
-        con.execute(f"INSERT INTO type_days VALUES (1, DATE '2024-01-01', 0, {2**COUNT_BITS - 2}), "
-                    "(1, DATE '2024-01-02', 1, 1), (2, DATE '2024-01-01', 0, 5)")  # fmt: skip
-        assert check("2024-01-01", "2024-12-31") == [(None,)]
-        longest = (datetime(2000, 1, 1) + timedelta(days=2**DAY_BITS - 2)).date().isoformat()
-        assert check("2000-01-01", longest) == [(None,)]
-        with pytest.raises(duckdb.InvalidInputException, match="windows span 4095 days"):
-            check("1999-12-31", longest)
-        con.execute("UPDATE type_days SET n = 2 WHERE day = DATE '2024-01-02'")
-        with pytest.raises(duckdb.InvalidInputException, match="reach 2\\^30"):
-            check("2024-01-01", "2024-12-31")
