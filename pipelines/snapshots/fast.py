@@ -37,9 +37,13 @@ WORK = "features_work"  # the scratch catalog of the fast build
 SLICED_ROWS = 50_000
 # Below this many snapshot rows (accounts x dates), the build's statements run two at a time (``_run_two``). On the
 # demo (9,700 accounts; medians of 5-9, one lane and two alternated, two runs each): one monthly date 0.96-1.01 ->
-# 0.86-0.91 s (the retrain's build_changed), 22 monthly dates 5.1-5.3 -> 4.6-4.7 s; 95 weekly dates (0.9 M rows)
-# were slower two at a time (11.8-12.7 s against 11.1-11.2 s): there memory, not cores, is what the build waits on.
-TWO_LANES_ROWS = 250_000
+# 0.86-0.91 s (the retrain's build_changed), 22 monthly dates 5.1-5.3 -> 4.6-4.7 s. Weekly builds were slower two at
+# a time while the running totals were DuckDB windows (95 dates, 0.9 M rows: 11.8-12.7 s against 11.1-11.2 s, memory
+# bound); with them in numpy (``running``), whose single-threaded steps leave a core to the other lane, two lanes are
+# faster there too (in-process, medians of 4 alternated: 52 weekly dates of benchmarks/features.py's 10,000 accounts,
+# 291,000 rows, 6.1 -> 4.9 s; of its 28,000 accounts, 815,000 rows, 18.9 -> 16.8 s). Larger builds, untried, keep
+# one statement at a time and their memory to it.
+TWO_LANES_ROWS = 1_000_000
 
 
 def build_fast(

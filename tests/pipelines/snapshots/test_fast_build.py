@@ -89,8 +89,8 @@ def test_same_on_repeats_gaps_and_window_edges() -> None:
 
 @pytest.mark.parametrize("days", [(0,), (0, 45), (0, 1)])
 def test_same_at_one_or_two_dates(days: tuple[int, ...]) -> None:
-    # A retrain's build of one new month: the running totals are summed per row, not by a window (``FEW_DATES``),
-    # and the users' islands run per bucket (long buckets); two dates a day apart have short ones.
+    # A retrain's build of one new month: the distinct users and features are counted per row, not by islands
+    # (``FEW_DATES``); two dates a day apart have short buckets.
     dates = [midnight(AS_OF - d * DAY) for d in days]
     got = assert_same_rollups(_edges(), dates)
     assert got["usage_totals"]["events_c0"].max() > got["usage_totals"]["events_c30"].max() > 0
@@ -128,6 +128,17 @@ def test_same_in_one_lane_or_two(days: tuple[int, ...], monkeypatch: pytest.Monk
     monkeypatch.setattr(fast, "TWO_LANES_ROWS", 0)
     assert_same_rollups(_edges(), weekly)
     assert_same_rollups(_edges(), dates)
+
+
+def test_same_when_the_running_totals_are_read_in_slices_of_accounts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large build sums its running totals a slice of accounts at a time (``running.SLICE_ROWS``); here every
+    # slice holds a few accounts, and one holds accounts without usage rows.
+    from pipelines.snapshots import running
+
+    tables = valid_tables()
+    monkeypatch.setattr(running, "SLICE_ROWS", 5)
+    got = assert_same_rollups(tables, snapshot_dates(T0.date(), (T0 + 210 * DAY).date(), "week"))
+    assert got["usage_totals"]["events_c0"].max() > 0
 
 
 def test_two_lanes_stop_at_the_failed_step_and_name_it() -> None:
