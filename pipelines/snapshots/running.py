@@ -81,8 +81,7 @@ def _slice(con: duckdb.DuckDBPyConnection, t: Totals, first: str, types: Sequenc
         + [f"CAST({n} - DATE '{first}' AS INTEGER) AS {n}" for n in t.lasts]
     )
     got = con.execute(
-        f"SELECT (CAST(account_id AS BIGINT) << {SHIFT}) + CAST(day - DATE '{first}' AS BIGINT) AS key, {cols} "
-        f"FROM {t.daily} WHERE {accounts} ORDER BY key"
+        f"SELECT {_key(first)} AS key, {cols} FROM {t.daily} WHERE {accounts} ORDER BY key"
     ).fetchnumpy()  # fmt: skip
     keys = np.asarray(got["key"], np.int64)
     rows = _rows(keys, {v: _filled(got[v], 0) for v in t.values}, {n: _filled(got[n], -1) for n in t.lasts})
@@ -105,8 +104,8 @@ def _type_columns(
     (a bucket with events of a type has usage rows): per type (in ``types``' order) and row, its events, and its
     last day (-1: none); each with one more entry per type, for row -1."""
     got = con.execute(
-        f"SELECT (CAST(account_id AS BIGINT) << {SHIFT}) + CAST(day - DATE '{first}' AS BIGINT) AS key, "
-        f"CAST(k AS BIGINT) AS k, CAST(n AS BIGINT) AS n, CAST(seen - DATE '{first}' AS INTEGER) AS seen "
+        f"SELECT {_key(first)} AS key, CAST(k AS BIGINT) AS k, CAST(n AS BIGINT) AS n, "
+        f"CAST(seen - DATE '{first}' AS INTEGER) AS seen "
         f"FROM type_days WHERE {accounts}"
     ).fetchnumpy()  # fmt: skip
     key, k = np.asarray(got["key"], np.int64), np.asarray(got["k"], np.intp)
@@ -118,6 +117,11 @@ def _type_columns(
     seen = np.full(counts.shape, -1, np.int32)
     seen[k, row] = _filled(got["seen"], -1)
     return counts, seen
+
+
+def _key(first: str) -> str:
+    """The SQL of a bucket row's key (``SHIFT``): its account above its day, counted from ``first``."""
+    return f"(CAST(account_id AS BIGINT) << {SHIFT}) + CAST(day - DATE '{first}' AS BIGINT)"
 
 
 def _filled(column: object, missing: int) -> np.ndarray:

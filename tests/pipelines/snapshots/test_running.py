@@ -54,3 +54,20 @@ def test_an_account_keeps_its_precision_after_a_huge_one() -> None:
     at = np.array([(2 << SHIFT) + 10], np.int64)
     got = _read(rows, at, {"secs": (0,)}, FIRST)
     assert got["secs_c0"][0].as_py() == 0.75
+
+
+def test_type_counts_in_a_bucket_without_usage_rows_are_refused() -> None:
+    # Each type's events are placed on the usage rows of their bucket; one whose bucket has none would be lost.
+    import duckdb
+
+    from pipelines.snapshots.running import _type_columns
+
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE type_days (account_id INTEGER, day DATE, k INTEGER, n BIGINT, seen DATE)")
+        con.execute("INSERT INTO type_days VALUES (1, DATE '2024-01-05', 0, 3, DATE '2024-01-04'), "
+                    "(2, DATE '2024-01-08', 1, 2, DATE '2024-01-07')")  # fmt: skip
+        usage = np.array([(1 << SHIFT) + 4, (2 << SHIFT) + 7], np.int64)
+        counts, seen = _type_columns(con, FIRST, ("a", "b"), usage, "TRUE")
+        assert counts[:, :-1].tolist() == [[3, 0], [0, 2]] and seen[:, :-1].tolist() == [[3, -1], [-1, 6]]
+        with pytest.raises(RuntimeError, match="bucket without usage rows"):
+            _type_columns(con, FIRST, ("a", "b"), usage[:1], "TRUE")
