@@ -15,8 +15,15 @@ account ranked within its fold) scored by the Qini coefficient and the uplift in
 ranking (by the true effect of the play done; also of the assignment, ``oracle_itt``, which knows who CSMs would
 run the play on) and the ranking by churn risk, with standard errors over the worlds and paired differences.
 
+Each ranking is scored twice: by the Qini coefficient on the outcomes (what ``churn effects`` can measure; the
+model cross-fitted, since its own outcomes would flatter it), and by the expected Qini on the true effects
+(``models.uplift.expected_qini``: no noise of outcomes or holdout draw, which on a few thousand accounts is larger
+than the differences between good rankings; the model fitted on every row, as ``churn effects --rank`` ranks, is
+fair here because the true effects are not what it was fitted to).
+
 Floors: the 90% intervals cover the true effect at least 85% of the time over all worlds and plays; the uplift
-ranking's Qini is at least 0.8 of the oracle's and above the risk ranking's (means over worlds).
+ranking's Qini is at least 0.8 of the oracle's (means over worlds) and above the risk ranking's (the paired
+difference's 90% interval above 0); printed for both measures.
 """
 
 import argparse
@@ -33,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from models.effects import adjusted_effect, naive_effect
-from models.uplift import log_odds_learner, qini_coefficient, uplift_at
+from models.uplift import expected_qini, fit_log_odds, log_odds_learner, qini_coefficient, uplift_at
 from pipelines.effects import load_frame, uplift_covariates
 from pipelines.generate.params import Params
 from pipelines.generate.playbook import PLAYS
@@ -41,8 +48,10 @@ from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 
 COVERAGE_FLOOR, QINI_OF_ORACLE = 0.85, 0.8
-RANKINGS = ("uplift", "oracle", "oracle_itt", "risk")
-"""The product's uplift model, the true effect (of the play done; of its assignment), churn risk."""
+RANKINGS = ("uplift", "uplift_fit", "oracle", "oracle_itt", "risk")
+"""The product's uplift model (cross-fitted; fitted on every row, as ``churn effects --rank`` ranks), the true
+effect (of the play done; of its assignment), churn risk."""
+Z90 = 1.645
 
 
 def world_frame(world: Path) -> pd.DataFrame:
@@ -66,8 +75,10 @@ def evaluate(frame: pd.DataFrame) -> list[dict[str, object]]:
             "covered": adj.covers(truth, 0.90), "naive": naive.estimate,
         }  # fmt: skip
         if g.true_itt.abs().max() > 0:
+            x, risk = uplift_covariates(g), g.risk.to_numpy()
             scores = {
-                "uplift": log_odds_learner(uplift_covariates(g), y, t, risk=g.risk.to_numpy()).rank,
+                "uplift": log_odds_learner(x, y, t, risk=risk).rank,
+                "uplift_fit": fit_log_odds(x, y, t, risk=risk).uplift(x, risk),
                 "oracle": -g.effect.to_numpy(),  # the true reduction in churn of the play done on the account
                 "oracle_itt": -g.true_itt.to_numpy(),  # ... of assigning it: times whether CSMs would run it
                 "risk": g.risk.to_numpy(),
@@ -75,6 +86,7 @@ def evaluate(frame: pd.DataFrame) -> list[dict[str, object]]:
             for name, s in scores.items():
                 row[f"qini_{name}"] = qini_coefficient(np.asarray(s), y, t)
                 row[f"at30_{name}"] = uplift_at(np.asarray(s), y, t, 0.3)
+                row[f"expected_{name}"] = expected_qini(np.asarray(s), -g.true_itt.to_numpy(), float(t.mean()))
         rows.append(row)
     return rows
 
@@ -116,20 +128,39 @@ def report(df: pd.DataFrame) -> None:
           f"(floor {COVERAGE_FLOOR}: {'met' if coverage >= COVERAGE_FLOOR else 'NOT met'})")  # fmt: skip
     q = df.dropna(subset=["qini_oracle"])
     for play, g in q.groupby("play", sort=False):
-        print(f"\n{play} over {len(g)} worlds: Qini x1000, mean +- standard error (median); uplift in the top 30%, "
-              f"points")  # fmt: skip
+        print(f"\n{play} over {len(g)} worlds, x1000, mean +- standard error (median): the Qini coefficient on the "
+              f"outcomes; uplift in the top 30% (points); the expected Qini, on the true effects")  # fmt: skip
         for k in RANKINGS:
-            v, at = 1000 * g[f"qini_{k}"].astype(float), 100 * g[f"at30_{k}"].astype(float)
-            print(f"  {k:<11} {v.mean():6.2f} +- {v.std() / np.sqrt(len(v)):.2f} ({v.median():6.2f})   "
-                  f"{at.mean():+5.1f} +- {at.std() / np.sqrt(len(at)):.1f}")  # fmt: skip
-        for other in ("oracle", "oracle_itt", "risk"):
-            d = 1000 * (g.qini_uplift - g[f"qini_{other}"]).astype(float)
-            print(f"  uplift - {other} (paired): {d.mean():+.2f} +- {d.std() / np.sqrt(len(d)):.2f}")
-        ratio = g.qini_uplift.mean() / g.qini_oracle.mean()
-        above = g.qini_uplift.mean() > g.qini_risk.mean()
-        verdict = "met" if ratio >= QINI_OF_ORACLE and above else "NOT met"
-        print(f"  uplift: {ratio:.2f} of the oracle's Qini, {'above' if above else 'below'} the risk ranking's "
-              f"(floor: {verdict})")  # fmt: skip
+            v, at, e = (f * g[f"{c}_{k}"].astype(float) for f, c in ((1000, "qini"), (100, "at30"), (1000, "expected")))
+            print(f"  {k:<11} {_mean(v)} ({v.median():6.2f})   {at.mean():+5.1f} +- {_se(at):.1f}   {_mean(e)}")
+        for measure in ("qini", "expected"):
+            for model, other in (("uplift", "oracle"), ("uplift", "risk"), ("uplift_fit", "oracle"),
+                                 ("uplift_fit", "risk")):  # fmt: skip
+                d = 1000 * (g[f"{measure}_{model}"] - g[f"{measure}_{other}"]).astype(float)
+                print(f"  {measure:<8} {model} - {other} (paired): {_mean(d, sign=True)}")
+        floor(g, "qini", "uplift", "on the outcomes, cross-fitted")
+        floor(g, "expected", "uplift_fit", "on the true effects, the model fitted on every row")
+
+
+def _se(v: pd.Series) -> float:
+    return float(v.std() / np.sqrt(len(v)))
+
+
+def _mean(v: pd.Series, sign: bool = False) -> str:
+    return f"{v.mean():{'+' if sign else ''}6.2f} +- {_se(v):.2f}"
+
+
+def floor(g: pd.DataFrame, measure: str, model: str, what: str) -> None:
+    """Issue 24's floor on one measure: at least 0.8 of the oracle's mean, and above the risk ranking's (the
+    paired difference's 90% interval above 0)."""
+    ratio = g[f"{measure}_{model}"].mean() / g[f"{measure}_oracle"].mean()
+    d = (g[f"{measure}_{model}"] - g[f"{measure}_risk"]).astype(float)
+    lo = d.mean() - Z90 * _se(d)
+    verdict = "met" if ratio >= QINI_OF_ORACLE and lo > 0 else "NOT met"
+    print(
+        f"  {measure} ({what}): {ratio:.2f} of the oracle's; above risk by {1000 * d.mean():+.2f} (90% interval "
+        f"from {1000 * lo:+.2f}) -> floor {verdict}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,17 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
-from models.uplift import log_odds_learner, penalised_logistic, qini_coefficient, qini_curve, uplift_at
+from models.uplift import (
+    PENALTIES,
+    expected_qini,
+    fit_log_odds,
+    log_odds_learner,
+    one_standard_error,
+    penalised_logistic,
+    qini_coefficient,
+    qini_curve,
+    uplift_at,
+)
 
 
 def _qini_by_hand(score: np.ndarray, y: np.ndarray, t: np.ndarray) -> list[float]:
@@ -42,6 +52,63 @@ def test_uplift_at_k_by_hand() -> None:
     # top half: rows 0 (treated, 0), 1 (held out, 1), 2 (treated, 1): 1.0 - 0.5
     assert uplift_at(score, y, t, 0.5) == pytest.approx(0.5)
     assert np.isnan(uplift_at(score, y, np.ones(6, bool), 0.5))
+
+
+def test_the_expected_qini_by_hand() -> None:
+    # Q = 0.5 x cumsum(0.1, 0.2, -0.1) = (0.05, 0.15, 0.10); the random line (1/3, 2/3, 1) x 0.10
+    line = np.array([1, 2, 3]) / 3 * 0.10
+    by_hand = float(np.mean(np.array([0.05, 0.15, 0.10]) - line) / 3)
+    assert expected_qini(np.array([3.0, 2, 1]), np.array([0.1, 0.2, -0.1]), 0.5) == pytest.approx(by_hand)
+
+
+def test_the_expected_qini_is_the_mean_qini_over_outcomes_and_holdout_draws() -> None:
+    rng = np.random.default_rng(11)
+    n, share = 3_000, 0.7
+    base, gain = rng.uniform(0.1, 0.4, n), rng.uniform(-0.05, 0.2, n)
+    score = gain + rng.normal(0, 0.05, n)  # a good but imperfect ranking
+    draws = []
+    for _ in range(300):
+        t = rng.random(n) < share
+        y = (rng.random(n) < base - t * gain).astype(float)
+        draws.append(qini_coefficient(score, y, t))
+    se = np.std(draws) / np.sqrt(len(draws))
+    assert abs(np.mean(draws) - expected_qini(score, gain, share)) < 4 * se
+    assert expected_qini(score, gain, share) > 0.3 * expected_qini(gain, gain, share) > 0  # the check can fail
+
+
+def test_the_one_standard_error_rule_takes_the_most_penalised_candidate_within_one_error() -> None:
+    # candidates from least to most penalised; columns are folds' deviances. Candidate 1 is least in total (30);
+    # candidate 2 is 3 more, with paired differences (1, 0, 2) whose error is std x sqrt(3) = 1.73: not within;
+    # candidate 3 is 1.5 more, with differences (0.5, 0.5, 0.5): no spread, not within either.
+    # candidate 2 of the second case: 1.5 more with differences (3, -3, 1.5): error 5.4, within.
+    deviance = np.array([[12.0, 10, 11, 10.5], [11, 10, 10, 10.5], [12, 10, 12, 10.5]])
+    assert one_standard_error(deviance) == 1
+    deviance[:, 2] = [13, 7, 11.5]
+    assert one_standard_error(deviance) == 2
+    deviance[:, 3] = deviance[:, 1]  # as good as the best: the most penalised one wins
+    assert one_standard_error(deviance) == 3
+
+
+def test_a_play_that_shifts_every_account_alike_is_fitted_as_a_constant_shift() -> None:
+    """With no heterogeneity beyond the risk, the rule keeps the interactions at their largest penalty in most
+    fits (15 of these 20 small worlds; the least deviance alone, 7), and the uplift then ranks like the risk below
+    P = 0.5: scored on the true effects, the typical fit is within 0.1% of the risk ranking (the main effects still
+    recalibrate the risk a little)."""
+    constant, of_risk = 0, []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        n = 800
+        risk = expit(rng.normal(-2.0, 0.7, n))
+        covariates = np.column_stack([rng.integers(0, 2, n), rng.normal(0, 1, n)]).astype(float)
+        treated = rng.random(n) < 0.7
+        y = (rng.random(n) < expit(logit(risk) - 0.8 * treated)).astype(float)
+        model = fit_log_odds(covariates, y, treated, risk=risk, seed=seed)
+        constant += model.penalties[1] == max(PENALTIES)
+        truth = risk - expit(logit(risk) - 0.8)
+        got = model.uplift(covariates, risk)
+        of_risk.append(expected_qini(got, truth, 0.7) / expected_qini(risk, truth, 0.7))
+    assert constant >= 13
+    assert np.median(of_risk) > 0.999
 
 
 def test_the_right_ranking_beats_its_reverse() -> None:
@@ -90,8 +157,12 @@ def test_the_log_odds_learner_recovers_a_shift_per_segment_and_beats_the_risk_ra
     covariates, y, treated, risk, truth = _segment_world(20_000, 7)
     got = log_odds_learner(covariates, y, treated, risk=risk, seed=1)
     segment = covariates[:, 0] + 2 * covariates[:, 1]
+    # The one-standard-error rule shrinks the segments' contrast toward one shift (here 0.103 against 0.115 in the
+    # most helped segment): conservative by design; the order and the ranking are what it must get right.
+    means = [got.uplift[segment == s].mean() for s in range(3)]
     for s in range(3):
-        assert got.uplift[segment == s].mean() == pytest.approx(truth[segment == s].mean(), abs=0.015)
+        assert means[s] == pytest.approx(truth[segment == s].mean(), abs=0.02)
+    assert means[0] > means[1] + 0.03 > means[2] + 0.06
     assert qini_coefficient(got.rank, y, treated) > qini_coefficient(risk, y, treated) + 0.005
     assert qini_coefficient(got.rank, y, treated) > 0.8 * qini_coefficient(truth, y, treated)
 
