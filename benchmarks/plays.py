@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/plays.py                      # 20 worlds of 8,000 accounts over 10 months
     .venv/bin/python benchmarks/plays.py --worlds 5 --accounts 4000
     .venv/bin/python benchmarks/plays.py --first-seed 101   # other worlds than the README's, for development
+    .venv/bin/python benchmarks/plays.py --playbook against-risk --accounts 30000 --worlds 10
 
 Per world (``churn generate --plays``, seeds 1..N, 20 oracle futures): for each play, the regression-adjusted
 intention-to-treat effect on churn within 90 days (``pipelines.effects``, the predicted risk being the oracle's
@@ -43,7 +44,7 @@ from models.effects import adjusted_effect, naive_effect
 from models.uplift import expected_qini, fit_log_odds, log_odds_learner, qini_coefficient, uplift_at
 from pipelines.effects import load_frame, uplift_covariates
 from pipelines.generate.params import Params
-from pipelines.generate.playbook import PLAYS
+from pipelines.generate.playbook import PLAYS, Play, Plays
 from pipelines.generate.run import generate
 from pipelines.generate.simulate import Oracle
 
@@ -52,6 +53,13 @@ RANKINGS = ("uplift", "uplift_fit", "oracle", "oracle_itt", "risk")
 """The product's uplift model (cross-fitted; fitted on every row, as ``churn effects --rank`` ranks), the true
 effect (of the play done; of its assignment), churn risk."""
 Z90 = 1.645
+AGAINST_RISK = Plays((
+    Play("health_check_call", month=3, effect=(-0.3, -1.0, -1.6)),  # helps bigger accounts most, SMB (riskier) least
+    PLAYS.plays[-1],
+))  # fmt: skip
+"""``--playbook against-risk``: the helpful play's effect per segment runs against the risk, so that the risk
+ranking is far from the oracle's and only heterogeneity learned beyond it can close the gap."""
+PLAYBOOKS = {"default": PLAYS, "against-risk": AGAINST_RISK}
 
 
 def world_frame(world: Path) -> pd.DataFrame:
@@ -97,6 +105,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=8000)
     parser.add_argument("--months", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--playbook", choices=sorted(PLAYBOOKS), default="default",
+                        help="the generator's plays (default: churn generate --plays')")  # fmt: skip
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,7 +114,7 @@ def main() -> None:
             t0 = time.perf_counter()
             world = Path(tmp) / f"w{seed}"
             generate(world, accounts=args.accounts, months=args.months, seed=seed, oracle=Oracle(paths=20),
-                     params=replace(Params(), plays=PLAYS), workers=2)  # fmt: skip
+                     params=replace(Params(), plays=PLAYBOOKS[args.playbook]), workers=2)  # fmt: skip
             got = evaluate(world_frame(world))
             rows += [{"world": seed, **r} for r in got]
             line = "  ".join(f"{r['play']} {100 * r['effect']:+.1f} (true {100 * r['truth']:+.1f}, naive "
