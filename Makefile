@@ -2,7 +2,8 @@
 # they install uv (with pip, into .tools/) when it is missing, create .venv from uv.lock, and run.
 
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
-PYTEST_ARGS ?= -n 2
+# --durations: CI's log names the slowest tests (the suite must stay well inside CI's 30 minutes).
+PYTEST_ARGS ?= -n 2 --durations=25
 
 .PHONY: demo test setup lint bench clean
 

@@ -26,7 +26,7 @@ from serving.app import create_app
 from tests.serving.conftest import ADMIN, READ, Served, body, read_table, settings_for
 from tests.serving.processes import cli
 
-RUNS = 5
+RUNS = 3  # churn score runs (~30 s each under load): enough for an explicit reload, the watch alone and pruning
 KEEP = 2
 
 
