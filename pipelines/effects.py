@@ -341,6 +341,12 @@ def too_few(g: pd.DataFrame, target: str) -> str:
             f"uplift model needs at least {MIN_OUTCOMES} in each group (and as many without)")  # fmt: skip
 
 
+def to_lower(p: np.ndarray, target: str) -> np.ndarray:
+    """``p`` (outcomes 0/1 or probabilities of the target) as the outcome a play should lower, which the uplift
+    model is fitted on: churn as it is, for upsell its complement (no upsell)."""
+    return p if target == "churn" else 1 - p
+
+
 def uplift_row(g: pd.DataFrame, target: str, *, seed: int = 0) -> dict[str, Any]:
     """The uplift ranking of one play's rows (``effect_frame``'s with ``with_covariates``'): the counts of outcomes
     and non-outcomes per group, then below ``MIN_OUTCOMES`` in any, ``fitted`` False and the ``reason``; else the
@@ -349,13 +355,13 @@ def uplift_row(g: pd.DataFrame, target: str, *, seed: int = 0) -> dict[str, Any]
     gained) among the top ``TOP_SHARE``, each with a 90% interval by bootstrap of the accounts (the scores fixed)."""
     t = g["treated"].to_numpy(bool)
     y = g["y"].to_numpy(float)
-    bad = y if target == "churn" else 1 - y  # the outcome the play should lower
+    bad = to_lower(y, target)
     counts = {"treated_events": int(y[t].sum()), "held_out_events": int(y[~t].sum())}
     reason = too_few(g, target)
     if reason:
         return {"play": str(g["play"].iloc[0]), "fitted": False, "reason": reason, **counts}
     risk = g["risk"].to_numpy(float)
-    risk_bad = risk if target == "churn" else 1 - risk
+    risk_bad = to_lower(risk, target)
     rank = log_odds_learner(uplift_covariates(g), bad, t, risk=risk_bad, seed=seed).rank
 
     def figures(i: np.ndarray) -> tuple[float, float, float]:

@@ -21,6 +21,7 @@ from pipelines.effects import (
     find_table,
     read_table,
     segments_of,
+    to_lower,
     too_few,
     uplift_covariates,
     with_covariates,
@@ -62,12 +63,11 @@ def rank_accounts(frame: pd.DataFrame, current: pd.DataFrame, target: str, *, se
             skipped[str(play)] = reason
             continue
         t, y, risk = g["treated"].to_numpy(bool), g["y"].to_numpy(float), g["risk"].to_numpy(float)
-        flip = target != "churn"  # the model's outcome is the one the play should lower
         segments = segments_of(g)
-        model = fit_log_odds(uplift_covariates(g, segments), 1 - y if flip else y, t,
-                             risk=1 - risk if flip else risk, seed=seed)  # fmt: skip
+        model = fit_log_odds(uplift_covariates(g, segments), to_lower(y, target), t, risk=to_lower(risk, target),
+                             seed=seed)  # fmt: skip
         now = current["risk"].to_numpy(float)
-        uplift = model.uplift(uplift_covariates(current, segments), 1 - now if flip else now)
+        uplift = model.uplift(uplift_covariates(current, segments), to_lower(now, target))
         ranked = current[["account_id", "as_of", "risk"]].assign(play=str(play), uplift=uplift)
         ranked = ranked.sort_values(["uplift", "account_id"], ascending=[False, True], kind="stable")
         out.append(ranked.assign(rank=np.arange(1, len(ranked) + 1)))
