@@ -83,18 +83,18 @@ def evaluate(frame: pd.DataFrame) -> list[dict[str, object]]:
             "covered": adj.covers(truth, 0.90), "naive": naive.estimate,
         }  # fmt: skip
         if g.true_itt.abs().max() > 0:
-            x, risk = uplift_covariates(g), g.risk.to_numpy()
+            x, risk, gain = uplift_covariates(g), g.risk.to_numpy(), -g.true_itt.to_numpy()
             scores = {
                 "uplift": log_odds_learner(x, y, t, risk=risk).rank,
                 "uplift_fit": fit_log_odds(x, y, t, risk=risk).uplift(x, risk),
                 "oracle": -g.effect.to_numpy(),  # the true reduction in churn of the play done on the account
-                "oracle_itt": -g.true_itt.to_numpy(),  # ... of assigning it: times whether CSMs would run it
-                "risk": g.risk.to_numpy(),
+                "oracle_itt": gain,  # ... of assigning it: times whether CSMs would run it
+                "risk": risk,
             }
             for name, s in scores.items():
                 row[f"qini_{name}"] = qini_coefficient(np.asarray(s), y, t)
                 row[f"at30_{name}"] = uplift_at(np.asarray(s), y, t, 0.3)
-                row[f"expected_{name}"] = expected_qini(np.asarray(s), -g.true_itt.to_numpy(), float(t.mean()))
+                row[f"expected_{name}"] = expected_qini(np.asarray(s), gain, float(t.mean()))
         rows.append(row)
     return rows
 

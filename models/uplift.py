@@ -131,9 +131,11 @@ def choose_penalties(c: np.ndarray, y: np.ndarray, treated: np.ndarray, offset: 
     fold = np.random.default_rng(seed).permutation(len(y)) % folds
     k, constant = c.shape[1], PENALTIES[-1]
     mains = _held_out_deviance(x, y, offset, [_penalty(k, m, constant) for m in MAIN_PENALTIES], fold)
-    main = MAIN_PENALTIES[one_standard_error(mains)]
-    interactions = _held_out_deviance(x, y, offset, [_penalty(k, main, lam) for lam in PENALTIES], fold)
-    return main, PENALTIES[one_standard_error(interactions)]
+    chosen = one_standard_error(mains)
+    main = MAIN_PENALTIES[chosen]
+    # The last candidate, the constant shift under that main penalty, is the column of ``mains`` just chosen.
+    lighter = _held_out_deviance(x, y, offset, [_penalty(k, main, lam) for lam in PENALTIES[:-1]], fold)
+    return main, PENALTIES[one_standard_error(np.column_stack([lighter, mains[:, chosen]]))]
 
 
 def _logit(risk: np.ndarray) -> np.ndarray:
@@ -206,7 +208,11 @@ def qini_curve(score: np.ndarray, y: np.ndarray, treated: np.ndarray) -> np.ndar
 
 def qini_coefficient(score: np.ndarray, y: np.ndarray, treated: np.ndarray) -> float:
     """Mean of Q(k) - (k / N) Q(N) over k, divided by N (0 for a random ranking in expectation)."""
-    q = qini_curve(score, y, treated)
+    return _area(qini_curve(score, y, treated))
+
+
+def _area(q: np.ndarray) -> float:
+    """The mean over k of a Qini curve ``q`` minus the straight line of random ranking, (k / N) Q(N), over N."""
     n = len(q)
     return float(np.mean(q - np.arange(1, n + 1) / n * q[-1]) / n)
 
@@ -218,9 +224,7 @@ def expected_qini(score: np.ndarray, gain: np.ndarray, treated_share: float) -> 
     scores a ranking without the noise of the outcomes and of the holdout draw, which on a few thousand accounts
     swamps the differences between good rankings."""
     order = np.argsort(-np.asarray(score, float), kind="stable")
-    q = treated_share * np.cumsum(np.asarray(gain, float)[order])
-    n = len(q)
-    return float(np.mean(q - np.arange(1, n + 1) / n * q[-1]) / n)
+    return _area(treated_share * np.cumsum(np.asarray(gain, float)[order]))
 
 
 def uplift_at(score: np.ndarray, y: np.ndarray, treated: np.ndarray, share: float = 0.3) -> float:
